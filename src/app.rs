@@ -1,0 +1,74 @@
+//! The shared application state handed to every handler.
+
+use std::sync::Arc;
+
+use crate::{
+    auth::JwtKeys,
+    board_service::{BoardService, QueueLimits, ServiceSettings},
+    config::Config,
+    db::Db,
+};
+
+/// Everything a request handler may need, built once at start.
+#[derive(Debug)]
+pub struct App {
+    /// The configuration the process started with.
+    pub config: Config,
+    /// The database.
+    pub db: Db,
+    /// Keys for issuing and verifying tokens.
+    pub jwt: JwtKeys,
+    /// Boards loaded in memory, their sockets and their saves.
+    pub live: BoardService,
+}
+
+/// Cheap-to-clone handle to the [`App`], used as axum state.
+#[derive(Debug, Clone)]
+pub struct AppState(pub Arc<App>);
+
+impl std::ops::Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+impl App {
+    /// Opens the database (running migrations) and prepares the keys.
+    pub async fn new(config: Config) -> anyhow::Result<Self> {
+        let db = Db::open(&config.database).await?;
+        let secret = match &config.jwt_secret {
+            Some(secret) => secret.as_bytes().to_vec(),
+            None => {
+                tracing::warn!(
+                    "JWT_SECRET is not set: using a random secret; issued tokens stop working when the process exits"
+                );
+                JwtKeys::random_secret()
+            }
+        };
+        let jwt = JwtKeys::new(&secret, config.token_ttl);
+        let live = BoardService::new(
+            std::sync::Arc::new(db.clone()),
+            ServiceSettings {
+                save_debounce: config.save_debounce,
+                save_max_debounce: config.save_max_debounce,
+                queue: queue_limits(config.max_message_bytes),
+            },
+        );
+        Ok(Self {
+            config,
+            db,
+            jwt,
+            live,
+        })
+    }
+}
+
+/// Per-socket send queue bounds: enough for bursts of small updates and for one
+/// maximal message, small enough that a stalled client costs little.
+fn queue_limits(max_message_bytes: usize) -> QueueLimits {
+    QueueLimits {
+        frames: 1024,
+        bytes: (4 * 1024 * 1024).max(max_message_bytes.saturating_mul(2)),
+    }
+}

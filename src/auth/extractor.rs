@@ -1,0 +1,59 @@
+//! The [`AuthUser`] extractor: a request's verified user.
+
+use axum::{
+    extract::FromRequestParts,
+    http::{header, request::Parts, HeaderMap},
+};
+use uuid::Uuid;
+
+use crate::{app::AppState, error::AppError};
+
+/// The authenticated caller of a request, from `Authorization: Bearer <jwt>`.
+///
+/// Rejects with 401 when the header is missing or malformed, the token does not
+/// verify or has expired, or its account no longer exists.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthUser {
+    /// The caller's user id.
+    pub id: Uuid,
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let token =
+            bearer_token(&parts.headers)?.ok_or(AppError::Unauthorized("missing bearer token"))?;
+        authenticate_token(state, token).await
+    }
+}
+
+/// The token of an `Authorization: Bearer` header: `Ok(None)` when there is no
+/// such header, 401 when there is one that is not a bearer token.
+pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, AppError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| AppError::Unauthorized("malformed authorization header"))?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or(AppError::Unauthorized("malformed authorization header"))?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(AppError::Unauthorized("malformed authorization header"));
+    }
+    Ok(Some(token.trim()))
+}
+
+/// Verifies a token and checks that its account still exists.
+pub async fn authenticate_token(state: &AppState, token: &str) -> Result<AuthUser, AppError> {
+    let claims = state
+        .jwt
+        .verify(token)
+        .map_err(|_| AppError::Unauthorized("invalid or expired token"))?;
+    match state.db.find_user(claims.sub).await? {
+        Some(user) => Ok(AuthUser { id: user.id }),
+        None => Err(AppError::Unauthorized("invalid or expired token")),
+    }
+}

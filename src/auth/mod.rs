@@ -1,0 +1,10 @@
+//! Authentication: password hashing, JWT issue/verify, and the [`AuthUser`]
+//! extractor that every protected handler takes.
+
+mod extractor;
+mod jwt;
+mod password;
+
+pub use extractor::{authenticate_token, bearer_token, AuthUser};
+pub use jwt::{Claims, JwtKeys};
+pub use password::{hash_password, verify_password};

@@ -1,0 +1,326 @@
+//! The live side of boards: a registry of boards loaded in memory, each with its
+//! Yjs document, awareness states and sockets, and a save worker per board.
+//!
+//! Nothing here knows about HTTP or WebSockets: the sync controller turns socket
+//! frames into calls on [`BoardService`] and drains each [`Peer`]'s queue.
+//!
+//! - [`board`]: one loaded board (document, peers, dirty bookkeeping).
+//! - [`session`]: what one socket's messages do to its board.
+//! - [`persistence`]: the debounced, retrying save worker.
+//! - [`peer`], [`awareness`], [`store`]: the parts those use.
+
+mod awareness;
+pub mod board;
+pub mod peer;
+mod persistence;
+pub mod session;
+pub mod store;
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex, MutexGuard, PoisonError,
+    },
+    time::Duration,
+};
+
+use tokio::sync::OnceCell;
+use tokio_util::task::TaskTracker;
+use uuid::Uuid;
+
+pub use board::{DocError, LiveBoard};
+pub use peer::{CloseReason, Peer, PeerChannels, QueueLimits};
+pub use store::BoardStore;
+
+use crate::db::{DbError, Role};
+
+/// Tunables of the service.
+#[derive(Debug, Clone)]
+pub struct ServiceSettings {
+    /// Quiet time after the last change before a save.
+    pub save_debounce: Duration,
+    /// Longest a change waits for its save, however busy the board.
+    pub save_max_debounce: Duration,
+    /// Per-socket outbound queue bounds.
+    pub queue: QueueLimits,
+}
+
+/// Why a board could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The server is shutting down.
+    #[error("shutting down")]
+    ShuttingDown,
+    /// The snapshot could not be read.
+    #[error(transparent)]
+    Store(#[from] DbError),
+    /// The stored snapshot does not decode.
+    #[error("stored board state is unreadable: {0}")]
+    Corrupt(DocError),
+}
+
+/// A registry slot: the board is loaded into it at most once.
+#[derive(Debug, Default)]
+struct Slot {
+    board: OnceCell<Arc<LiveBoard>>,
+}
+
+struct Inner {
+    boards: Mutex<HashMap<Uuid, Arc<Slot>>>,
+    store: Arc<dyn BoardStore>,
+    settings: ServiceSettings,
+    shutting_down: AtomicBool,
+    /// Set once sockets are gone: workers then save a last time and exit.
+    final_flush: AtomicBool,
+    workers: TaskTracker,
+    sockets: TaskTracker,
+}
+
+/// The registry of live boards. Cheap to clone.
+#[derive(Clone)]
+pub struct BoardService {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for BoardService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BoardService")
+            .field("boards", &self.loaded_count())
+            .finish()
+    }
+}
+
+/// Keeps a board loaded while held; dropping it lets the board unload once saved.
+#[derive(Debug)]
+pub struct Lease {
+    board: Arc<LiveBoard>,
+}
+
+impl Lease {
+    /// The board.
+    pub fn board(&self) -> &Arc<LiveBoard> {
+        &self.board
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let last = {
+            let mut state = self.board.state();
+            state.leases = state.leases.saturating_sub(1);
+            state.leases == 0
+        };
+        if last {
+            self.board.wake.notify_one();
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl BoardService {
+    /// A service saving through `store`.
+    pub fn new(store: Arc<dyn BoardStore>, settings: ServiceSettings) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                boards: Mutex::new(HashMap::new()),
+                store,
+                settings,
+                shutting_down: AtomicBool::new(false),
+                final_flush: AtomicBool::new(false),
+                workers: TaskTracker::new(),
+                sockets: TaskTracker::new(),
+            }),
+        }
+    }
+
+    /// The tunables.
+    pub fn settings(&self) -> &ServiceSettings {
+        &self.inner.settings
+    }
+
+    /// Whether shutdown has begun (new sockets and edits are refused).
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// Tracks a socket task, so shutdown can wait for it before the last saves.
+    pub fn track_socket<F>(&self, task: F) -> impl std::future::Future<Output = F::Output>
+    where
+        F: std::future::Future,
+    {
+        self.inner.sockets.track_future(task)
+    }
+
+    /// Loads the board (once, however many callers race) and leases it.
+    pub async fn open(&self, board_id: Uuid) -> Result<Lease, OpenError> {
+        loop {
+            if self.is_shutting_down() {
+                return Err(OpenError::ShuttingDown);
+            }
+            let slot = Arc::clone(lock(&self.inner.boards).entry(board_id).or_default());
+            let loaded = slot
+                .board
+                .get_or_try_init(|| self.load(board_id))
+                .await
+                .cloned();
+            let board = match loaded {
+                Ok(board) => board,
+                Err(err) => {
+                    self.forget_slot(board_id, &slot);
+                    return Err(err);
+                }
+            };
+            {
+                let mut state = board.state();
+                if state.status == Status::Open {
+                    state.leases += 1;
+                    drop(state);
+                    return Ok(Lease { board });
+                }
+            }
+            // It was unloaded (or deleted) between the lookup and the lease:
+            // the slot is gone from the registry, so the next turn starts afresh.
+            self.forget_slot(board_id, &slot);
+            if board.state().status == Status::Deleted {
+                return Err(OpenError::Store(DbError::NotFound));
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// The board if it is loaded now (without loading it).
+    pub fn loaded(&self, board_id: Uuid) -> Option<Arc<LiveBoard>> {
+        let slot = lock(&self.inner.boards).get(&board_id).cloned()?;
+        slot.board.get().cloned()
+    }
+
+    /// How many boards are in memory.
+    pub fn loaded_count(&self) -> usize {
+        lock(&self.inner.boards)
+            .values()
+            .filter(|slot| slot.board.initialized())
+            .count()
+    }
+
+    async fn load(&self, board_id: Uuid) -> Result<Arc<LiveBoard>, OpenError> {
+        let snapshot = self.inner.store.load(board_id).await?;
+        let board = tokio::task::spawn_blocking(move || {
+            LiveBoard::from_snapshot(board_id, snapshot.as_deref())
+        })
+        .await
+        .map_err(|_| OpenError::Corrupt(DocError::Panicked))?
+        .map_err(OpenError::Corrupt)?;
+        let board = Arc::new(board);
+        tracing::debug!(board.id = %board_id, "board loaded");
+        self.inner
+            .workers
+            .spawn(persistence::run(self.clone(), Arc::clone(&board)));
+        Ok(board)
+    }
+
+    fn forget_slot(&self, board_id: Uuid, slot: &Arc<Slot>) {
+        let mut boards = lock(&self.inner.boards);
+        if boards.get(&board_id).is_some_and(|s| Arc::ptr_eq(s, slot)) {
+            boards.remove(&board_id);
+        }
+    }
+
+    /// Removes a saved board with no leases from the registry. Returns whether
+    /// it did (the worker then stops).
+    fn try_unload(&self, board: &Arc<LiveBoard>) -> bool {
+        let mut boards = lock(&self.inner.boards);
+        let mut state = board.state();
+        if state.leases > 0 || state.is_dirty() || state.status != Status::Open {
+            return false;
+        }
+        state.status = Status::Unloaded;
+        let ours = boards
+            .get(&board.id)
+            .and_then(|slot| slot.board.get())
+            .is_some_and(|loaded| Arc::ptr_eq(loaded, board));
+        if ours {
+            boards.remove(&board.id);
+        }
+        tracing::debug!(board.id = %board.id, "board unloaded");
+        true
+    }
+
+    /// Boards were deleted: close their sockets (4404) and drop them unsaved.
+    pub fn boards_deleted(&self, board_ids: &[Uuid]) {
+        for &board_id in board_ids {
+            let slot = lock(&self.inner.boards).remove(&board_id);
+            if let Some(board) = slot.and_then(|slot| slot.board.get().cloned()) {
+                board.state().status = Status::Deleted;
+                board.close_peers(None, CloseReason::BoardDeleted);
+                board.wake.notify_one();
+            }
+        }
+    }
+
+    /// A member was removed: close that user's sockets on the board (4403).
+    pub fn member_removed(&self, board_id: Uuid, user_id: Uuid) {
+        if let Some(board) = self.loaded(board_id) {
+            board.close_peers(Some(user_id), CloseReason::MemberRemoved);
+        }
+    }
+
+    /// An account was deleted: close its sockets on every board (4403).
+    pub fn user_removed_everywhere(&self, user_id: Uuid) {
+        for board in self.all_loaded() {
+            board.close_peers(Some(user_id), CloseReason::MemberRemoved);
+        }
+    }
+
+    /// A member's role changed: its live sockets follow at once.
+    pub fn role_changed(&self, board_id: Uuid, user_id: Uuid, role: Role) {
+        if let Some(board) = self.loaded(board_id) {
+            board.set_role(user_id, role);
+        }
+    }
+
+    fn all_loaded(&self) -> Vec<Arc<LiveBoard>> {
+        lock(&self.inner.boards)
+            .values()
+            .filter_map(|slot| slot.board.get().cloned())
+            .collect()
+    }
+
+    /// First half of shutdown: refuse new sockets and edits, close every socket (1001).
+    pub fn begin_shutdown(&self) {
+        self.inner.shutting_down.store(true, Ordering::Release);
+        for board in self.all_loaded() {
+            board.close_peers(None, CloseReason::GoingAway);
+        }
+    }
+
+    /// Second half: wait for sockets to finish, then save every dirty board and
+    /// wait for those saves. Returns how many boards were saved by this flush.
+    pub async fn shutdown(&self) -> usize {
+        self.begin_shutdown();
+        self.inner.sockets.close();
+        if tokio::time::timeout(Duration::from_secs(10), self.inner.sockets.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("sockets still open after 10 s; saving boards anyway");
+        }
+        let dirty = self
+            .all_loaded()
+            .iter()
+            .filter(|board| board.state().is_dirty())
+            .count();
+        self.inner.final_flush.store(true, Ordering::Release);
+        for board in self.all_loaded() {
+            board.wake.notify_one();
+        }
+        self.inner.workers.close();
+        self.inner.workers.wait().await;
+        dirty
+    }
+}
+
+use board::Status;

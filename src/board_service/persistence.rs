@@ -1,0 +1,263 @@
+//! The save worker: one task per loaded board that writes the compacted
+//! document after `SAVE_DEBOUNCE_MS` of quiet, or at the latest
+//! `SAVE_MAX_DEBOUNCE_MS` after the first unsaved change; retries failed saves
+//! with backoff, never marks a board clean unless its save succeeded, unloads the
+//! board once it is saved and unused, and saves a last time at shutdown.
+
+use std::{sync::Arc, time::Duration};
+
+use tokio::time::{sleep_until, Instant};
+
+use super::{board::Status, BoardService, CloseReason, LiveBoard};
+use crate::db::DbError;
+
+/// First retry delay after a failed save; doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Attempts of the final save at shutdown before the loss is reported.
+const FINAL_ATTEMPTS: u32 = 5;
+
+/// What the worker does next.
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    /// Nothing to do: sleep until woken.
+    Wait,
+    /// Save when this instant comes (or earlier if woken and re-planned).
+    SaveAt(Instant),
+    /// Saved and unused: leave the registry.
+    Unload,
+    /// The board is gone or the process is ending.
+    Stop,
+}
+
+/// Everything the plan depends on, so the decision is a pure function.
+#[derive(Debug, Clone, Copy)]
+struct Facts {
+    status: Status,
+    dirty: bool,
+    leases: usize,
+    last_change: Instant,
+    unsaved_since: Option<Instant>,
+    final_flush: bool,
+    retry_at: Option<Instant>,
+}
+
+fn plan(facts: Facts, debounce: Duration, max_debounce: Duration) -> Step {
+    if facts.status != Status::Open {
+        return Step::Stop;
+    }
+    if !facts.dirty {
+        return if facts.final_flush {
+            Step::Stop
+        } else if facts.leases == 0 {
+            Step::Unload
+        } else {
+            Step::Wait
+        };
+    }
+    let due = if facts.final_flush {
+        Instant::now()
+    } else {
+        let quiet = facts.last_change + debounce;
+        let cap = facts.unsaved_since.unwrap_or(facts.last_change) + max_debounce;
+        quiet.min(cap)
+    };
+    Step::SaveAt(facts.retry_at.map_or(due, |retry| due.max(retry)))
+}
+
+/// Runs until the board is unloaded, deleted, or flushed at shutdown.
+pub(super) async fn run(service: BoardService, board: Arc<LiveBoard>) {
+    let settings = service.settings().clone();
+    let mut failures: u32 = 0;
+    let mut retry_at: Option<Instant> = None;
+    loop {
+        let final_flush = service
+            .inner
+            .final_flush
+            .load(std::sync::atomic::Ordering::Acquire);
+        let facts = {
+            let state = board.state();
+            Facts {
+                status: state.status,
+                dirty: state.is_dirty(),
+                leases: state.leases,
+                last_change: state.last_change,
+                unsaved_since: state.unsaved_since,
+                final_flush,
+                retry_at,
+            }
+        };
+        match plan(facts, settings.save_debounce, settings.save_max_debounce) {
+            Step::Stop => return,
+            Step::Wait => board.wake.notified().await,
+            Step::Unload => {
+                if service.try_unload(&board) {
+                    return;
+                }
+                // A lease or a change arrived in between: wait for the next event.
+                board.wake.notified().await;
+            }
+            Step::SaveAt(due) => {
+                tokio::select! {
+                    () = sleep_until(due) => {}
+                    () = board.wake.notified() => continue,
+                }
+                match save(&service, &board).await {
+                    Ok(()) => {
+                        failures = 0;
+                        retry_at = None;
+                    }
+                    Err(SaveError::Gone) => return,
+                    Err(SaveError::Failed(err)) => {
+                        failures += 1;
+                        let backoff = FIRST_BACKOFF
+                            .saturating_mul(1 << failures.min(16).saturating_sub(1))
+                            .min(MAX_BACKOFF);
+                        if final_flush && failures >= FINAL_ATTEMPTS {
+                            tracing::error!(board.id = %board.id, %err, attempts = failures,
+                                "final save failed; unsaved changes of this board are lost");
+                            return;
+                        }
+                        tracing::warn!(board.id = %board.id, %err, attempt = failures,
+                            retry_in_ms = backoff.as_millis() as u64, "board save failed; will retry");
+                        retry_at = Some(Instant::now() + backoff);
+                    }
+                }
+            }
+        }
+    }
+}
+
+enum SaveError {
+    /// The board was deleted: nothing to save, ever.
+    Gone,
+    Failed(String),
+}
+
+async fn save(service: &BoardService, board: &Arc<LiveBoard>) -> Result<(), SaveError> {
+    let started = Instant::now();
+    let snapshot_of = Arc::clone(board);
+    // The change counter is read before the document is encoded: a change that
+    // lands in between is in the snapshot but still counts as unsaved, so it is
+    // saved again rather than lost.
+    let (seq, bytes) = tokio::task::spawn_blocking(move || {
+        let seq = snapshot_of.state().change_seq;
+        (seq, snapshot_of.snapshot())
+    })
+    .await
+    .map_err(|err| SaveError::Failed(format!("encoding failed: {err}")))?;
+    let size = bytes.len();
+    match service.inner.store.save(board.id, bytes).await {
+        Ok(()) => {
+            let mut state = board.state();
+            state.saved_seq = state.saved_seq.max(seq);
+            state.unsaved_since = state.is_dirty().then_some(started);
+            drop(state);
+            tracing::debug!(board.id = %board.id, bytes = size,
+                elapsed_ms = started.elapsed().as_millis() as u64, "board saved");
+            Ok(())
+        }
+        Err(DbError::NotFound) => {
+            board.state().status = Status::Deleted;
+            board.close_peers(None, CloseReason::BoardDeleted);
+            Err(SaveError::Gone)
+        }
+        Err(err) => Err(SaveError::Failed(err.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEBOUNCE: Duration = Duration::from_millis(2_000);
+    const MAX: Duration = Duration::from_millis(10_000);
+
+    fn facts(now: Instant) -> Facts {
+        Facts {
+            status: Status::Open,
+            dirty: true,
+            leases: 1,
+            last_change: now,
+            unsaved_since: Some(now),
+            final_flush: false,
+            retry_at: None,
+        }
+    }
+
+    #[test]
+    fn a_quiet_board_saves_after_the_debounce() {
+        let now = Instant::now();
+        assert_eq!(plan(facts(now), DEBOUNCE, MAX), Step::SaveAt(now + DEBOUNCE));
+    }
+
+    #[test]
+    fn a_busy_board_saves_at_the_cap() {
+        let now = Instant::now();
+        let busy = Facts {
+            last_change: now + Duration::from_millis(9_500),
+            ..facts(now)
+        };
+        assert_eq!(plan(busy, DEBOUNCE, MAX), Step::SaveAt(now + MAX));
+    }
+
+    #[test]
+    fn a_failed_save_waits_for_its_backoff() {
+        let now = Instant::now();
+        let retry = now + Duration::from_secs(5);
+        let failed = Facts {
+            retry_at: Some(retry),
+            ..facts(now)
+        };
+        assert_eq!(plan(failed, DEBOUNCE, MAX), Step::SaveAt(retry));
+    }
+
+    #[test]
+    fn clean_boards_unload_only_when_unused() {
+        let now = Instant::now();
+        let clean = Facts {
+            dirty: false,
+            ..facts(now)
+        };
+        assert_eq!(plan(clean, DEBOUNCE, MAX), Step::Wait);
+        assert_eq!(
+            plan(Facts { leases: 0, ..clean }, DEBOUNCE, MAX),
+            Step::Unload
+        );
+    }
+
+    #[test]
+    fn shutdown_saves_dirty_boards_at_once_and_never_unsaved_boards_stop_early() {
+        let now = Instant::now();
+        let flushing = Facts {
+            final_flush: true,
+            ..facts(now)
+        };
+        match plan(flushing, DEBOUNCE, MAX) {
+            Step::SaveAt(due) => assert!(due <= Instant::now()),
+            other => panic!("expected an immediate save, got {other:?}"),
+        }
+        assert_eq!(
+            plan(
+                Facts {
+                    dirty: false,
+                    ..flushing
+                },
+                DEBOUNCE,
+                MAX
+            ),
+            Step::Stop
+        );
+        assert_eq!(
+            plan(
+                Facts {
+                    status: Status::Deleted,
+                    ..flushing
+                },
+                DEBOUNCE,
+                MAX
+            ),
+            Step::Stop
+        );
+    }
+}

@@ -1,0 +1,263 @@
+//! What one socket's messages do to its board: the server side of the
+//! y-websocket sync and awareness protocols, without any socket types.
+//!
+//! Every payload passes [`crate::protocol::guard`] before yrs sees it, and every
+//! yrs call runs on the blocking pool: a hostile or huge frame costs its own
+//! socket (closed 1007) and a blocking thread for a bounded time, never the
+//! async threads that serve the other boards.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use uuid::Uuid;
+
+use super::{BoardService, CloseReason, Lease, LiveBoard, OpenError, Peer, PeerChannels};
+use crate::{
+    db::Role,
+    protocol::{
+        guard::{self, GuardLimits},
+        message::{self, ClientMessage},
+    },
+};
+
+/// Payloads up to this size are checked on the async thread; larger ones on the
+/// blocking pool (the check is linear, ~1 ns a byte, but 16 MiB is still 16 ms).
+const INLINE_CHECK_BYTES: usize = 64 * 1024;
+
+/// The permission-denied reason sent to read-only sockets that send edits.
+pub const READ_ONLY: &str = "read-only";
+
+/// One socket attached to one board.
+#[derive(Debug)]
+pub struct Session {
+    lease: Lease,
+    peer: Arc<Peer>,
+}
+
+/// Runs `f` on the blocking pool; `None` if it panicked.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    tokio::task::spawn_blocking(f).await.ok()
+}
+
+impl Session {
+    /// Attaches a socket of `user_id` with `role` to the leased board and queues
+    /// the opening messages: the server's sync step 1 and the awareness states.
+    pub async fn start(
+        service: &BoardService,
+        lease: Lease,
+        user_id: Uuid,
+        role: Role,
+    ) -> (Self, PeerChannels) {
+        let (peer, channels) = Peer::new(user_id, role, service.settings().queue);
+        let board = Arc::clone(lease.board());
+        // Join before reading the state vector: an update applied in between is
+        // then both broadcast to us and (harmlessly) in our step 2.
+        board.join(Arc::clone(&peer));
+        let sv_board = Arc::clone(&board);
+        let state_vector = blocking(move || sv_board.state_vector())
+            .await
+            .unwrap_or_default();
+        peer.send(Bytes::from(message::encode_sync_step1(&state_vector)));
+        if let Some(frame) = board.awareness_frame() {
+            peer.send(frame);
+        }
+        (Self { lease, peer }, channels)
+    }
+
+    /// The board.
+    pub fn board(&self) -> &Arc<LiveBoard> {
+        self.lease.board()
+    }
+
+    /// The socket's board-side handle.
+    pub fn peer(&self) -> &Arc<Peer> {
+        &self.peer
+    }
+
+    /// Handles one binary frame. `Err` means: close the socket with that reason.
+    pub async fn handle_frame(&self, frame: Bytes) -> Result<(), CloseReason> {
+        let message = message::decode(&frame).map_err(|err| {
+            tracing::debug!(peer = self.peer.id, %err, "undecodable frame");
+            CloseReason::InvalidData
+        })?;
+        match message {
+            ClientMessage::SyncStep1(state_vector) => {
+                let state_vector = frame.slice_ref(state_vector);
+                let board = Arc::clone(self.board());
+                let diff = blocking(move || {
+                    guard::check_state_vector(&state_vector).ok()?;
+                    board.diff(&state_vector).ok()
+                })
+                .await
+                .flatten()
+                .ok_or(CloseReason::InvalidData)?;
+                self.peer
+                    .send(Bytes::from(message::encode_sync_step2(&diff)));
+                Ok(())
+            }
+            ClientMessage::SyncStep2(update) => {
+                let update = frame.slice_ref(update);
+                self.apply(update, None).await
+            }
+            ClientMessage::Update(update) => {
+                let update = frame.slice_ref(update);
+                // The frame is already a sync-update message: relay it as is.
+                self.apply(update, Some(frame)).await
+            }
+            ClientMessage::Awareness(payload) => {
+                let payload = frame.slice_ref(payload);
+                self.awareness(payload, frame).await
+            }
+            ClientMessage::QueryAwareness => {
+                if let Some(frame) = self.board().awareness_frame() {
+                    self.peer.send(frame);
+                }
+                Ok(())
+            }
+            ClientMessage::Auth => Ok(()),
+        }
+    }
+
+    async fn apply(&self, update: Bytes, relay: Option<Bytes>) -> Result<(), CloseReason> {
+        if !self.peer.role().can_edit() {
+            let shape = check_update(update).await?;
+            if !shape.is_empty {
+                self.peer
+                    .send(Bytes::from(message::encode_permission_denied(READ_ONLY)));
+            }
+            return Ok(());
+        }
+        let outcome = apply_update(Arc::clone(self.board()), update.clone()).await?;
+        if outcome == Applied::Changed {
+            let frame = relay.unwrap_or_else(|| Bytes::from(message::encode_update(&update)));
+            self.board().broadcast(&frame, Some(self.peer.id));
+        }
+        Ok(())
+    }
+
+    async fn awareness(&self, payload: Bytes, frame: Bytes) -> Result<(), CloseReason> {
+        let board = Arc::clone(self.board());
+        let peer_id = self.peer.id;
+        let apply = move || match guard::parse_awareness_update(&payload) {
+            Ok(entries) => board
+                .apply_awareness(peer_id, &entries)
+                .map_err(|_| CloseReason::PolicyViolation),
+            Err(_) => Err(CloseReason::InvalidData),
+        };
+        if frame.len() <= INLINE_CHECK_BYTES {
+            apply()?;
+        } else {
+            blocking(apply).await.unwrap_or(Err(CloseReason::InvalidData))?;
+        }
+        self.board().broadcast(&frame, Some(self.peer.id));
+        Ok(())
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.board().leave(self.peer.id);
+    }
+}
+
+/// Whether an accepted update changed anything worth relaying and saving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The update carried nothing (an empty step 2).
+    Empty,
+    /// The update was integrated.
+    Changed,
+}
+
+async fn check_update(update: Bytes) -> Result<guard::UpdateShape, CloseReason> {
+    let small = update.len() <= INLINE_CHECK_BYTES;
+    let check = move || {
+        guard::check_update_v1(&update, &GuardLimits::default())
+            .map_err(|_| CloseReason::InvalidData)
+    };
+    if small {
+        check()
+    } else {
+        blocking(check).await.unwrap_or(Err(CloseReason::InvalidData))
+    }
+}
+
+/// Guards and integrates a v1 update on the blocking pool, then marks the board
+/// changed. `Err` is the close reason for the sender.
+pub async fn apply_update(board: Arc<LiveBoard>, update: Bytes) -> Result<Applied, CloseReason> {
+    let worker_board = Arc::clone(&board);
+    let result = blocking(move || {
+        let shape = guard::check_update_v1(&update, &GuardLimits::default())
+            .map_err(|_| CloseReason::InvalidData)?;
+        if shape.is_empty {
+            return Ok(Applied::Empty);
+        }
+        worker_board
+            .apply_update(&update)
+            .map_err(|_| CloseReason::InvalidData)?;
+        Ok(Applied::Changed)
+    })
+    .await
+    .unwrap_or(Err(CloseReason::InvalidData));
+    if result == Ok(Applied::Changed) {
+        board.mark_changed();
+    }
+    result
+}
+
+/// Why a REST update was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ExternalUpdateError {
+    /// The body is not a valid Yjs v1 update.
+    #[error("the body is not a valid Yjs v1 update")]
+    Invalid,
+    /// The board could not be opened.
+    #[error(transparent)]
+    Open(#[from] OpenError),
+}
+
+impl BoardService {
+    /// Applies an update that arrived outside a socket (REST): opens the board,
+    /// applies, relays to its sockets, and lets the save worker save it.
+    pub async fn apply_external_update(
+        &self,
+        board_id: Uuid,
+        update: Bytes,
+    ) -> Result<(), ExternalUpdateError> {
+        // Refuse garbage before loading the board for it.
+        let checked = update.clone();
+        let valid = blocking(move || guard::check_update_v1(&checked, &GuardLimits::default()).is_ok())
+            .await
+            .unwrap_or(false);
+        if !valid {
+            return Err(ExternalUpdateError::Invalid);
+        }
+        let lease = self.open(board_id).await?;
+        let board = Arc::clone(lease.board());
+        match apply_update(Arc::clone(&board), update.clone()).await {
+            Ok(Applied::Changed) => {
+                board.broadcast(&Bytes::from(message::encode_update(&update)), None);
+                Ok(())
+            }
+            Ok(Applied::Empty) => Ok(()),
+            Err(_) => Err(ExternalUpdateError::Invalid),
+        }
+    }
+
+    /// The board's full content as one v1 update: the live document when the
+    /// board is loaded, else the stored snapshot, else an empty update.
+    pub async fn current_state(&self, board_id: Uuid) -> Result<Vec<u8>, OpenError> {
+        if let Some(board) = self.loaded(board_id) {
+            return blocking(move || board.snapshot())
+                .await
+                .ok_or(OpenError::Corrupt(super::DocError::Panicked));
+        }
+        match self.inner.store.load(board_id).await? {
+            Some(snapshot) => Ok(snapshot),
+            None => Ok(EMPTY_UPDATE.to_vec()),
+        }
+    }
+}
+
+/// A v1 update with no structs and no deletions.
+pub const EMPTY_UPDATE: [u8; 2] = [0, 0];

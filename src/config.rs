@@ -1,0 +1,273 @@
+//! Typed configuration, read once at start from the environment (and `.env`).
+//!
+//! Every variable of the contract's configuration table that a built capability uses
+//! is parsed here; nothing else in the crate reads the environment.
+
+use std::{collections::HashMap, net::SocketAddr, time::Duration};
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A variable is set but its value does not parse.
+    #[error("{name}: {reason} (got {value:?})")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+/// Where the database lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseLocation {
+    /// An SQLite file at this path.
+    SqliteFile(String),
+    /// A private in-memory SQLite database (one connection, lost at exit).
+    SqliteMemory,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
+/// The server's whole configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `BIND_ADDR`: listen address.
+    pub bind_addr: SocketAddr,
+    /// `DATABASE_URL`: where boards and accounts are stored.
+    pub database: DatabaseLocation,
+    /// `JWT_SECRET`: HS256 secret; `None` means a random one is generated at start.
+    pub jwt_secret: Option<String>,
+    /// `TOKEN_TTL_SECS`: lifetime of issued tokens.
+    pub token_ttl: Duration,
+    /// `SAVE_DEBOUNCE_MS`: quiet time after the last change before a board is saved.
+    pub save_debounce: Duration,
+    /// `SAVE_MAX_DEBOUNCE_MS`: longest a dirty board waits for its save.
+    pub save_max_debounce: Duration,
+    /// `MAX_MESSAGE_BYTES`: largest WebSocket message or REST update body.
+    pub max_message_bytes: usize,
+    /// `CORS_ORIGINS`: allowed origins; empty means any origin (development).
+    pub cors_origins: Vec<String>,
+    /// `LOG_FORMAT`.
+    pub log_format: LogFormat,
+    /// How often the server pings each socket (not configurable by environment).
+    pub ws_ping_interval: Duration,
+    /// A socket from which nothing (not even a pong) arrives for this long is
+    /// dropped (not configurable by environment).
+    pub ws_idle_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind_addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            database: DatabaseLocation::SqliteFile("canvas.db".to_owned()),
+            jwt_secret: None,
+            token_ttl: Duration::from_secs(86_400),
+            save_debounce: Duration::from_millis(2_000),
+            save_max_debounce: Duration::from_millis(10_000),
+            max_message_bytes: 16 * 1024 * 1024,
+            cors_origins: Vec::new(),
+            log_format: LogFormat::Text,
+            ws_ping_interval: Duration::from_secs(30),
+            ws_idle_timeout: Duration::from_secs(75),
+        }
+    }
+}
+
+impl Config {
+    /// Loads `.env` (when present) into the process environment, then reads it.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        // A missing .env is the normal case; a malformed one is reported by the
+        // variables it fails to set, so its own error is not fatal.
+        let _ = dotenvy::dotenv();
+        Self::from_vars(&std::env::vars().collect())
+    }
+
+    /// Reads the configuration from a map of variables (testable without the
+    /// process environment). Unset or empty variables take their defaults.
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let defaults = Self::default();
+        let mut config = defaults.clone();
+
+        if let Some(value) = get("BIND_ADDR") {
+            config.bind_addr = parse("BIND_ADDR", value)?;
+        }
+        if let Some(value) = get("DATABASE_URL") {
+            config.database = parse_database_url(value)?;
+        }
+        config.jwt_secret = get("JWT_SECRET").map(str::to_owned);
+        if let Some(value) = get("TOKEN_TTL_SECS") {
+            config.token_ttl = Duration::from_secs(positive("TOKEN_TTL_SECS", value)?);
+        }
+        if let Some(value) = get("SAVE_DEBOUNCE_MS") {
+            config.save_debounce = Duration::from_millis(parse("SAVE_DEBOUNCE_MS", value)?);
+        }
+        if let Some(value) = get("SAVE_MAX_DEBOUNCE_MS") {
+            config.save_max_debounce =
+                Duration::from_millis(parse("SAVE_MAX_DEBOUNCE_MS", value)?);
+        }
+        if config.save_max_debounce < config.save_debounce {
+            return Err(ConfigError::Invalid {
+                name: "SAVE_MAX_DEBOUNCE_MS",
+                value: config.save_max_debounce.as_millis().to_string(),
+                reason: "must not be smaller than SAVE_DEBOUNCE_MS".to_owned(),
+            });
+        }
+        if let Some(value) = get("MAX_MESSAGE_BYTES") {
+            let bytes = positive("MAX_MESSAGE_BYTES", value)?;
+            config.max_message_bytes =
+                usize::try_from(bytes).map_err(|_| ConfigError::Invalid {
+                    name: "MAX_MESSAGE_BYTES",
+                    value: value.to_owned(),
+                    reason: "too large for this platform".to_owned(),
+                })?;
+        }
+        if let Some(value) = get("CORS_ORIGINS") {
+            config.cors_origins = value
+                .split(',')
+                .map(str::trim)
+                .filter(|origin| !origin.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        if let Some(value) = get("LOG_FORMAT") {
+            config.log_format = match value.to_ascii_lowercase().as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "LOG_FORMAT",
+                        value: value.to_owned(),
+                        reason: "expected `text` or `json`".to_owned(),
+                    })
+                }
+            };
+        }
+        Ok(config)
+    }
+}
+
+fn parse<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    value.parse().map_err(|err: T::Err| ConfigError::Invalid {
+        name,
+        value: value.to_owned(),
+        reason: err.to_string(),
+    })
+}
+
+fn positive(name: &'static str, value: &str) -> Result<u64, ConfigError> {
+    match parse::<u64>(name, value)? {
+        0 => Err(ConfigError::Invalid {
+            name,
+            value: value.to_owned(),
+            reason: "must be greater than zero".to_owned(),
+        }),
+        n => Ok(n),
+    }
+}
+
+fn parse_database_url(value: &str) -> Result<DatabaseLocation, ConfigError> {
+    if value == "sqlite::memory:" || value == "sqlite://:memory:" {
+        return Ok(DatabaseLocation::SqliteMemory);
+    }
+    if let Some(path) = value
+        .strip_prefix("sqlite://")
+        .or_else(|| value.strip_prefix("sqlite:"))
+    {
+        if !path.is_empty() {
+            return Ok(DatabaseLocation::SqliteFile(path.to_owned()));
+        }
+    }
+    let reason = if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+        "the PostgreSQL backend is not built yet; use sqlite://PATH"
+    } else {
+        "expected sqlite://PATH or sqlite::memory:"
+    };
+    Err(ConfigError::Invalid {
+        name: "DATABASE_URL",
+        value: value.to_owned(),
+        reason: reason.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn no_variables_give_the_contract_defaults() {
+        let config = Config::from_vars(&HashMap::new()).expect("defaults load");
+        assert_eq!(config.bind_addr.to_string(), "127.0.0.1:3000");
+        assert_eq!(
+            config.database,
+            DatabaseLocation::SqliteFile("canvas.db".into())
+        );
+        assert_eq!(config.token_ttl, Duration::from_secs(86_400));
+        assert_eq!(config.save_debounce, Duration::from_millis(2_000));
+        assert_eq!(config.save_max_debounce, Duration::from_millis(10_000));
+        assert_eq!(config.max_message_bytes, 16_777_216);
+        assert!(config.cors_origins.is_empty());
+        assert!(config.jwt_secret.is_none());
+        assert_eq!(config.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn database_urls_are_understood() {
+        let memory = Config::from_vars(&vars(&[("DATABASE_URL", "sqlite::memory:")]));
+        assert_eq!(
+            memory.expect("memory url").database,
+            DatabaseLocation::SqliteMemory
+        );
+        let file = Config::from_vars(&vars(&[("DATABASE_URL", "sqlite:///tmp/x.db")]));
+        assert_eq!(
+            file.expect("file url").database,
+            DatabaseLocation::SqliteFile("/tmp/x.db".into())
+        );
+        assert!(Config::from_vars(&vars(&[("DATABASE_URL", "postgres://x/y")])).is_err());
+        assert!(Config::from_vars(&vars(&[("DATABASE_URL", "mysql://x")])).is_err());
+    }
+
+    #[test]
+    fn bad_values_are_rejected_with_the_variable_name() {
+        let err = Config::from_vars(&vars(&[("TOKEN_TTL_SECS", "soon")])).expect_err("bad ttl");
+        assert!(err.to_string().contains("TOKEN_TTL_SECS"));
+        let err = Config::from_vars(&vars(&[
+            ("SAVE_DEBOUNCE_MS", "5000"),
+            ("SAVE_MAX_DEBOUNCE_MS", "1000"),
+        ]))
+        .expect_err("cap below debounce");
+        assert!(err.to_string().contains("SAVE_MAX_DEBOUNCE_MS"));
+        assert!(Config::from_vars(&vars(&[("LOG_FORMAT", "xml")])).is_err());
+    }
+
+    #[test]
+    fn cors_origins_are_split_and_trimmed() {
+        let config = Config::from_vars(&vars(&[(
+            "CORS_ORIGINS",
+            " https://a.example , https://b.example,",
+        )]))
+        .expect("cors");
+        assert_eq!(
+            config.cors_origins,
+            vec!["https://a.example", "https://b.example"]
+        );
+    }
+}

@@ -1,0 +1,124 @@
+//! `GET /boards/{id}/state` and `POST /boards/{id}/updates`: a board's Yjs
+//! content over plain HTTP.
+
+use axum::{
+    body::Body,
+    extract::State,
+    http::{header, HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use bytes::Bytes;
+use uuid::Uuid;
+
+use super::access::BoardAccess;
+use crate::{
+    app::AppState,
+    auth::AuthUser,
+    board_service::{session::ExternalUpdateError, OpenError},
+    error::{AppError, ErrorBody},
+    extract::Path,
+};
+
+const OCTET_STREAM: &str = "application/octet-stream";
+
+/// The board's full content as one Yjs v1 update (the live state if the board
+/// is open, else the saved snapshot).
+#[utoipa::path(
+    get,
+    path = "/boards/{id}/state",
+    tag = "content",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Board id")),
+    responses(
+        (status = 200, description = "Yjs v1 update holding the whole document", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 404, description = "No such board, or not shared with the caller", body = ErrorBody),
+    )
+)]
+pub async fn get_board_state(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(board_id): Path<Uuid>,
+) -> Result<Response, AppError> {
+    BoardAccess::check(&state, board_id, user).await?;
+    let bytes = state
+        .live
+        .current_state(board_id)
+        .await
+        .map_err(open_error)?;
+    Ok(([(header::CONTENT_TYPE, OCTET_STREAM)], bytes).into_response())
+}
+
+/// Applies a Yjs v1 update to the board, relays it to the board's live sockets
+/// and saves it like any edit (owner or editor).
+#[utoipa::path(
+    post,
+    path = "/boards/{id}/updates",
+    tag = "content",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Board id")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "A Yjs v1 update"),
+    responses(
+        (status = 204, description = "Applied"),
+        (status = 400, description = "The body is not a valid Yjs v1 update", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "The caller is a viewer", body = ErrorBody),
+        (status = 404, description = "No such board, or not shared with the caller", body = ErrorBody),
+        (status = 413, description = "Body larger than MAX_MESSAGE_BYTES", body = ErrorBody),
+        (status = 503, description = "Shutting down", body = ErrorBody),
+    )
+)]
+pub async fn apply_board_update(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(board_id): Path<Uuid>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<StatusCode, AppError> {
+    BoardAccess::check(&state, board_id, user)
+        .await?
+        .require_editor()?;
+    let update = read_limited(&headers, body, state.config.max_message_bytes).await?;
+    state
+        .live
+        .apply_external_update(board_id, update)
+        .await
+        .map_err(|err| match err {
+            ExternalUpdateError::Invalid => {
+                AppError::BadRequest("the body is not a valid Yjs v1 update".to_owned())
+            }
+            ExternalUpdateError::Open(err) => open_error(err),
+        })?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Reads a body of at most `limit` bytes, refusing a larger one (by its
+/// declared length when there is one) before buffering it.
+async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, AppError> {
+    let too_large =
+        || AppError::PayloadTooLarge(format!("body is larger than the limit of {limit} bytes"));
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|err| {
+        let length_limit = std::error::Error::source(&err)
+            .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+        if length_limit {
+            too_large()
+        } else {
+            AppError::BadRequest(format!("could not read the body: {err}"))
+        }
+    })
+}
+
+fn open_error(err: OpenError) -> AppError {
+    match err {
+        OpenError::ShuttingDown => AppError::Unavailable("shutting down".to_owned()),
+        OpenError::Store(err) => err.into(),
+        OpenError::Corrupt(err) => AppError::Internal(format!("stored board unreadable: {err}")),
+    }
+}

@@ -1,0 +1,258 @@
+//! `GET /api/v1/boards/{id}/sync`: the y-websocket endpoint.
+//!
+//! Everything is checked before the upgrade (token, membership, the board
+//! loads), so a refused client gets a plain HTTP error and no socket. After the
+//! upgrade this file only moves frames: a reader loop hands binary frames to the
+//! board's [`Session`], and a writer task drains the socket's bounded queue,
+//! pings, and sends the close frame the board service decided on.
+
+use std::time::Duration;
+
+use axum::{
+    extract::{
+        ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
+        State,
+    },
+    http::HeaderMap,
+    response::Response,
+};
+use bytes::Bytes;
+use futures_util::{stream::SplitSink, SinkExt, StreamExt};
+use serde::Deserialize;
+use std::sync::{atomic::Ordering, Arc};
+use tokio::sync::{mpsc, watch};
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use crate::{
+    app::AppState,
+    auth::{authenticate_token, bearer_token},
+    board_service::{session::Session, CloseReason, OpenError, PeerChannels},
+    error::{AppError, ErrorBody},
+    extract::{Path, Query},
+};
+
+/// How long a close frame may take to reach a client before the connection is dropped.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most queued frames written before one flush (fewer syscalls under load).
+const WRITE_BATCH: usize = 64;
+
+/// Query parameters of the sync route.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SyncParams {
+    /// The bearer token, for browsers, which cannot set headers on a WebSocket.
+    pub token: Option<String>,
+}
+
+/// Opens a live sync socket on a board (y-websocket protocol, binary frames).
+///
+/// Use the stock `y-websocket` `WebsocketProvider` with `serverUrl =
+/// ws://HOST/api/v1/boards`, `roomname = <id>/sync`, `params = {token}`. Close codes:
+/// 1001 server shutting down, 1007 undecodable frame or rejected update, 1008
+/// policy violation, 1009 message over `MAX_MESSAGE_BYTES`, 1013 client too slow
+/// (reconnect to resync), 4403 membership removed, 4404 board deleted. Viewers
+/// receive everything but their edits are answered with an auth permission-denied
+/// message `read-only`.
+#[utoipa::path(
+    get,
+    path = "/boards/{id}/sync",
+    tag = "sync",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Board id"), SyncParams),
+    responses(
+        (status = 101, description = "Switching to the WebSocket sync protocol"),
+        (status = 400, description = "Not a WebSocket upgrade request", body = ErrorBody),
+        (status = 401, description = "Missing, malformed, expired or wrongly signed token", body = ErrorBody),
+        (status = 404, description = "No such board, or not shared with the caller", body = ErrorBody),
+        (status = 503, description = "Shutting down, or the board cannot be loaded now", body = ErrorBody),
+    )
+)]
+pub async fn sync_board(
+    State(state): State<AppState>,
+    Path(board_id): Path<Uuid>,
+    Query(params): Query<SyncParams>,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Result<Response, AppError> {
+    let token = match bearer_token(&headers)? {
+        Some(token) => token,
+        None => params
+            .token
+            .as_deref()
+            .ok_or(AppError::Unauthorized("missing token"))?,
+    };
+    let user = authenticate_token(&state, token).await?;
+    let board = state
+        .db
+        .find_board_for(board_id, user.id)
+        .await?
+        .ok_or(AppError::NotFound("board not found"))?;
+    let upgrade =
+        upgrade.map_err(|_| AppError::BadRequest("expected a WebSocket upgrade".to_owned()))?;
+    let lease = state.live.open(board_id).await.map_err(|err| match err {
+        OpenError::ShuttingDown => AppError::Unavailable("shutting down".to_owned()),
+        OpenError::Store(db) => db.into(),
+        OpenError::Corrupt(err) => AppError::Internal(format!("board {board_id}: {err}")),
+    })?;
+    let max = state.config.max_message_bytes;
+    let role = board.role;
+    let user_id = user.id;
+    Ok(upgrade
+        .max_message_size(max)
+        .max_frame_size(max)
+        .on_failed_upgrade(move |err| tracing::debug!(board.id = %board_id, %err, "upgrade failed"))
+        .on_upgrade(move |socket| {
+            let live = state.live.clone();
+            live.track_socket(async move {
+                tracing::debug!(board.id = %board_id, user.id = %user_id, "socket opened");
+                let (session, channels) = Session::start(&state.live, lease, user_id, role).await;
+                run_socket(socket, session, channels, &state).await;
+            })
+        }))
+}
+
+async fn run_socket(
+    socket: WebSocket,
+    session: Session,
+    channels: PeerChannels,
+    state: &AppState,
+) {
+    let (sink, mut stream) = socket.split();
+    let peer = Arc::clone(session.peer());
+    let mut close = channels.close.clone();
+    let mut writer = tokio::spawn(write_loop(
+        sink,
+        channels,
+        state.config.ws_ping_interval,
+    ));
+    let idle_timeout = state.config.ws_idle_timeout;
+    loop {
+        tokio::select! {
+            biased;
+            _ = close.changed() => break,
+            next = tokio::time::timeout(idle_timeout, stream.next()) => match next {
+                Err(_) => {
+                    tracing::debug!(peer = peer.id, "socket idle past its timeout; dropping");
+                    peer.close(CloseReason::GoingAway);
+                    break;
+                }
+                Ok(None) | Ok(Some(Ok(Message::Close(_)))) => break,
+                Ok(Some(Ok(Message::Binary(frame)))) => {
+                    if let Err(reason) = session.handle_frame(frame).await {
+                        tracing::info!(board.id = %session.board().id, peer = peer.id,
+                            code = reason.code(), "closing socket: {}", reason.text());
+                        peer.close(reason);
+                        break;
+                    }
+                }
+                Ok(Some(Ok(Message::Text(_)))) => {
+                    peer.close(CloseReason::InvalidData);
+                    break;
+                }
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
+                Ok(Some(Err(err))) => {
+                    if is_too_large(err) {
+                        tracing::info!(board.id = %session.board().id, peer = peer.id,
+                            "closing socket: message over MAX_MESSAGE_BYTES");
+                        peer.close(CloseReason::TooLarge);
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    let closing = peer.is_closing();
+    // Leaving the board drops the peer's queue sender, which ends the writer
+    // once it has written what is queued (or sent the close frame).
+    drop(session);
+    drop(peer);
+    let wait = if closing {
+        CLOSE_TIMEOUT
+    } else {
+        Duration::from_secs(1)
+    };
+    if tokio::time::timeout(wait, &mut writer).await.is_err() {
+        writer.abort();
+    }
+}
+
+fn is_too_large(err: axum::Error) -> bool {
+    match err.into_inner().downcast::<tungstenite::Error>() {
+        Ok(err) => matches!(*err, tungstenite::Error::Capacity(_)),
+        Err(_) => false,
+    }
+}
+
+async fn write_loop(
+    mut sink: SplitSink<WebSocket, Message>,
+    channels: PeerChannels,
+    ping_interval: Duration,
+) {
+    let PeerChannels {
+        mut outbound,
+        mut close,
+        queued_bytes,
+    } = channels;
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_interval, ping_interval);
+    loop {
+        tokio::select! {
+            biased;
+            _ = close.changed() => {
+                send_close(&mut sink, &close).await;
+                return;
+            }
+            frame = outbound.recv() => {
+                let Some(frame) = frame else {
+                    // The socket left its board; say so if the board asked.
+                    send_close(&mut sink, &close).await;
+                    return;
+                };
+                if write_batch(&mut sink, &mut outbound, &queued_bytes, frame).await.is_err() {
+                    return;
+                }
+            }
+            _ = ping.tick() => {
+                if sink.send(Message::Ping(Bytes::new())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Writes `first` and whatever else is already queued, then flushes once.
+async fn write_batch(
+    sink: &mut SplitSink<WebSocket, Message>,
+    outbound: &mut mpsc::Receiver<Bytes>,
+    queued_bytes: &std::sync::atomic::AtomicUsize,
+    first: Bytes,
+) -> Result<(), axum::Error> {
+    let mut next = Some(first);
+    let mut written = 0;
+    while let Some(frame) = next.take() {
+        queued_bytes.fetch_sub(frame.len(), Ordering::AcqRel);
+        sink.feed(Message::Binary(frame)).await?;
+        written += 1;
+        if written < WRITE_BATCH {
+            next = outbound.try_recv().ok();
+        }
+    }
+    sink.flush().await
+}
+
+async fn send_close(
+    sink: &mut SplitSink<WebSocket, Message>,
+    close: &watch::Receiver<Option<CloseReason>>,
+) {
+    let reason = *close.borrow();
+    if let Some(reason) = reason {
+        let frame = Message::Close(Some(CloseFrame {
+            code: reason.code(),
+            reason: reason.text().into(),
+        }));
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(frame)).await;
+    }
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.close()).await;
+}
+

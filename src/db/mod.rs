@@ -1,0 +1,58 @@
+//! The database layer: pool, per-connection setup, embedded migrations, and the
+//! query functions that handlers call.
+//!
+//! Handlers never see diesel: they call the `async fn`s on [`Db`] defined in the
+//! per-table files below, which run their synchronous diesel code inside
+//! `interact` on a pooled connection and return plain model types or [`DbError`].
+//! A second backend (PostgreSQL) is meant to slot in behind these same functions.
+
+mod audit;
+mod boards;
+mod members;
+pub mod models;
+mod pool;
+pub mod schema;
+mod states;
+mod users;
+
+pub use members::{PutMember, RemoveMember};
+pub use models::{AuditEntry, Board, BoardSummary, Member, Role, User};
+pub use pool::Db;
+
+/// Why a database call failed, in the terms the rest of the server cares about.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The row asked for does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule would be broken.
+    #[error("conflicts with an existing row")]
+    Conflict,
+    /// No connection could be had (pool exhausted or timed out, database unreachable).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The query failed for another reason (a bug or a broken database).
+    #[error("database error: {0}")]
+    Query(String),
+}
+
+impl From<diesel::result::Error> for DbError {
+    fn from(err: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match err {
+            Error::NotFound => Self::NotFound,
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Self::Conflict,
+            other => Self::Query(other.to_string()),
+        }
+    }
+}
+
+/// The current time as stored in the database (UTC, microsecond precision).
+///
+/// Truncated to microseconds so that what is written and what is read back compare
+/// equal, whatever precision the backend keeps.
+pub(crate) fn now() -> chrono::NaiveDateTime {
+    use chrono::{DurationRound, TimeDelta};
+    let now = chrono::Utc::now().naive_utc();
+    now.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(now)
+}

@@ -1,0 +1,108 @@
+//! Queries on `users`.
+
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use super::{
+    models::{parse_id, utc},
+    now,
+    schema::users,
+    Db, DbError, User,
+};
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = users)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite))]
+struct UserRow {
+    id: String,
+    email: String,
+    password_hash: String,
+    display_name: String,
+    created_at: chrono::NaiveDateTime,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = DbError;
+    fn try_from(row: UserRow) -> Result<Self, DbError> {
+        Ok(User {
+            id: parse_id(&row.id)?,
+            email: row.email,
+            display_name: row.display_name,
+            password_hash: row.password_hash,
+            created_at: utc(row.created_at),
+        })
+    }
+}
+
+impl Db {
+    /// Creates an account. [`DbError::Conflict`] when the email is taken.
+    pub async fn create_user(
+        &self,
+        email: String,
+        display_name: String,
+        password_hash: String,
+    ) -> Result<User, DbError> {
+        let row = UserRow {
+            id: Uuid::now_v7().to_string(),
+            email,
+            password_hash,
+            display_name,
+            created_at: now(),
+        };
+        self.interact(move |conn| {
+            diesel::insert_into(users::table)
+                .values(&row)
+                .execute(conn)?;
+            User::try_from(row)
+        })
+        .await
+    }
+
+    /// The account with this (already normalised) email, if any.
+    pub async fn find_user_by_email(&self, email: String) -> Result<Option<User>, DbError> {
+        self.interact(move |conn| {
+            users::table
+                .filter(users::email.eq(email))
+                .select(UserRow::as_select())
+                .first(conn)
+                .optional()?
+                .map(User::try_from)
+                .transpose()
+        })
+        .await
+    }
+
+    /// The account with this id, if any.
+    pub async fn find_user(&self, id: Uuid) -> Result<Option<User>, DbError> {
+        self.interact(move |conn| {
+            users::table
+                .find(id.to_string())
+                .select(UserRow::as_select())
+                .first(conn)
+                .optional()?
+                .map(User::try_from)
+                .transpose()
+        })
+        .await
+    }
+
+    /// Deletes an account; the schema's CASCADEs remove what it owns. Returns the
+    /// ids of the boards it owned (now gone), or [`DbError::NotFound`].
+    pub async fn delete_user(&self, id: Uuid) -> Result<Vec<Uuid>, DbError> {
+        use super::schema::boards;
+        self.interact(move |conn| {
+            conn.immediate_transaction(|conn| {
+                let owned: Vec<String> = boards::table
+                    .filter(boards::owner_id.eq(id.to_string()))
+                    .select(boards::id)
+                    .load(conn)?;
+                let deleted = diesel::delete(users::table.find(id.to_string())).execute(conn)?;
+                if deleted == 0 {
+                    return Err(DbError::NotFound);
+                }
+                owned.iter().map(|id| parse_id(id)).collect()
+            })
+        })
+        .await
+    }
+}

@@ -1,0 +1,80 @@
+//! canvas-server: a collaborative whiteboard backend.
+//!
+//! The path of a request: [`serve`] runs the axum server built by
+//! [`router::build_router`]; REST handlers live in [`controllers`], the live
+//! WebSocket sync in [`controllers::sync`], which drives the
+//! [`board_service`] (in-memory Yjs boards, their sockets and their saves).
+
+pub mod app;
+pub mod auth;
+pub mod board_service;
+pub mod config;
+pub mod controllers;
+pub mod db;
+pub mod error;
+pub mod extract;
+pub mod observability;
+pub mod openapi;
+pub mod protocol;
+pub mod router;
+pub mod validate;
+
+use std::{future::Future, net::SocketAddr};
+
+use tokio::net::TcpListener;
+
+pub use app::{App, AppState};
+pub use config::Config;
+
+/// Serves `state` on `listener` until `shutdown` resolves, then shuts down in
+/// order: stop accepting, close every socket, save every board with unsaved
+/// changes. Returns once all of that is done.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = router::build_router(state.clone());
+    let live = state.live.clone();
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutdown requested: closing sockets and saving boards");
+        live.begin_shutdown();
+    });
+    let result = server.await;
+    let saved = state.live.shutdown().await;
+    tracing::info!(boards_saved = saved, "shutdown complete");
+    result
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(%err, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(%err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("received SIGINT"),
+        () = terminate => tracing::info!("received SIGTERM"),
+    }
+}

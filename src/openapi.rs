@@ -1,0 +1,53 @@
+//! The OpenAPI document's fixed parts (info, tags, security scheme). Paths and
+//! schemas are added by the router from the handlers themselves.
+
+use utoipa::{
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    Modify, OpenApi,
+};
+
+/// Top-level OpenAPI metadata.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "canvas-server",
+        description = "Collaborative whiteboard backend: accounts, boards, sharing, audit log, and live Yjs sync over WebSocket (`GET /api/v1/boards/{id}/sync`, y-websocket protocol).",
+        license(name = "MIT OR Apache-2.0")
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Register and log in"),
+        (name = "users", description = "The caller's account"),
+        (name = "boards", description = "Boards the caller owns or shares"),
+        (name = "members", description = "Who may see and edit a board"),
+        (name = "audit", description = "Who changed what on a board"),
+        (name = "content", description = "A board's Yjs document over HTTP"),
+        (name = "sync", description = "Live Yjs sync over WebSocket (y-websocket protocol)"),
+        (name = "operations", description = "Liveness and readiness"),
+    )
+)]
+pub struct ApiDoc;
+
+/// Declares the `bearer` security scheme that protected routes refer to.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("A token from `POST /api/v1/auth/register` or `/login`."))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The complete document, as served at `/api/openapi.json`.
+pub fn document() -> utoipa::openapi::OpenApi {
+    crate::router::api_router().split_for_parts().1
+}

@@ -1,0 +1,102 @@
+//! Every route in one place. Routes are registered through utoipa-axum so that
+//! the OpenAPI document is generated from this very router and cannot drift.
+
+use axum::{
+    extract::DefaultBodyLimit,
+    http::{header, HeaderValue, Method},
+    routing::get,
+    Json, Router,
+};
+use tower_http::{
+    cors::{AllowOrigin, Any, CorsLayer},
+    trace::{DefaultOnResponse, TraceLayer},
+};
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa_scalar::{Scalar, Servable};
+
+use crate::{
+    app::AppState,
+    config::Config,
+    controllers::{audit, auth, boards, content, health, members, sync, users},
+    error::AppError,
+    observability,
+    openapi::ApiDoc,
+};
+
+/// Largest JSON body accepted by the REST routes that take JSON.
+const JSON_BODY_LIMIT: usize = 64 * 1024;
+
+/// The API routes with their OpenAPI descriptions (no state, no middleware).
+pub fn api_router() -> OpenApiRouter<AppState> {
+    let v1 = OpenApiRouter::new()
+        .routes(routes!(auth::register))
+        .routes(routes!(auth::login))
+        .routes(routes!(users::get_me, users::delete_me))
+        .routes(routes!(boards::create_board, boards::list_boards))
+        .routes(routes!(
+            boards::get_board,
+            boards::rename_board,
+            boards::delete_board
+        ))
+        .routes(routes!(members::list_members, members::put_member))
+        .routes(routes!(members::remove_member))
+        .routes(routes!(audit::list_audit))
+        .routes(routes!(content::get_board_state))
+        .routes(routes!(content::apply_board_update))
+        .routes(routes!(sync::sync_board));
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .nest("/api/v1", v1)
+}
+
+/// The complete application: API routes, docs, fallbacks and middleware.
+pub fn build_router(state: AppState) -> Router {
+    let (api, openapi) = api_router().split_for_parts();
+    let openapi_json = openapi.clone();
+    let cors = cors_layer(&state.config);
+    api.route(
+        "/api/openapi.json",
+        get(move || async move { Json(openapi_json) }),
+    )
+    .merge(Scalar::with_url("/docs", openapi))
+    .fallback(|| async { AppError::NotFound("no such route") })
+    .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
+    .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+    .layer(cors)
+    .layer(
+        TraceLayer::new_for_http()
+            .make_span_with(observability::request_span)
+            .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+    )
+    .with_state(state)
+}
+
+fn cors_layer(config: &Config) -> CorsLayer {
+    let layer = CorsLayer::new()
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
+    if config.cors_origins.is_empty() {
+        // Development default: any origin may call the API.
+        layer.allow_origin(Any)
+    } else {
+        let origins: Vec<HeaderValue> = config
+            .cors_origins
+            .iter()
+            .filter_map(|origin| match HeaderValue::from_str(origin) {
+                Ok(value) => Some(value),
+                Err(_) => {
+                    tracing::warn!(%origin, "ignoring CORS origin that is not a valid header value");
+                    None
+                }
+            })
+            .collect();
+        layer.allow_origin(AllowOrigin::list(origins))
+    }
+}

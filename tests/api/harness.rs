@@ -1,0 +1,270 @@
+//! `TestApp`: the real router served on `127.0.0.1:0` over a fresh SQLite file,
+//! with a shutdown the test controls, plus request helpers.
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use canvas_server::{config::DatabaseLocation, serve, App, AppState, Config};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+
+/// A running server over its own database file.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// `127.0.0.1:PORT`.
+    pub addr: std::net::SocketAddr,
+    /// The server's state (database, live boards) for direct checks.
+    pub state: AppState,
+    pub client: reqwest::Client,
+    /// The SQLite file.
+    pub db_path: PathBuf,
+    dir: Arc<TempDir>,
+    config: Config,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+/// A registered account.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: String,
+    pub email: String,
+    pub token: String,
+}
+
+/// A response: status, headers and body (parsed as JSON when it is JSON).
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub bytes: Vec<u8>,
+}
+
+impl TestResponse {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.bytes).unwrap_or(Value::Null)
+    }
+
+    /// Asserts the contract's error envelope with this status and code.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.text());
+        let body = self.json();
+        assert_eq!(body["error"]["code"], code, "body: {body}");
+        assert!(
+            body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "error message missing: {body}"
+        );
+    }
+
+    #[track_caller]
+    pub fn assert_status(&self, status: u16) -> &Self {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.text());
+        self
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes).into_owned()
+    }
+}
+
+/// The configuration tests start from: fixed secret, quick saves.
+pub fn test_config() -> Config {
+    Config {
+        bind_addr: "127.0.0.1:0".parse().expect("addr"),
+        jwt_secret: Some("test-secret".to_owned()),
+        save_debounce: Duration::from_millis(50),
+        save_max_debounce: Duration::from_millis(200),
+        ..Config::default()
+    }
+}
+
+impl TestApp {
+    /// A server with [`test_config`] over a new temporary database.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(test_config()).await
+    }
+
+    /// A server with `config` (its database is replaced by a new temporary file).
+    pub async fn spawn_with(config: Config) -> Self {
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        Self::start(config, dir).await
+    }
+
+    async fn start(mut config: Config, dir: Arc<TempDir>) -> Self {
+        let db_path = dir.path().join("canvas.db");
+        config.database = DatabaseLocation::SqliteFile(db_path.to_string_lossy().into_owned());
+        let state = AppState(Arc::new(App::new(config.clone()).await.expect("app starts")));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, state.clone(), async move {
+            let _ = rx.await;
+        }));
+        Self {
+            base: format!("http://{addr}"),
+            addr,
+            state,
+            client: reqwest::Client::new(),
+            db_path,
+            dir,
+            config,
+            shutdown: Some(tx),
+            server: Some(server),
+        }
+    }
+
+    /// Graceful shutdown (as on SIGTERM); returns once the server has finished.
+    pub async fn shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            tokio::time::timeout(Duration::from_secs(30), server)
+                .await
+                .expect("server stops within 30 s")
+                .expect("server task")
+                .expect("server result");
+        }
+    }
+
+    /// Shuts down and starts a new server over the same database file.
+    pub async fn restart(mut self) -> Self {
+        self.shutdown().await;
+        Self::start(self.config.clone(), Arc::clone(&self.dir)).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// `ws://…/api/v1/boards/{id}/sync?token=…`
+    pub fn sync_url(&self, board_id: &str, token: &str) -> String {
+        format!("ws://{}/api/v1/boards/{board_id}/sync?token={token}", self.addr)
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> TestResponse {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request sent");
+        TestResponse {
+            status: response.status(),
+            headers: response.headers().clone(),
+            bytes: response.bytes().await.expect("body").to_vec(),
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> TestResponse {
+        self.request(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> TestResponse {
+        self.request(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> TestResponse {
+        self.request(Method::PATCH, path, token, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> TestResponse {
+        self.request(Method::PUT, path, token, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> TestResponse {
+        self.request(Method::DELETE, path, token, None).await
+    }
+
+    /// POSTs raw bytes (a Yjs update) as `application/octet-stream`.
+    pub async fn post_bytes(&self, path: &str, token: Option<&str>, body: Vec<u8>) -> TestResponse {
+        let mut request = self
+            .client
+            .post(self.url(path))
+            .header("content-type", "application/octet-stream")
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request sent");
+        TestResponse {
+            status: response.status(),
+            headers: response.headers().clone(),
+            bytes: response.bytes().await.expect("body").to_vec(),
+        }
+    }
+
+    /// Registers `name@example.com` with a fixed password.
+    pub async fn register(&self, name: &str) -> TestUser {
+        let email = format!("{name}@example.com");
+        let response = self
+            .post(
+                "/api/v1/auth/register",
+                None,
+                json!({ "email": email, "password": "password123", "display_name": name }),
+            )
+            .await;
+        response.assert_status(201);
+        let body = response.json();
+        TestUser {
+            id: body["user"]["id"].as_str().expect("user id").to_owned(),
+            email,
+            token: body["token"].as_str().expect("token").to_owned(),
+        }
+    }
+
+    /// Creates a board owned by `owner`; returns its id.
+    pub async fn create_board(&self, owner: &TestUser, name: &str) -> String {
+        let response = self
+            .post("/api/v1/boards", Some(&owner.token), json!({ "name": name }))
+            .await;
+        response.assert_status(201);
+        response.json()["id"].as_str().expect("board id").to_owned()
+    }
+
+    /// Shares a board with `member` as `role` (by its owner).
+    pub async fn share(&self, board_id: &str, owner: &TestUser, member: &TestUser, role: &str) {
+        self.put(
+            &format!("/api/v1/boards/{board_id}/members"),
+            Some(&owner.token),
+            json!({ "email": member.email, "role": role }),
+        )
+        .await
+        .assert_status(200);
+    }
+
+    /// Runs a read-only SQL count directly on the database file.
+    pub fn count(&self, sql: &str) -> i64 {
+        use diesel::{sql_types::BigInt, Connection, QueryableByName, RunQueryDsl, SqliteConnection};
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let mut conn = SqliteConnection::establish(&self.db_path.to_string_lossy())
+            .expect("open database file");
+        diesel::sql_query(sql)
+            .get_result::<Count>(&mut conn)
+            .expect("count query")
+            .n
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
