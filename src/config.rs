@@ -111,8 +111,7 @@ impl Config {
             config.save_debounce = Duration::from_millis(parse("SAVE_DEBOUNCE_MS", value)?);
         }
         if let Some(value) = get("SAVE_MAX_DEBOUNCE_MS") {
-            config.save_max_debounce =
-                Duration::from_millis(parse("SAVE_MAX_DEBOUNCE_MS", value)?);
+            config.save_max_debounce = Duration::from_millis(parse("SAVE_MAX_DEBOUNCE_MS", value)?);
         }
         if config.save_max_debounce < config.save_debounce {
             return Err(ConfigError::Invalid {

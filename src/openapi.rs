@@ -40,7 +40,9 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
-                    .description(Some("A token from `POST /api/v1/auth/register` or `/login`."))
+                    .description(Some(
+                        "A token from `POST /api/v1/auth/register` or `/login`.",
+                    ))
                     .build(),
             ),
         );

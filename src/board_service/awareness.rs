@@ -35,7 +35,11 @@ pub struct AwarenessTable {
 impl AwarenessTable {
     /// Applies an update sent by `peer_id`. Entries with an older clock than the
     /// one known are ignored, as y-protocols does.
-    pub fn apply(&mut self, peer_id: u64, entries: &[AwarenessEntry<'_>]) -> Result<(), AwarenessError> {
+    pub fn apply(
+        &mut self,
+        peer_id: u64,
+        entries: &[AwarenessEntry<'_>],
+    ) -> Result<(), AwarenessError> {
         let owned = self
             .clients
             .values()
@@ -100,7 +104,9 @@ impl AwarenessTable {
             return None;
         }
         Some(encode_awareness_payload(
-            removed.into_iter().map(|(client, clock)| (client, clock, "null")),
+            removed
+                .into_iter()
+                .map(|(client, clock)| (client, clock, "null")),
         ))
     }
 
@@ -147,8 +153,12 @@ mod tests {
     #[test]
     fn newer_clocks_win_and_older_ones_are_ignored() {
         let mut table = AwarenessTable::default();
-        table.apply(1, &[entry(10, 2, r#"{"x":2}"#)]).expect("apply");
-        table.apply(1, &[entry(10, 1, r#"{"x":1}"#)]).expect("apply");
+        table
+            .apply(1, &[entry(10, 2, r#"{"x":2}"#)])
+            .expect("apply");
+        table
+            .apply(1, &[entry(10, 1, r#"{"x":1}"#)])
+            .expect("apply");
         let snapshot = table.snapshot().expect("one state");
         let entries = parse_awareness_update(&snapshot).expect("parses");
         assert_eq!(entries, vec![entry(10, 2, r#"{"x":2}"#)]);

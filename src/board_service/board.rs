@@ -8,15 +8,14 @@
 
 use std::{
     panic::{catch_unwind, AssertUnwindSafe},
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    sync::{atomic::AtomicBool, Arc, Mutex, MutexGuard, PoisonError},
 };
 
 use bytes::Bytes;
 use tokio::{sync::Notify, time::Instant};
 use uuid::Uuid;
 use yrs::{
-    updates::decoder::Decode, updates::encoder::Encode, Doc, ReadTxn, StateVector, Transact,
-    Update,
+    updates::decoder::Decode, updates::encoder::Encode, Doc, ReadTxn, StateVector, Transact, Update,
 };
 
 use super::{
@@ -83,6 +82,9 @@ pub struct LiveBoard {
     state: Mutex<BoardState>,
     /// Wakes the board's save worker (a change, the last lease gone, shutdown).
     pub(super) wake: Notify,
+    /// Set when the save worker is spawned (after the first lease, so it never
+    /// sees a fresh board as unused and unloads it under its first opener).
+    pub(super) worker_started: AtomicBool,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -116,6 +118,7 @@ impl LiveBoard {
                 status: Status::Open,
             }),
             wake: Notify::new(),
+            worker_started: AtomicBool::new(false),
         })
     }
 
@@ -137,8 +140,8 @@ impl LiveBoard {
     /// What a client with `state_vector` lacks, as one v1 update. Blocking.
     pub fn diff(&self, state_vector: &[u8]) -> Result<Vec<u8>, DocError> {
         contained(|| {
-            let sv =
-                StateVector::decode_v1(state_vector).map_err(|e| DocError::Decode(e.to_string()))?;
+            let sv = StateVector::decode_v1(state_vector)
+                .map_err(|e| DocError::Decode(e.to_string()))?;
             Ok(lock(&self.doc).transact().encode_diff_v1(&sv))
         })
     }

@@ -179,6 +179,11 @@ impl BoardService {
                 if state.status == Status::Open {
                     state.leases += 1;
                     drop(state);
+                    if !board.worker_started.swap(true, Ordering::AcqRel) {
+                        self.inner
+                            .workers
+                            .spawn(persistence::run(self.clone(), Arc::clone(&board)));
+                    }
                     return Ok(Lease { board });
                 }
             }
@@ -214,12 +219,8 @@ impl BoardService {
         .await
         .map_err(|_| OpenError::Corrupt(DocError::Panicked))?
         .map_err(OpenError::Corrupt)?;
-        let board = Arc::new(board);
         tracing::debug!(board.id = %board_id, "board loaded");
-        self.inner
-            .workers
-            .spawn(persistence::run(self.clone(), Arc::clone(&board)));
-        Ok(board)
+        Ok(Arc::new(board))
     }
 
     fn forget_slot(&self, board_id: Uuid, slot: &Arc<Slot>) {

@@ -206,13 +206,19 @@ mod tests {
         assert!(peer.send(Bytes::from_static(b"b")));
         assert!(!peer.send(Bytes::from_static(b"c")));
         assert_eq!(*channels.close.borrow(), Some(CloseReason::SlowClient));
-        assert!(!peer.send(Bytes::from_static(b"d")), "nothing queued after close");
+        assert!(
+            !peer.send(Bytes::from_static(b"d")),
+            "nothing queued after close"
+        );
     }
 
     #[test]
     fn queued_bytes_over_budget_close_the_socket() {
         let (peer, channels) = Peer::new(Uuid::new_v4(), Role::Editor, limits(100, 10));
-        assert!(peer.send(Bytes::from(vec![0; 20])), "a lone large frame passes");
+        assert!(
+            peer.send(Bytes::from(vec![0; 20])),
+            "a lone large frame passes"
+        );
         assert!(!peer.send(Bytes::from(vec![0; 1])));
         assert_eq!(*channels.close.borrow(), Some(CloseReason::SlowClient));
     }

@@ -188,7 +188,10 @@ mod tests {
     #[test]
     fn a_quiet_board_saves_after_the_debounce() {
         let now = Instant::now();
-        assert_eq!(plan(facts(now), DEBOUNCE, MAX), Step::SaveAt(now + DEBOUNCE));
+        assert_eq!(
+            plan(facts(now), DEBOUNCE, MAX),
+            Step::SaveAt(now + DEBOUNCE)
+        );
     }
 
     #[test]

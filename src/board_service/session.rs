@@ -147,7 +147,9 @@ impl Session {
         if frame.len() <= INLINE_CHECK_BYTES {
             apply()?;
         } else {
-            blocking(apply).await.unwrap_or(Err(CloseReason::InvalidData))?;
+            blocking(apply)
+                .await
+                .unwrap_or(Err(CloseReason::InvalidData))?;
         }
         self.board().broadcast(&frame, Some(self.peer.id));
         Ok(())
@@ -178,7 +180,9 @@ async fn check_update(update: Bytes) -> Result<guard::UpdateShape, CloseReason> 
     if small {
         check()
     } else {
-        blocking(check).await.unwrap_or(Err(CloseReason::InvalidData))
+        blocking(check)
+            .await
+            .unwrap_or(Err(CloseReason::InvalidData))
     }
 }
 
@@ -226,9 +230,10 @@ impl BoardService {
     ) -> Result<(), ExternalUpdateError> {
         // Refuse garbage before loading the board for it.
         let checked = update.clone();
-        let valid = blocking(move || guard::check_update_v1(&checked, &GuardLimits::default()).is_ok())
-            .await
-            .unwrap_or(false);
+        let valid =
+            blocking(move || guard::check_update_v1(&checked, &GuardLimits::default()).is_ok())
+                .await
+                .unwrap_or(false);
         if !valid {
             return Err(ExternalUpdateError::Invalid);
         }

@@ -32,8 +32,9 @@ use crate::{
     extract::{Path, Query},
 };
 
-/// How long a close frame may take to reach a client before the connection is dropped.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a close frame may take to reach a client before the connection is
+/// dropped (a slow client first has to read what was already written to it).
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most queued frames written before one flush (fewer syscalls under load).
 const WRITE_BATCH: usize = 64;
 
@@ -112,20 +113,11 @@ pub async fn sync_board(
         }))
 }
 
-async fn run_socket(
-    socket: WebSocket,
-    session: Session,
-    channels: PeerChannels,
-    state: &AppState,
-) {
+async fn run_socket(socket: WebSocket, session: Session, channels: PeerChannels, state: &AppState) {
     let (sink, mut stream) = socket.split();
     let peer = Arc::clone(session.peer());
     let mut close = channels.close.clone();
-    let mut writer = tokio::spawn(write_loop(
-        sink,
-        channels,
-        state.config.ws_ping_interval,
-    ));
+    let mut writer = tokio::spawn(write_loop(sink, channels, state.config.ws_ping_interval));
     let idle_timeout = state.config.ws_idle_timeout;
     loop {
         tokio::select! {
@@ -194,7 +186,8 @@ async fn write_loop(
         mut close,
         queued_bytes,
     } = channels;
-    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_interval, ping_interval);
+    let mut ping =
+        tokio::time::interval_at(tokio::time::Instant::now() + ping_interval, ping_interval);
     loop {
         tokio::select! {
             biased;
@@ -255,4 +248,3 @@ async fn send_close(
     }
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.close()).await;
 }
-

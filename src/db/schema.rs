@@ -55,4 +55,10 @@ diesel::joinable!(board_members -> users (user_id));
 diesel::joinable!(board_states -> boards (board_id));
 diesel::joinable!(boards -> users (owner_id));
 
-diesel::allow_tables_to_appear_in_same_query!(audit_logs, board_members, board_states, boards, users,);
+diesel::allow_tables_to_appear_in_same_query!(
+    audit_logs,
+    board_members,
+    board_states,
+    boards,
+    users,
+);

@@ -4,14 +4,15 @@
 //! (the 5-byte update `86 9a e2 b6 11` costs it ~0.5 s and ~500 MB before it fails), and it
 //! decodes nested `Any` values recursively. This module walks the lib0 v1 encoding of updates,
 //! state vectors and awareness updates first: every count and length is checked against the
-//! bytes actually present, nesting and element counts are capped, and nothing is allocated per
-//! input count. Only accepted payloads are handed to yrs.
+//! bytes actually present, nesting and element counts are capped, and no allocation is sized
+//! by a count read from the input. Only accepted payloads are handed to yrs.
 //!
 //! The walk mirrors yrs 0.28.1 (`Update::decode`/`decode_block`, `ItemContent::decode`,
 //! `TypeRef::decode`, `Options::decode`, `Any::decode`, `IdSet::decode`), quirks included, so
 //! yrs reads accepted input along the same boundaries. It is stricter where yrs is lax: varints
 //! must be minimal and fit their field (yrs wraps u32 fields), clocks and clock + length must
-//! fit u32, and trailing bytes are refused.
+//! fit u32, client IDs must fit 53 bits, a client may head only one struct group, and trailing
+//! bytes are refused.
 
 /// Bounds on the work one payload may cause.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,12 +50,9 @@ impl Default for GuardLimits {
 pub enum GuardError {
     #[error("payload is truncated")]
     Truncated,
-    /// Longer than 10 bytes, wider than 64 bits (63 for signed), or not minimally encoded.
+    /// Longer than 10 bytes, wider than its field, or not minimally encoded.
     #[error("malformed variable-length integer")]
     InvalidVarInt,
-    /// A count or length does not fit the 32-bit field yrs reads it into.
-    #[error("{what} does not fit in 32 bits")]
-    ValueOutOfRange { what: &'static str },
     /// A count or length announces more data than the remaining bytes could hold.
     #[error("{what} count exceeds the remaining input")]
     CountExceedsInput { what: &'static str },
@@ -105,9 +103,10 @@ pub struct UpdateShape {
     pub is_empty: bool,
 }
 
-/// Walks a Yjs v1 update (as produced by `encode_state_as_update_v1` / `observe_update_v1`)
-/// without allocating per input count. Accepts only input that yrs 0.28.1 decodes along the
-/// same boundaries and that ends exactly after the delete set.
+/// Walks a Yjs v1 update (as produced by `encode_state_as_update_v1` / `observe_update_v1`),
+/// allocating only for what it has read (one word per client), never from a count. Accepts
+/// only input that yrs 0.28.1 decodes along the same boundaries and that ends with the delete
+/// set.
 pub fn check_update_v1(bytes: &[u8], limits: &GuardLimits) -> Result<UpdateShape> {
     let mut w = Walk {
         cur: Cursor { rest: bytes },
@@ -122,7 +121,9 @@ pub fn check_update_v1(bytes: &[u8], limits: &GuardLimits) -> Result<UpdateShape
         clients.push(w.cur.client()?);
         let mut clock = w.cur.clock()?;
         for _ in 0..n {
-            clock = clock.checked_add(w.block()?).ok_or(GuardError::ClockOutOfRange)?;
+            clock = clock
+                .checked_add(w.block()?)
+                .ok_or(GuardError::ClockOutOfRange)?;
         }
     }
     // yrs appends a repeated client's blocks to the same list, out of clock order, and
@@ -134,7 +135,12 @@ pub fn check_update_v1(bytes: &[u8], limits: &GuardLimits) -> Result<UpdateShape
     // IdSet::decode: client count; per client: client, range count, (clock, len) ranges.
     for _ in 0..w.counted("delete set client", 2, &mut 0, limits.max_clients)? {
         w.cur.client()?;
-        let n = w.counted("delete range", 2, &mut delete_ranges, limits.max_delete_ranges)?;
+        let n = w.counted(
+            "delete range",
+            2,
+            &mut delete_ranges,
+            limits.max_delete_ranges,
+        )?;
         for _ in 0..n {
             let clock = w.cur.clock()?;
             clock
@@ -259,10 +265,6 @@ impl<'a> Cursor<'a> {
         Err(GuardError::InvalidVarInt)
     }
 
-    fn var_u32(&mut self, what: &'static str) -> Result<u32> {
-        u32::try_from(self.var(false)?).map_err(|_| GuardError::ValueOutOfRange { what })
-    }
-
     /// A clock or a clock span (yrs keeps both in u32).
     fn clock(&mut self) -> Result<u32> {
         u32::try_from(self.var(false)?).map_err(|_| GuardError::ClockOutOfRange)
@@ -272,7 +274,7 @@ impl<'a> Cursor<'a> {
     /// Counts above u32::MAX are refused too: yrs reads most of them as u32.
     fn count(&mut self, what: &'static str, min_bytes: usize) -> Result<usize> {
         let n = self.var(false)?;
-        match usize::try_from(n).ok().filter(|_| n <= u64::from(u32::MAX)) {
+        match usize::try_from(n).ok().filter(|_| n <= u32::MAX.into()) {
             Some(n)
                 if n.checked_mul(min_bytes)
                     .is_some_and(|need| need <= self.rest.len()) =>
@@ -297,7 +299,9 @@ impl<'a> Cursor<'a> {
     /// A client ID (53 bits, see [`GuardError::ClientIdOutOfRange`]).
     fn client(&mut self) -> Result<u64> {
         let id = self.var(false)?;
-        (id < 1 << 53).then_some(id).ok_or(GuardError::ClientIdOutOfRange)
+        (id < 1 << 53)
+            .then_some(id)
+            .ok_or(GuardError::ClientIdOutOfRange)
     }
 
     /// An ID: client, clock.
@@ -359,8 +363,12 @@ impl Walk<'_, '_> {
                     self.cur.id()?; // right origin
                 }
                 if info & 0xc0 == 0 {
-                    // Parent info is a varUint read as u32; only the value 1 means a root name.
-                    if self.cur.var_u32("parent info")? == 1 {
+                    // Parent info: a varUint yrs reads as u32; only 1 means a root type name.
+                    let parent_info = self.cur.var(false)?;
+                    if parent_info > u32::MAX.into() {
+                        return Err(GuardError::InvalidVarInt);
+                    }
+                    if parent_info == 1 {
                         self.cur.string("parent name")?;
                     } else {
                         self.cur.id()?;
@@ -408,8 +416,8 @@ impl Walk<'_, '_> {
             }
             7 => {
                 // TypeRef::decode reads one byte; only XmlElement (3) carries a name. yrs,
-                // unlike Yjs, reads no name for XmlHook (5). WeakLink (7) needs the `weak`
-                // feature, which is off.
+                // unlike Yjs, reads no name for XmlHook (5). WeakLink (7) is refused: yrs
+                // decodes it only with its `weak` feature, which this crate does not enable.
                 match self.cur.u8()? {
                     3 => self.cur.string("XML element name").map(|_| 1),
                     0 | 1 | 2 | 4 | 5 | 6 | 9 | 15 => Ok(1),

@@ -56,38 +56,28 @@ impl W {
     }
 }
 
+fn arr(items: Vec<Any>) -> Any {
+    Any::Array(Arc::from(items))
+}
+
+fn obj<const N: usize>(entries: [(&str, Any); N]) -> Any {
+    Any::Map(Arc::new(entries.map(|(k, v)| (k.to_owned(), v)).into()))
+}
+
 fn all_any() -> Any {
     let n = |v| Any::Number(Number::Int(v));
-    let inner = HashMap::from([
-        ("null".to_owned(), Any::Null),
-        ("undefined".to_owned(), Any::Undefined),
-        (
-            "bools".to_owned(),
-            Any::Array(Arc::from(vec![Any::Bool(true), Any::Bool(false)])),
-        ),
-        (
-            "ints".to_owned(),
-            Any::Array(Arc::from(vec![n(0), n(-42), n(i32::MAX.into())])),
-        ),
-        (
-            "wide".to_owned(),
-            Any::Array(Arc::from(vec![n(1 << 40), n(i64::MAX - 1), n(i64::MIN)])),
-        ),
-        (
-            "floats".to_owned(),
-            Any::Array(Arc::from(vec![Any::from(1.5), Any::from(1.1)])),
-        ),
-        ("string".to_owned(), Any::from("héllo 🌍")),
-        (
-            "buffer".to_owned(),
-            Any::Buffer(Arc::from(&[0u8, 255, 7][..])),
-        ),
-        ("empty".to_owned(), Any::Map(Arc::default())),
+    let inner = obj([
+        ("null", Any::Null),
+        ("undefined", Any::Undefined),
+        ("bools", arr(vec![Any::Bool(true), Any::Bool(false)])),
+        ("ints", arr(vec![n(0), n(-42), n(i32::MAX.into())])),
+        ("wide", arr(vec![n(1 << 40), n(i64::MAX - 1), n(i64::MIN)])),
+        ("floats", arr(vec![Any::from(1.5), Any::from(1.1)])),
+        ("string", Any::from("héllo 🌍")),
+        ("buffer", Any::Buffer(Arc::from(&[0u8, 255, 7][..]))),
+        ("empty", obj([])),
     ]);
-    Any::Map(Arc::new(HashMap::from([(
-        "inner".to_owned(),
-        Any::Map(Arc::new(inner)),
-    )])))
+    obj([("inner", inner)])
 }
 
 /// Edits every content kind from several clients; returns the full state and every
@@ -133,14 +123,7 @@ fn rich_doc() -> (Vec<u8>, Vec<Vec<u8>>) {
             3,
             HashMap::from([(Arc::from("color"), Any::from("#f00"))]),
         );
-        text.insert_embed(
-            &mut txn,
-            2,
-            Any::Map(Arc::new(HashMap::from([(
-                "img".into(),
-                Any::from("a.png"),
-            )]))),
-        );
+        text.insert_embed(&mut txn, 2, obj([("img", Any::from("a.png"))]));
         array.insert_range(&mut txn, 0, [1, 2, 3, 4]);
         array.push_back(&mut txn, ArrayPrelim::from(["x"]));
         let p = xml.insert(&mut txn, 0, XmlElementPrelim::empty("p"));
@@ -198,6 +181,9 @@ fn rich_doc() -> (Vec<u8>, Vec<Vec<u8>>) {
     let ends =
         [updates.first(), updates.last()].map(|u| Update::decode_v1(u.expect("u")).expect("u"));
     let merged = Update::merge_updates(ends).encode_v1();
+    let structs = |u: &[u8]| check(u).expect("accepted").structs;
+    let parts = structs(&updates[0]) + structs(&updates[updates.len() - 1]);
+    assert_eq!(structs(&merged), parts + 1, "one Skip between the two");
     updates.push(merged);
     (full, updates)
 }
@@ -427,6 +413,14 @@ fn mirrors_yrs_quirks() {
     assert!(accepted_and_decoded(&zero));
     assert_eq!(check(&zero).map(|s| s.structs), Ok(1));
     assert!(accepted_and_decoded(&W::default().raw(&[1, 0, 5, 0, 0]).0));
+    // A client listed twice makes yrs integrate blocks out of clock order and abort; the bytes
+    // reproduce that abort (a panic during unwinding in `BlockStore`) when applied.
+    let twice = "02 01 01 00 04 01 01 72 01 61 02 01 00 00 02 25 01 01 72 03 73 75 62 04 6e 75 6c 6c 01 01 01 00 02";
+    let twice: Vec<u8> = twice
+        .split(' ')
+        .map(|h| u8::from_str_radix(h, 16).expect("hex"))
+        .collect();
+    assert_eq!(check(&twice), Err(GuardError::DuplicateClient));
     // Skip (info 10) and GC (info 0) blocks advance the clock by their length.
     assert!(accepted_and_decoded(
         &W::default().raw(&[1, 2, 1, 0, 10, 3, 0, 1]).done()
@@ -492,7 +486,7 @@ impl Rng {
     /// Mostly small bytes, so random input often gets past the first counts.
     fn byte(&mut self) -> u8 {
         let b = self.next() as u8;
-        if self.next() % 4 != 0 {
+        if self.next() & 3 != 0 {
             b & 0x0f
         } else {
             b
@@ -503,7 +497,11 @@ impl Rng {
 /// A random `Any` of every tag, nested up to `depth`.
 fn gen_any(rng: &mut Rng, w: W, depth: usize) -> W {
     let tag = 116 + rng.below(if depth == 0 { 12 } else { 10 }) as u8;
-    let tag = if depth == 0 && matches!(tag, 117 | 118) { 126 } else { tag };
+    let tag = if depth == 0 && matches!(tag, 117 | 118) {
+        126
+    } else {
+        tag
+    };
     let w = w.raw(&[tag]);
     match tag {
         116 => w.s("buf"),
@@ -543,7 +541,11 @@ fn gen_update(rng: &mut Rng) -> Vec<u8> {
                 }
             }
             if info & 0xc0 == 0 {
-                w = if rng.below(2) == 0 { w.u(1).s("r") } else { w.u(0).u(1).u(0) };
+                w = if rng.below(2) == 0 {
+                    w.u(1).s("r")
+                } else {
+                    w.u(0).u(1).u(0)
+                };
                 w = if info & 0x20 != 0 { w.s("sub") } else { w };
             }
             let json = ["null", "{\"a\":[1,2.5]}", "\"x\"", "true"][rng.below(4)];
@@ -572,7 +574,11 @@ fn gen_update(rng: &mut Rng) -> Vec<u8> {
     let ds_clients = rng.below(3);
     w = w.u(ds_clients as u64);
     for _ in 0..ds_clients {
-        w = w.u(rng.below(4) as u64).u(1).u(rng.below(4) as u64).u(rng.below(3) as u64);
+        let ranges = rng.below(4);
+        w = w.u(rng.below(4) as u64).u(ranges as u64);
+        for _ in 0..ranges {
+            w = w.u(rng.below(6) as u64).u(rng.below(3) as u64);
+        }
     }
     w.0
 }
@@ -612,8 +618,10 @@ fn fuzz_random_generated_and_mutated_inputs() {
         }
         mutated += usize::from(accepted_and_decoded(&bytes));
     }
-    eprintln!("FUZZ {random} {generated} {mutated}");
-    assert!(random > 0 && generated > 10_000 && mutated > 1_000, "{random} {generated} {mutated}");
+    assert!(
+        random > 0 && generated > 10_000 && mutated > 1_000,
+        "{random} {generated} {mutated}"
+    );
 }
 
 #[test]
@@ -711,4 +719,8 @@ fn awareness_updates() {
         Err(GuardError::ClockOutOfRange)
     );
     assert_eq!(parse_awareness_update(&[0]), Ok(vec![]));
+    assert_eq!(
+        parse_awareness_update(&W::default().u(1).u(1 << 53).u(0).s("1").0),
+        Err(GuardError::ClientIdOutOfRange)
+    );
 }

@@ -67,7 +67,17 @@ mod tests {
 
     #[test]
     fn var_uints_round_trip_at_every_width() {
-        for value in [0, 1, 127, 128, 300, 16_383, 16_384, u32::MAX as u64, u64::MAX] {
+        for value in [
+            0,
+            1,
+            127,
+            128,
+            300,
+            16_383,
+            16_384,
+            u32::MAX as u64,
+            u64::MAX,
+        ] {
             let mut out = Vec::new();
             write_var_u64(&mut out, value);
             assert_eq!(out.len(), var_u64_len(value));
@@ -92,6 +102,9 @@ mod tests {
         assert_eq!(Cursor::new(&[3, 1, 2]).var_bytes(), None);
         assert_eq!(Cursor::new(&[2, 1, 2]).var_bytes(), Some(&[1u8, 2][..]));
         // The hazard of yrs: a huge length prefix over five bytes.
-        assert_eq!(Cursor::new(&[0x86, 0x9a, 0xe2, 0xb6, 0x11]).var_bytes(), None);
+        assert_eq!(
+            Cursor::new(&[0x86, 0x9a, 0xe2, 0xb6, 0x11]).var_bytes(),
+            None
+        );
     }
 }

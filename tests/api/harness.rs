@@ -54,7 +54,9 @@ impl TestResponse {
         let body = self.json();
         assert_eq!(body["error"]["code"], code, "body: {body}");
         assert!(
-            body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
             "error message missing: {body}"
         );
     }
@@ -94,9 +96,14 @@ impl TestApp {
     }
 
     async fn start(mut config: Config, dir: Arc<TempDir>) -> Self {
+        if std::env::var_os("TEST_LOG").is_some() {
+            canvas_server::observability::init_tracing(canvas_server::config::LogFormat::Text);
+        }
         let db_path = dir.path().join("canvas.db");
         config.database = DatabaseLocation::SqliteFile(db_path.to_string_lossy().into_owned());
-        let state = AppState(Arc::new(App::new(config.clone()).await.expect("app starts")));
+        let state = AppState(Arc::new(
+            App::new(config.clone()).await.expect("app starts"),
+        ));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel::<()>();
@@ -142,7 +149,10 @@ impl TestApp {
 
     /// `ws://…/api/v1/boards/{id}/sync?token=…`
     pub fn sync_url(&self, board_id: &str, token: &str) -> String {
-        format!("ws://{}/api/v1/boards/{board_id}/sync?token={token}", self.addr)
+        format!(
+            "ws://{}/api/v1/boards/{board_id}/sync?token={token}",
+            self.addr
+        )
     }
 
     pub async fn request(
@@ -227,7 +237,11 @@ impl TestApp {
     /// Creates a board owned by `owner`; returns its id.
     pub async fn create_board(&self, owner: &TestUser, name: &str) -> String {
         let response = self
-            .post("/api/v1/boards", Some(&owner.token), json!({ "name": name }))
+            .post(
+                "/api/v1/boards",
+                Some(&owner.token),
+                json!({ "name": name }),
+            )
             .await;
         response.assert_status(201);
         response.json()["id"].as_str().expect("board id").to_owned()
@@ -246,7 +260,9 @@ impl TestApp {
 
     /// Runs a read-only SQL count directly on the database file.
     pub fn count(&self, sql: &str) -> i64 {
-        use diesel::{sql_types::BigInt, Connection, QueryableByName, RunQueryDsl, SqliteConnection};
+        use diesel::{
+            sql_types::BigInt, Connection, QueryableByName, RunQueryDsl, SqliteConnection,
+        };
         #[derive(QueryableByName)]
         struct Count {
             #[diesel(sql_type = BigInt)]
@@ -267,4 +283,64 @@ impl Drop for TestApp {
             let _ = tx.send(());
         }
     }
+}
+
+impl TestApp {
+    /// Sends a request built on [`TestApp::client`] (for headers or bodies the
+    /// other helpers do not set) and collects the response.
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> TestResponse {
+        let response = request.send().await.expect("request sent");
+        TestResponse {
+            status: response.status(),
+            headers: response.headers().clone(),
+            bytes: response.bytes().await.expect("body").to_vec(),
+        }
+    }
+
+    /// Waits (up to 5 s) until the count query `sql` returns `expected`.
+    pub async fn wait_for_count(&self, sql: &str, expected: i64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let n = self.count(sql);
+            if n == expected {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "`{sql}` is still {n} after 5 s, expected {expected}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// A Yjs v1 update (against an empty document) that sets `key` to `value` in
+/// the top-level map `m`.
+pub fn yjs_update(key: &str, value: &str) -> Vec<u8> {
+    use yrs::{Map, ReadTxn, Transact};
+    let doc = yrs::Doc::new();
+    let map = doc.get_or_insert_map("m");
+    {
+        let mut txn = doc.transact_mut();
+        map.insert(&mut txn, key, value);
+    }
+    let update = doc
+        .transact()
+        .encode_state_as_update_v1(&yrs::StateVector::default());
+    update
+}
+
+/// The entries of the top-level map `m` of a document given as one Yjs v1 update.
+pub fn yjs_map_entries(state: &[u8]) -> std::collections::BTreeMap<String, String> {
+    use yrs::{updates::decoder::Decode, Map, Transact};
+    let doc = yrs::Doc::new();
+    let map = doc.get_or_insert_map("m");
+    let update = yrs::Update::decode_v1(state).expect("state decodes as a v1 update");
+    doc.transact_mut()
+        .apply_update(update)
+        .expect("state applies");
+    let txn = doc.transact();
+    map.iter(&txn)
+        .map(|(key, value)| (key.to_owned(), value.to_string(&txn)))
+        .collect()
 }

@@ -3,4 +3,17 @@
 
 mod harness;
 
+mod audit;
 mod auth;
+mod board_service;
+mod boards;
+mod cascade;
+mod contract_walkthrough;
+mod errors;
+mod hostile;
+mod members;
+mod openapi;
+mod roles;
+mod sync;
+mod sync_client;
+mod sync_closes;

@@ -1,0 +1,201 @@
+//! The board service without sockets: a single load under racing opens,
+//! retried saves that never mark a board clean early, unloading, shutdown flush.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+
+use bytes::Bytes;
+use canvas_server::{
+    board_service::{
+        session::apply_update, store::StoreFuture, BoardService, BoardStore, QueueLimits,
+        ServiceSettings,
+    },
+    db::DbError,
+};
+use uuid::Uuid;
+use yrs::{Map, ReadTxn, StateVector, Transact, WriteTxn};
+
+/// An in-memory store that counts calls and can be told to fail saves.
+#[derive(Default)]
+struct FakeStore {
+    saved: Mutex<HashMap<Uuid, Vec<u8>>>,
+    loads: AtomicUsize,
+    save_attempts: AtomicUsize,
+    failures_left: AtomicUsize,
+}
+
+impl BoardStore for FakeStore {
+    fn load(&self, board_id: Uuid) -> StoreFuture<'_, Option<Vec<u8>>> {
+        Box::pin(async move {
+            self.loads.fetch_add(1, Ordering::SeqCst);
+            // Slow enough that racing opens overlap.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok(self.saved.lock().expect("lock").get(&board_id).cloned())
+        })
+    }
+
+    fn save(&self, board_id: Uuid, state: Vec<u8>) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            self.save_attempts.fetch_add(1, Ordering::SeqCst);
+            let failing = self
+                .failures_left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            if failing {
+                return Err(DbError::Unavailable("disk on fire".into()));
+            }
+            self.saved.lock().expect("lock").insert(board_id, state);
+            Ok(())
+        })
+    }
+}
+
+fn service(store: Arc<FakeStore>, debounce_ms: u64) -> BoardService {
+    BoardService::new(
+        store,
+        ServiceSettings {
+            save_debounce: Duration::from_millis(debounce_ms),
+            save_max_debounce: Duration::from_millis(debounce_ms * 4),
+            queue: QueueLimits {
+                frames: 16,
+                bytes: 1 << 20,
+            },
+        },
+    )
+}
+
+fn an_update(key: &str) -> Bytes {
+    let doc = yrs::Doc::new();
+    {
+        let mut txn = doc.transact_mut();
+        txn.get_or_insert_map("map").insert(&mut txn, key, true);
+    }
+    let update = doc
+        .transact()
+        .encode_state_as_update_v1(&StateVector::default());
+    Bytes::from(update)
+}
+
+async fn eventually(what: &str, check: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !check() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_first_opens_load_the_board_once() {
+    let store = Arc::new(FakeStore::default());
+    let service = service(Arc::clone(&store), 50);
+    let board = Uuid::new_v4();
+    let opens = (0..32).map(|_| {
+        let service = service.clone();
+        tokio::spawn(async move { service.open(board).await.expect("opens") })
+    });
+    let leases = futures_util::future::join_all(opens).await;
+    let first = Arc::clone(leases[0].as_ref().expect("task").board());
+    for lease in &leases {
+        assert!(Arc::ptr_eq(lease.as_ref().expect("task").board(), &first));
+    }
+    assert_eq!(store.loads.load(Ordering::SeqCst), 1);
+    assert_eq!(service.loaded_count(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_save_is_retried_and_the_board_stays_loaded_until_saved() {
+    let store = Arc::new(FakeStore::default());
+    store.failures_left.store(3, Ordering::SeqCst);
+    let service = service(Arc::clone(&store), 20);
+    let board_id = Uuid::new_v4();
+    let lease = service.open(board_id).await.expect("opens");
+    apply_update(Arc::clone(lease.board()), an_update("kept"))
+        .await
+        .expect("applies");
+    drop(lease);
+    eventually("the fourth attempt succeeds", || {
+        store.saved.lock().expect("lock").contains_key(&board_id)
+    })
+    .await;
+    assert!(store.save_attempts.load(Ordering::SeqCst) >= 4);
+    // Saved and unused: it leaves memory, and a reopen loads what was saved.
+    eventually("the board unloads", || service.loaded_count() == 0).await;
+    let lease = service.open(board_id).await.expect("reopens");
+    let state = service.current_state(board_id).await.expect("state");
+    assert_eq!(crate::sync_client::content_of(&state)["map"]["kept"], true);
+    drop(lease);
+}
+
+#[tokio::test]
+async fn a_board_is_never_unloaded_while_its_saves_fail() {
+    let store = Arc::new(FakeStore::default());
+    store.failures_left.store(usize::MAX, Ordering::SeqCst);
+    let service = service(Arc::clone(&store), 10);
+    let board_id = Uuid::new_v4();
+    let lease = service.open(board_id).await.expect("opens");
+    apply_update(Arc::clone(lease.board()), an_update("dirty"))
+        .await
+        .expect("applies");
+    drop(lease);
+    eventually("several attempts", || {
+        store.save_attempts.load(Ordering::SeqCst) >= 3
+    })
+    .await;
+    assert_eq!(service.loaded_count(), 1, "dirty board kept in memory");
+    // Once the store recovers, the change lands.
+    store.failures_left.store(0, Ordering::SeqCst);
+    eventually("saved after recovery", || {
+        store.saved.lock().expect("lock").contains_key(&board_id)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn saves_are_debounced_to_one_write_per_burst() {
+    let store = Arc::new(FakeStore::default());
+    let service = service(Arc::clone(&store), 200);
+    let board_id = Uuid::new_v4();
+    let lease = service.open(board_id).await.expect("opens");
+    for i in 0..50 {
+        apply_update(Arc::clone(lease.board()), an_update(&format!("k{i}")))
+            .await
+            .expect("applies");
+    }
+    eventually("one save", || {
+        store.save_attempts.load(Ordering::SeqCst) >= 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(store.save_attempts.load(Ordering::SeqCst), 1);
+    drop(lease);
+}
+
+#[tokio::test]
+async fn shutdown_saves_every_dirty_board_before_returning() {
+    let store = Arc::new(FakeStore::default());
+    let service = service(Arc::clone(&store), 60_000);
+    let mut leases = Vec::new();
+    let ids: Vec<Uuid> = (0..5).map(|_| Uuid::new_v4()).collect();
+    for id in &ids {
+        let lease = service.open(*id).await.expect("opens");
+        apply_update(Arc::clone(lease.board()), an_update("x"))
+            .await
+            .expect("applies");
+        leases.push(lease);
+    }
+    drop(leases);
+    assert!(store.saved.lock().expect("lock").is_empty());
+    let saved = service.shutdown().await;
+    assert_eq!(saved, 5);
+    let stored = store.saved.lock().expect("lock");
+    assert!(ids.iter().all(|id| stored.contains_key(id)));
+}

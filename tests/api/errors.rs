@@ -1,0 +1,328 @@
+//! The error envelope where no handler answers (unknown route, wrong method,
+//! bad body, malformed id), body limits, and the unauthenticated endpoints.
+
+use reqwest::{header::CONTENT_TYPE, Method};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::harness::{test_config, yjs_update, TestApp, TestResponse};
+
+/// Garbage that yrs is slow to reject (see the hazards of untrusted updates).
+const HOSTILE_UPDATE: [u8; 5] = [0x86, 0x9a, 0xe2, 0xb6, 0x11];
+
+#[track_caller]
+fn assert_json_envelope(response: &TestResponse, status: u16, code: &str) {
+    response.assert_error(status, code);
+    let content_type = response.headers[CONTENT_TYPE]
+        .to_str()
+        .expect("ASCII header");
+    assert!(
+        content_type.starts_with("application/json"),
+        "content-type {content_type}"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_route_is_not_found_in_the_envelope() {
+    let app = TestApp::spawn().await;
+    for path in [
+        "/nope",
+        "/api/v1/nope",
+        "/api/v2/boards",
+        "/api/v1/boards/x/y/z",
+    ] {
+        assert_json_envelope(&app.get(path, None).await, 404, "not_found");
+    }
+    assert_json_envelope(
+        &app.post("/api/v1/nope", None, json!({})).await,
+        404,
+        "not_found",
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_id_is_not_found_in_the_envelope() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada").await;
+    let board = app.create_board(&ada, "Plan").await;
+    for path in [
+        "/api/v1/boards/not-a-uuid".to_owned(),
+        "/api/v1/boards/12345".to_owned(),
+        format!("/api/v1/boards/{board}x"),
+        "/api/v1/boards/not-a-uuid/audit".to_owned(),
+    ] {
+        assert_json_envelope(&app.get(&path, Some(&ada.token)).await, 404, "not_found");
+    }
+    let member = format!("/api/v1/boards/{board}/members/not-a-uuid");
+    assert_json_envelope(
+        &app.delete(&member, Some(&ada.token)).await,
+        404,
+        "not_found",
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_405_in_the_envelope() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada").await;
+    let board = app.create_board(&ada, "Plan").await;
+    let cases = [
+        (Method::PUT, "/api/v1/boards".to_owned()),
+        (Method::DELETE, "/api/v1/boards".to_owned()),
+        (Method::GET, "/api/v1/auth/register".to_owned()),
+        (Method::POST, "/api/v1/me".to_owned()),
+        (Method::POST, format!("/api/v1/boards/{board}")),
+        (Method::GET, format!("/api/v1/boards/{board}/updates")),
+        (Method::DELETE, "/healthz".to_owned()),
+    ];
+    for (method, path) in cases {
+        let response = app
+            .request(method.clone(), &path, Some(&ada.token), None)
+            .await;
+        assert_eq!(
+            response.status.as_u16(),
+            405,
+            "{method} {path}: {}",
+            response.text()
+        );
+        assert_json_envelope(&response, 405, "method_not_allowed");
+        assert!(
+            response.headers.contains_key(reqwest::header::ALLOW),
+            "{method} {path}: 405 without an Allow header"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_json_body_with_another_content_type_is_415() {
+    let app = TestApp::spawn().await;
+    let body = r#"{"email": "ada@example.com", "password": "password123"}"#;
+    for content_type in [Some("text/plain"), None] {
+        let mut request = app.client.post(app.url("/api/v1/auth/register")).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header(CONTENT_TYPE, content_type);
+        }
+        let response = app.send(request).await;
+        assert_json_envelope(&response, 415, "unsupported_media_type");
+    }
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM users"), 0);
+}
+
+#[tokio::test]
+async fn a_json_body_over_64_kib_is_payload_too_large() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada").await;
+    let response = app
+        .post(
+            "/api/v1/boards",
+            Some(&ada.token),
+            json!({ "name": "x".repeat(64 * 1024) }),
+        )
+        .await;
+    assert_json_envelope(&response, 413, "payload_too_large");
+    let response = app
+        .post(
+            "/api/v1/auth/register",
+            None,
+            json!({ "email": "bob@example.com", "password": "x".repeat(70 * 1024) }),
+        )
+        .await;
+    assert_json_envelope(&response, 413, "payload_too_large");
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM boards"), 0);
+}
+
+#[tokio::test]
+async fn malformed_json_is_a_bad_request() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada").await;
+    let response = app
+        .send(
+            app.client
+                .post(app.url("/api/v1/boards"))
+                .bearer_auth(&ada.token)
+                .header(CONTENT_TYPE, "application/json")
+                .body("{\"name\": "),
+        )
+        .await;
+    assert_json_envelope(&response, 400, "bad_request");
+}
+
+#[tokio::test]
+async fn an_update_over_max_message_bytes_is_payload_too_large() {
+    let app = TestApp::spawn_with(canvas_server::Config {
+        max_message_bytes: 1024,
+        ..test_config()
+    })
+    .await;
+    let ada = app.register("ada").await;
+    let board = app.create_board(&ada, "Plan").await;
+    let path = format!("/api/v1/boards/{board}/updates");
+    let big = yjs_update("k", &"x".repeat(2048));
+    assert!(big.len() > 1024);
+    let response = app.post_bytes(&path, Some(&ada.token), big).await;
+    assert_json_envelope(&response, 413, "payload_too_large");
+    // Under the limit is fine.
+    let small = yjs_update("k", &"x".repeat(512));
+    assert!(small.len() <= 1024);
+    app.post_bytes(&path, Some(&ada.token), small)
+        .await
+        .assert_status(204);
+}
+
+#[tokio::test]
+async fn an_update_over_max_message_bytes_without_a_declared_length_is_payload_too_large() {
+    let app = TestApp::spawn_with(canvas_server::Config {
+        max_message_bytes: 1024,
+        ..test_config()
+    })
+    .await;
+    let ada = app.register("ada").await;
+    let board = app.create_board(&ada, "Plan").await;
+    let body = yjs_update("k", &"x".repeat(2048));
+    let (status, response) = chunked_post(
+        &app,
+        &format!("/api/v1/boards/{board}/updates"),
+        &ada.token,
+        &body,
+    )
+    .await;
+    assert_eq!(status, 413, "{response}");
+    assert!(response.contains("payload_too_large"), "{response}");
+    let state = app
+        .get(&format!("/api/v1/boards/{board}/state"), Some(&ada.token))
+        .await;
+    assert!(crate::harness::yjs_map_entries(&state.bytes).is_empty());
+}
+
+#[tokio::test]
+async fn an_update_larger_than_the_json_limit_is_accepted_below_max_message_bytes() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada").await;
+    let board = app.create_board(&ada, "Plan").await;
+    let value = "x".repeat(200 * 1024);
+    app.post_bytes(
+        &format!("/api/v1/boards/{board}/updates"),
+        Some(&ada.token),
+        yjs_update("k", &value),
+    )
+    .await
+    .assert_status(204);
+    let state = app
+        .get(&format!("/api/v1/boards/{board}/state"), Some(&ada.token))
+        .await;
+    state.assert_status(200);
+    assert_eq!(
+        crate::harness::yjs_map_entries(&state.bytes).get("k"),
+        Some(&value)
+    );
+}
+
+#[tokio::test]
+async fn an_undecodable_update_is_a_bad_request() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada").await;
+    let board = app.create_board(&ada, "Plan").await;
+    let path = format!("/api/v1/boards/{board}/updates");
+    let mut truncated = yjs_update("k", "value");
+    truncated.truncate(truncated.len() / 2);
+    for body in [HOSTILE_UPDATE.to_vec(), truncated, vec![0xff; 32]] {
+        let response = app.post_bytes(&path, Some(&ada.token), body.clone()).await;
+        assert_eq!(
+            response.status.as_u16(),
+            400,
+            "{body:02x?}: {}",
+            response.text()
+        );
+        assert_json_envelope(&response, 400, "bad_request");
+    }
+    // The board is unharmed and still takes good updates.
+    app.post_bytes(&path, Some(&ada.token), yjs_update("k", "v"))
+        .await
+        .assert_status(204);
+    let state = app
+        .get(&format!("/api/v1/boards/{board}/state"), Some(&ada.token))
+        .await;
+    assert_eq!(
+        crate::harness::yjs_map_entries(&state.bytes)
+            .get("k")
+            .map(String::as_str),
+        Some("v")
+    );
+}
+
+#[tokio::test]
+async fn an_empty_update_is_accepted() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada").await;
+    let board = app.create_board(&ada, "Plan").await;
+    app.post_bytes(
+        &format!("/api/v1/boards/{board}/updates"),
+        Some(&ada.token),
+        vec![0, 0],
+    )
+    .await
+    .assert_status(204);
+}
+
+#[tokio::test]
+async fn healthz_answers_ok_without_a_token() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/healthz", None).await;
+    response.assert_status(200);
+    assert_eq!(response.json(), json!({ "status": "ok" }));
+}
+
+#[tokio::test]
+async fn docs_are_served_as_html() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/docs", None).await;
+    response.assert_status(200);
+    let content_type = response.headers[CONTENT_TYPE]
+        .to_str()
+        .expect("ASCII header");
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    assert!(!response.bytes.is_empty(), "the docs page is empty");
+}
+
+#[tokio::test]
+async fn the_openapi_document_is_served_as_openapi_3_1() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/api/openapi.json", None).await;
+    response.assert_status(200);
+    let body = response.json();
+    let version = body["openapi"].as_str().expect("openapi version");
+    assert!(version.starts_with("3.1"), "{version}");
+    assert!(body["paths"]["/api/v1/boards"].is_object());
+}
+
+/// POSTs `body` with `Transfer-Encoding: chunked` (no `Content-Length`) over a
+/// raw connection; returns the status and the whole response text.
+async fn chunked_post(app: &TestApp, path: &str, token: &str, body: &[u8]) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\
+         Connection: close\r\n\r\n",
+        app.addr
+    );
+    let mut request = head.into_bytes();
+    for chunk in body.chunks(512) {
+        request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        request.extend_from_slice(chunk);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    // The server may answer and close before reading everything; that is fine.
+    let _ = stream.write_all(&request).await;
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await;
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}

@@ -1,0 +1,160 @@
+//! Hostile input on the sync socket and the REST update route: payloads known
+//! to make yrs allocate hundreds of megabytes, random bytes, and malformed
+//! awareness must each close only their own socket, while a client on another
+//! board keeps getting answers and the process's memory stays bounded.
+
+use std::time::{Duration, Instant};
+
+use yrs::{Map, WriteTxn};
+
+use crate::{
+    harness::TestApp,
+    sync_client::{connect, content_of, Ended},
+};
+
+/// The 5-byte update on which yrs 0.28 `Update::decode_v1` spends ~0.5 s and
+/// ~500 MB before failing.
+const HAZARD: [u8; 5] = [0x86, 0x9a, 0xe2, 0xb6, 0x11];
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmHWM:"))
+                .and_then(|line| line.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Deterministic pseudo-random bytes (xorshift64).
+struct Noise(u64);
+
+impl Noise {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next() as u8).collect()
+    }
+}
+
+/// Frames as a hostile client would send them: the hazard as sync update and
+/// step 2, random update payloads, and an awareness message announcing a huge count.
+fn hostile_frames(count: usize) -> Vec<Vec<u8>> {
+    let mut noise = Noise(0x9e37_79b9_7f4a_7c15);
+    (0..count)
+        .map(|i| match i % 4 {
+            0 => [&[0u8, 2, 5][..], &HAZARD].concat(),
+            1 => [&[0u8, 1, 5][..], &HAZARD].concat(),
+            2 => {
+                let len = 1 + (noise.next() % 60) as usize;
+                let payload = noise.bytes(len);
+                [vec![0u8, 2, len as u8], payload].concat()
+            }
+            _ => vec![1, 6, 0x86, 0x9a, 0xe2, 0xb6, 0x11, 0x01],
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_frames_close_only_their_socket_and_other_boards_keep_answering() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada").await;
+    let target = app.create_board(&ada, "Target").await;
+    let calm = app.create_board(&ada, "Calm").await;
+    let mut writer = connect(&app.sync_url(&calm, &ada.token)).await;
+    let mut watcher = connect(&app.sync_url(&calm, &ada.token)).await;
+    let peak_before = peak_rss_kib();
+
+    let url = app.sync_url(&target, &ada.token);
+    let attack = tokio::spawn(async move {
+        let mut closes = Vec::new();
+        for frame in hostile_frames(100) {
+            let mut attacker = connect(&url).await;
+            attacker.send_raw(frame).await;
+            closes.push(attacker.ended().await);
+        }
+        closes
+    });
+
+    // Meanwhile, round trips on the calm board: an edit must reach the watcher.
+    let mut worst = Duration::ZERO;
+    let mut round_trips = 0;
+    while !attack.is_finished() {
+        let key = format!("k{round_trips}");
+        let sent = key.clone();
+        let started = Instant::now();
+        writer
+            .edit(move |txn| {
+                txn.get_or_insert_map("map").insert(txn, sent, true);
+            })
+            .await;
+        watcher
+            .wait_for(|c| content_of(&c.state())["map"][&key] == true)
+            .await;
+        worst = worst.max(started.elapsed());
+        round_trips += 1;
+    }
+    let closes = attack.await.expect("attack task");
+    let peak_growth_mib = peak_rss_kib().saturating_sub(peak_before) / 1024;
+    eprintln!(
+        "hostile: 100 frames, {round_trips} round trips on another board meanwhile, \
+         worst round trip {worst:?}, peak RSS growth {peak_growth_mib} MiB"
+    );
+
+    assert!(
+        closes.iter().all(|end| *end == Ended::Closed(1007)),
+        "every hostile frame closes its socket with 1007: {closes:?}"
+    );
+    assert!(round_trips > 0, "the calm board answered during the attack");
+    // One unguarded decode of the hazard alone peaks at ~500 MiB.
+    assert!(
+        peak_growth_mib < 200,
+        "peak memory grew by {peak_growth_mib} MiB"
+    );
+    // The attacked board still serves.
+    let mut a = connect(&app.sync_url(&target, &ada.token)).await;
+    let mut b = connect(&app.sync_url(&target, &ada.token)).await;
+    a.edit(|txn| {
+        txn.get_or_insert_map("map").insert(txn, "alive", true);
+    })
+    .await;
+    b.wait_for(|c| content_of(&c.state())["map"]["alive"] == true)
+        .await;
+}
+
+#[tokio::test]
+async fn hostile_rest_update_bodies_are_refused_with_400() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada").await;
+    let board = app.create_board(&ada, "Plan").await;
+    let path = format!("/api/v1/boards/{board}/updates");
+    let mut noise = Noise(7);
+    let mut bodies = vec![HAZARD.to_vec(), vec![], vec![0xff; 3]];
+    bodies.extend((0..20).map(|i| noise.bytes(1 + i * 3)));
+    for body in bodies {
+        let response = app.post_bytes(&path, Some(&ada.token), body.clone()).await;
+        if response.status.as_u16() != 204 {
+            response.assert_error(400, "bad_request");
+        }
+    }
+    // Nothing garbage was stored, and the board still takes real edits.
+    let state = app
+        .get(&format!("/api/v1/boards/{board}/state"), Some(&ada.token))
+        .await;
+    state.assert_status(200);
+    content_of(&state.bytes);
+    assert!(matches!(
+        app.post_bytes(&path, Some(&ada.token), vec![0, 0])
+            .await
+            .status
+            .as_u16(),
+        204
+    ));
+}
