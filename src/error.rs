@@ -14,7 +14,7 @@ use axum::{
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::db::DbError;
+use crate::{board_service::OpenError, db::DbError};
 
 /// An error answered to an HTTP client.
 #[derive(Debug, thiserror::Error)]
@@ -144,6 +144,16 @@ impl From<DbError> for AppError {
             DbError::Conflict => Self::Conflict("conflicts with existing data"),
             DbError::Unavailable(detail) => Self::Unavailable(detail),
             DbError::Query(detail) => Self::Internal(detail),
+        }
+    }
+}
+
+impl From<OpenError> for AppError {
+    fn from(err: OpenError) -> Self {
+        match err {
+            OpenError::ShuttingDown => Self::Unavailable("shutting down".to_owned()),
+            OpenError::Store(err) => err.into(),
+            OpenError::Corrupt(err) => Self::Internal(format!("stored board unreadable: {err}")),
         }
     }
 }

@@ -14,7 +14,7 @@ use super::access::BoardAccess;
 use crate::{
     app::AppState,
     auth::AuthUser,
-    board_service::{session::ExternalUpdateError, OpenError},
+    board_service::session::ExternalUpdateError,
     error::{AppError, ErrorBody},
     extract::Path,
 };
@@ -41,11 +41,7 @@ pub async fn get_board_state(
     Path(board_id): Path<Uuid>,
 ) -> Result<Response, AppError> {
     BoardAccess::check(&state, board_id, user).await?;
-    let bytes = state
-        .live
-        .current_state(board_id)
-        .await
-        .map_err(open_error)?;
+    let bytes = state.live.current_state(board_id).await?;
     Ok(([(header::CONTENT_TYPE, OCTET_STREAM)], bytes).into_response())
 }
 
@@ -87,7 +83,7 @@ pub async fn apply_board_update(
             ExternalUpdateError::Invalid => {
                 AppError::BadRequest("the body is not a valid Yjs v1 update".to_owned())
             }
-            ExternalUpdateError::Open(err) => open_error(err),
+            ExternalUpdateError::Open(err) => err.into(),
         })?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -113,12 +109,4 @@ async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<B
             AppError::BadRequest(format!("could not read the body: {err}"))
         }
     })
-}
-
-fn open_error(err: OpenError) -> AppError {
-    match err {
-        OpenError::ShuttingDown => AppError::Unavailable("shutting down".to_owned()),
-        OpenError::Store(err) => err.into(),
-        OpenError::Corrupt(err) => AppError::Internal(format!("stored board unreadable: {err}")),
-    }
 }

@@ -27,7 +27,8 @@ use uuid::Uuid;
 use crate::{
     app::AppState,
     auth::{authenticate_token, bearer_token},
-    board_service::{session::Session, CloseReason, OpenError, PeerChannels},
+    board_service::{session::Session, CloseReason, PeerChannels},
+    controllers::access::BoardAccess,
     error::{AppError, ErrorBody},
     extract::{Path, Query},
 };
@@ -84,20 +85,11 @@ pub async fn sync_board(
             .ok_or(AppError::Unauthorized("missing token"))?,
     };
     let user = authenticate_token(&state, token).await?;
-    let board = state
-        .db
-        .find_board_for(board_id, user.id)
-        .await?
-        .ok_or(AppError::NotFound("board not found"))?;
+    let role = BoardAccess::check(&state, board_id, user).await?.role();
     let upgrade =
         upgrade.map_err(|_| AppError::BadRequest("expected a WebSocket upgrade".to_owned()))?;
-    let lease = state.live.open(board_id).await.map_err(|err| match err {
-        OpenError::ShuttingDown => AppError::Unavailable("shutting down".to_owned()),
-        OpenError::Store(db) => db.into(),
-        OpenError::Corrupt(err) => AppError::Internal(format!("board {board_id}: {err}")),
-    })?;
+    let lease = state.live.open(board_id).await?;
     let max = state.config.max_message_bytes;
-    let role = board.role;
     let user_id = user.id;
     Ok(upgrade
         .max_message_size(max)

@@ -34,6 +34,19 @@ impl TryFrom<UserRow> for User {
     }
 }
 
+/// The first account a query finds, if any.
+fn first_user(
+    conn: &mut SqliteConnection,
+    query: users::BoxedQuery<'static, diesel::sqlite::Sqlite>,
+) -> Result<Option<User>, DbError> {
+    query
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(User::try_from)
+        .transpose()
+}
+
 impl Db {
     /// Creates an account. [`DbError::Conflict`] when the email is taken.
     pub async fn create_user(
@@ -61,13 +74,10 @@ impl Db {
     /// The account with this (already normalised) email, if any.
     pub async fn find_user_by_email(&self, email: String) -> Result<Option<User>, DbError> {
         self.interact(move |conn| {
-            users::table
-                .filter(users::email.eq(email))
-                .select(UserRow::as_select())
-                .first(conn)
-                .optional()?
-                .map(User::try_from)
-                .transpose()
+            first_user(
+                conn,
+                users::table.filter(users::email.eq(email)).into_boxed(),
+            )
         })
         .await
     }
@@ -75,13 +85,12 @@ impl Db {
     /// The account with this id, if any.
     pub async fn find_user(&self, id: Uuid) -> Result<Option<User>, DbError> {
         self.interact(move |conn| {
-            users::table
-                .find(id.to_string())
-                .select(UserRow::as_select())
-                .first(conn)
-                .optional()?
-                .map(User::try_from)
-                .transpose()
+            first_user(
+                conn,
+                users::table
+                    .filter(users::id.eq(id.to_string()))
+                    .into_boxed(),
+            )
         })
         .await
     }

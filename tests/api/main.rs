@@ -11,6 +11,7 @@ mod cascade;
 mod contract_walkthrough;
 mod errors;
 mod hostile;
+mod hostile_input;
 mod members;
 mod openapi;
 mod roles;
