@@ -20,6 +20,8 @@ pub struct App {
     pub jwt: JwtKeys,
     /// Boards loaded in memory, their sockets and their saves.
     pub live: BoardService,
+    /// Renders `/metrics`; `None` if the process-wide recorder could not be installed.
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 /// Cheap-to-clone handle to the [`App`], used as axum state.
@@ -60,6 +62,7 @@ impl App {
             db,
             jwt,
             live,
+            metrics: crate::metrics::install(),
         })
     }
 }

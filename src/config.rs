@@ -56,6 +56,14 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// `LOG_FORMAT`.
     pub log_format: LogFormat,
+    /// `METRICS_ADDR`: a separate listener for `/metrics`; `None` serves it on the main one.
+    pub metrics_addr: Option<SocketAddr>,
+    /// `RATE_LOGIN_PER_MIN`: login/register attempts per client IP per minute (0 = off).
+    pub rate_login_per_min: u32,
+    /// `RATE_WS_CONNECT_PER_MIN`: WebSocket upgrades per client IP per minute (0 = off).
+    pub rate_ws_connect_per_min: u32,
+    /// `RATE_WS_MSGS_PER_SEC`: sustained messages per second per socket, burst 10× (0 = off).
+    pub rate_ws_msgs_per_sec: u32,
     /// How often the server pings each socket (not configurable by environment).
     pub ws_ping_interval: Duration,
     /// A socket from which nothing (not even a pong) arrives for this long is
@@ -75,6 +83,10 @@ impl Default for Config {
             max_message_bytes: 16 * 1024 * 1024,
             cors_origins: Vec::new(),
             log_format: LogFormat::Text,
+            metrics_addr: None,
+            rate_login_per_min: 10,
+            rate_ws_connect_per_min: 120,
+            rate_ws_msgs_per_sec: 200,
             ws_ping_interval: Duration::from_secs(30),
             ws_idle_timeout: Duration::from_secs(75),
         }
@@ -136,6 +148,18 @@ impl Config {
                 .filter(|origin| !origin.is_empty())
                 .map(str::to_owned)
                 .collect();
+        }
+        if let Some(value) = get("METRICS_ADDR") {
+            config.metrics_addr = Some(parse("METRICS_ADDR", value)?);
+        }
+        if let Some(value) = get("RATE_LOGIN_PER_MIN") {
+            config.rate_login_per_min = parse("RATE_LOGIN_PER_MIN", value)?;
+        }
+        if let Some(value) = get("RATE_WS_CONNECT_PER_MIN") {
+            config.rate_ws_connect_per_min = parse("RATE_WS_CONNECT_PER_MIN", value)?;
+        }
+        if let Some(value) = get("RATE_WS_MSGS_PER_SEC") {
+            config.rate_ws_msgs_per_sec = parse("RATE_WS_MSGS_PER_SEC", value)?;
         }
         if let Some(value) = get("LOG_FORMAT") {
             config.log_format = match value.to_ascii_lowercase().as_str() {
@@ -226,6 +250,34 @@ mod tests {
         assert!(config.cors_origins.is_empty());
         assert!(config.jwt_secret.is_none());
         assert_eq!(config.log_format, LogFormat::Text);
+        assert_eq!(config.metrics_addr, None);
+        assert_eq!(config.rate_login_per_min, 10);
+        assert_eq!(config.rate_ws_connect_per_min, 120);
+        assert_eq!(config.rate_ws_msgs_per_sec, 200);
+    }
+
+    #[test]
+    fn rate_limits_may_be_turned_off_with_zero() {
+        let config = Config::from_vars(&vars(&[
+            ("RATE_LOGIN_PER_MIN", "0"),
+            ("RATE_WS_CONNECT_PER_MIN", "0"),
+            ("RATE_WS_MSGS_PER_SEC", "0"),
+            ("METRICS_ADDR", "127.0.0.1:9100"),
+        ]))
+        .expect("config");
+        assert_eq!(
+            (
+                config.rate_login_per_min,
+                config.rate_ws_connect_per_min,
+                config.rate_ws_msgs_per_sec
+            ),
+            (0, 0, 0)
+        );
+        assert_eq!(
+            config.metrics_addr,
+            Some("127.0.0.1:9100".parse().expect("addr"))
+        );
+        assert!(Config::from_vars(&vars(&[("RATE_WS_MSGS_PER_SEC", "-1")])).is_err());
     }
 
     #[test]

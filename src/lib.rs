@@ -13,6 +13,7 @@ pub mod controllers;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod metrics;
 pub mod observability;
 pub mod openapi;
 pub mod protocol;
@@ -29,11 +30,22 @@ pub use config::Config;
 /// Serves `state` on `listener` until `shutdown` resolves, then shuts down in
 /// order: stop accepting, close every socket, save every board with unsaved
 /// changes. Returns once all of that is done.
+///
+/// `metrics_listener`, when given, serves `/metrics` alone (`METRICS_ADDR`).
 pub async fn serve(
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    if let Some(metrics_listener) = metrics_listener {
+        let metrics = router::metrics_router(state.clone());
+        tokio::spawn(async move {
+            if let Err(err) = axum::serve(metrics_listener, metrics).await {
+                tracing::error!(%err, "metrics listener failed");
+            }
+        });
+    }
     let router = router::build_router(state.clone());
     let live = state.live.clone();
     let server = axum::serve(
@@ -46,7 +58,9 @@ pub async fn serve(
         live.begin_shutdown();
     });
     let result = server.await;
+    tracing::info!("listener closed; waiting for sockets, then saving dirty boards");
     let saved = state.live.shutdown().await;
+    state.db.close();
     tracing::info!(boards_saved = saved, "shutdown complete");
     result
 }

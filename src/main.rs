@@ -11,7 +11,15 @@ async fn main() -> anyhow::Result<()> {
     let bind_addr = config.bind_addr;
     let state = AppState(Arc::new(App::new(config).await?));
     let listener = tokio::net::TcpListener::bind(bind_addr).await?;
+    let metrics_listener = match state.config.metrics_addr {
+        Some(addr) => {
+            let metrics = tokio::net::TcpListener::bind(addr).await?;
+            tracing::info!(addr = %metrics.local_addr()?, "metrics listening");
+            Some(metrics)
+        }
+        None => None,
+    };
     tracing::info!(addr = %listener.local_addr()?, "canvas-server listening");
-    serve(listener, state, shutdown_signal()).await?;
+    serve(listener, metrics_listener, state, shutdown_signal()).await?;
     Ok(())
 }

@@ -1,6 +1,12 @@
 //! Logging set-up and the per-request span.
 
-use axum::{extract::MatchedPath, http::Request};
+use std::time::Instant;
+
+use axum::{
+    extract::{MatchedPath, Request},
+    middleware::Next,
+    response::Response,
+};
 use tracing::Span;
 use tracing_subscriber::{fmt, EnvFilter};
 
@@ -9,7 +15,9 @@ use crate::config::LogFormat;
 /// Installs the global subscriber: `RUST_LOG` filter (default `info`), text or JSON.
 pub fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = fmt().with_env_filter(filter);
+    // Colours only for a terminal: escape codes in files and log pipelines are noise.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let builder = fmt().with_env_filter(filter).with_ansi(ansi);
     // A second init (tests) keeps the first subscriber; that is fine.
     let _ = match format {
         LogFormat::Text => builder.try_init(),
@@ -17,13 +25,41 @@ pub fn init_tracing(format: LogFormat) {
     };
 }
 
-/// The span every request runs in: method, matched route (never the raw path
-/// with ids, never query strings, which may carry tokens).
-pub fn request_span<B>(request: &Request<B>) -> Span {
-    let route = request
+fn route_of<B>(request: &axum::http::Request<B>) -> String {
+    request
         .extensions()
         .get::<MatchedPath>()
-        .map(MatchedPath::as_str)
-        .unwrap_or("unmatched");
-    tracing::info_span!("request", method = %request.method(), route)
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned()
+}
+
+/// The span every request runs in: method, matched route (never the raw path
+/// with ids, never query strings, which may carry tokens) and request id.
+pub fn request_span<B>(request: &axum::http::Request<B>) -> Span {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        route = %route_of(request),
+        request_id,
+    )
+}
+
+/// Middleware recording every request in the HTTP metrics (by matched route).
+pub async fn record_request(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = route_of(&request);
+    let response = next.run(request).await;
+    crate::metrics::http_request(
+        method.as_str(),
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
 }

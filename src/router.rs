@@ -9,6 +9,7 @@ use axum::{
 };
 use tower_http::{
     cors::{AllowOrigin, Any, CorsLayer},
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::{DefaultOnResponse, TraceLayer},
 };
 use utoipa::OpenApi;
@@ -47,6 +48,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(sync::sync_board));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
         .nest("/api/v1", v1)
 }
 
@@ -63,13 +66,32 @@ pub fn build_router(state: AppState) -> Router {
     .fallback(|| async { AppError::NotFound("no such route") })
     .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
     .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+    .layer(axum::middleware::from_fn(observability::record_request))
     .layer(cors)
+    // Outermost first: a request id is set (or an incoming `x-request-id`
+    // kept), copied to the response, and recorded in the request's span.
     .layer(
         TraceLayer::new_for_http()
             .make_span_with(observability::request_span)
             .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
     )
+    .layer(PropagateRequestIdLayer::x_request_id())
+    .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
     .with_state(state)
+}
+
+/// The router of the separate metrics listener (`METRICS_ADDR`).
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            get(
+                |axum::extract::State(state): axum::extract::State<AppState>| async move {
+                    health::render_metrics(&state)
+                },
+            ),
+        )
+        .with_state(state)
 }
 
 fn cors_layer(config: &Config) -> CorsLayer {

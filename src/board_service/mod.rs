@@ -211,6 +211,14 @@ impl BoardService {
             .count()
     }
 
+    /// How many boards in memory have unsaved changes.
+    pub fn dirty_count(&self) -> usize {
+        self.all_loaded()
+            .iter()
+            .filter(|board| board.state().is_dirty())
+            .count()
+    }
+
     async fn load(&self, board_id: Uuid) -> Result<Arc<LiveBoard>, OpenError> {
         let snapshot = self.inner.store.load(board_id).await?;
         let board = tokio::task::spawn_blocking(move || {
@@ -309,11 +317,7 @@ impl BoardService {
         {
             tracing::warn!("sockets still open after 10 s; saving boards anyway");
         }
-        let dirty = self
-            .all_loaded()
-            .iter()
-            .filter(|board| board.state().is_dirty())
-            .count();
+        let dirty = self.dirty_count();
         self.inner.final_flush.store(true, Ordering::Release);
         for board in self.all_loaded() {
             board.wake.notify_one();

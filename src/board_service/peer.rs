@@ -19,8 +19,12 @@ pub enum CloseReason {
     GoingAway,
     /// 1007: a frame did not decode or yrs rejected its update.
     InvalidData,
+    /// 1007: the payload guard refused a Yjs payload (bad lengths, counts, nesting).
+    Hostile,
     /// 1008: a policy was broken (e.g. too many awareness clients).
     PolicyViolation,
+    /// 1008: more messages than `RATE_WS_MSGS_PER_SEC` allows.
+    RateLimited,
     /// 1009: a message larger than `MAX_MESSAGE_BYTES`.
     TooLarge,
     /// 1011: the server failed (e.g. the board could not be loaded).
@@ -38,8 +42,8 @@ impl CloseReason {
     pub fn code(self) -> u16 {
         match self {
             Self::GoingAway => 1001,
-            Self::InvalidData => 1007,
-            Self::PolicyViolation => 1008,
+            Self::InvalidData | Self::Hostile => 1007,
+            Self::PolicyViolation | Self::RateLimited => 1008,
             Self::TooLarge => 1009,
             Self::InternalError => 1011,
             Self::SlowClient => 1013,
@@ -52,8 +56,9 @@ impl CloseReason {
     pub fn text(self) -> &'static str {
         match self {
             Self::GoingAway => "server shutting down",
-            Self::InvalidData => "invalid message",
+            Self::InvalidData | Self::Hostile => "invalid message",
             Self::PolicyViolation => "policy violation",
+            Self::RateLimited => "message rate exceeded",
             Self::TooLarge => "message too large",
             Self::InternalError => "internal error",
             Self::SlowClient => "client too slow; reconnect to resync",

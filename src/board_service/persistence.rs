@@ -147,7 +147,9 @@ async fn save(service: &BoardService, board: &Arc<LiveBoard>) -> Result<(), Save
     .await
     .map_err(|err| SaveError::Failed(format!("encoding failed: {err}")))?;
     let size = bytes.len();
-    match service.inner.store.save(board.id, bytes).await {
+    let result = service.inner.store.save(board.id, bytes).await;
+    crate::metrics::board_save(result.is_ok(), size, started.elapsed());
+    match result {
         Ok(()) => {
             let mut state = board.state();
             state.saved_seq = state.saved_seq.max(seq);

@@ -85,12 +85,13 @@ impl Session {
                 let state_vector = frame.slice_ref(state_vector);
                 let board = Arc::clone(self.board());
                 let diff = blocking(move || {
-                    guard::check_state_vector(&state_vector).ok()?;
-                    board.diff(&state_vector).ok()
+                    guard::check_state_vector(&state_vector).map_err(|_| CloseReason::Hostile)?;
+                    board
+                        .diff(&state_vector)
+                        .map_err(|_| CloseReason::InvalidData)
                 })
                 .await
-                .flatten()
-                .ok_or(CloseReason::InvalidData)?;
+                .unwrap_or(Err(CloseReason::InvalidData))?;
                 self.peer
                     .send(Bytes::from(message::encode_sync_step2(&diff)));
                 Ok(())
@@ -142,7 +143,7 @@ impl Session {
             Ok(entries) => board
                 .apply_awareness(peer_id, &entries)
                 .map_err(|_| CloseReason::PolicyViolation),
-            Err(_) => Err(CloseReason::InvalidData),
+            Err(_) => Err(CloseReason::Hostile),
         };
         if frame.len() <= INLINE_CHECK_BYTES {
             apply()?;
@@ -174,8 +175,7 @@ pub enum Applied {
 async fn check_update(update: Bytes) -> Result<guard::UpdateShape, CloseReason> {
     let small = update.len() <= INLINE_CHECK_BYTES;
     let check = move || {
-        guard::check_update_v1(&update, &GuardLimits::default())
-            .map_err(|_| CloseReason::InvalidData)
+        guard::check_update_v1(&update, &GuardLimits::default()).map_err(|_| CloseReason::Hostile)
     };
     if small {
         check()
@@ -192,7 +192,7 @@ pub async fn apply_update(board: Arc<LiveBoard>, update: Bytes) -> Result<Applie
     let worker_board = Arc::clone(&board);
     let result = blocking(move || {
         let shape = guard::check_update_v1(&update, &GuardLimits::default())
-            .map_err(|_| CloseReason::InvalidData)?;
+            .map_err(|_| CloseReason::Hostile)?;
         if shape.is_empty {
             return Ok(Applied::Empty);
         }

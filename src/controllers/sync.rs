@@ -31,6 +31,7 @@ use crate::{
     controllers::access::BoardAccess,
     error::{AppError, ErrorBody},
     extract::{Path, Query},
+    metrics,
 };
 
 /// How long a close frame may take to reach a client before the connection is
@@ -106,6 +107,7 @@ pub async fn sync_board(
 }
 
 async fn run_socket(socket: WebSocket, session: Session, channels: PeerChannels, state: &AppState) {
+    metrics::ws_open(1.0);
     let (sink, mut stream) = socket.split();
     let peer = Arc::clone(session.peer());
     let mut close = channels.close.clone();
@@ -123,30 +125,32 @@ async fn run_socket(socket: WebSocket, session: Session, channels: PeerChannels,
                 }
                 Ok(None) | Ok(Some(Ok(Message::Close(_)))) => break,
                 Ok(Some(Ok(Message::Binary(frame)))) => {
+                    metrics::ws_message("in", &frame);
                     if let Err(reason) = session.handle_frame(frame).await {
-                        tracing::info!(board.id = %session.board().id, peer = peer.id,
-                            code = reason.code(), "closing socket: {}", reason.text());
-                        peer.close(reason);
+                        reject(&session, reason);
                         break;
                     }
                 }
                 Ok(Some(Ok(Message::Text(_)))) => {
-                    peer.close(CloseReason::InvalidData);
+                    reject(&session, CloseReason::InvalidData);
                     break;
                 }
                 Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
                 Ok(Some(Err(err))) => {
                     if is_too_large(err) {
-                        tracing::info!(board.id = %session.board().id, peer = peer.id,
-                            "closing socket: message over MAX_MESSAGE_BYTES");
-                        peer.close(CloseReason::TooLarge);
+                        reject(&session, CloseReason::TooLarge);
                     }
                     break;
                 }
             }
         }
     }
-    let closing = peer.is_closing();
+    let reason = *close.borrow();
+    if let Some(reason) = reason {
+        metrics::ws_closed(reason.code());
+    }
+    metrics::ws_open(-1.0);
+    let closing = reason.is_some();
     // Leaving the board drops the peer's queue sender, which ends the writer
     // once it has written what is queued (or sent the close frame).
     drop(session);
@@ -159,6 +163,21 @@ async fn run_socket(socket: WebSocket, session: Session, channels: PeerChannels,
     if tokio::time::timeout(wait, &mut writer).await.is_err() {
         writer.abort();
     }
+}
+
+/// Closes the session's socket for a refused frame, logging and counting why.
+fn reject(session: &Session, reason: CloseReason) {
+    let label = match reason {
+        CloseReason::Hostile => "hostile",
+        CloseReason::TooLarge => "too_large",
+        CloseReason::RateLimited => "rate",
+        CloseReason::PolicyViolation => "policy",
+        _ => "undecodable",
+    };
+    metrics::frame_rejected(label);
+    tracing::info!(board.id = %session.board().id, peer = session.peer().id,
+        code = reason.code(), reason = label, "closing socket: {}", reason.text());
+    session.peer().close(reason);
 }
 
 fn is_too_large(err: axum::Error) -> bool {
@@ -217,6 +236,7 @@ async fn write_batch(
     let mut written = 0;
     while let Some(frame) = next.take() {
         queued_bytes.fetch_sub(frame.len(), Ordering::AcqRel);
+        metrics::ws_message("out", &frame);
         sink.feed(Message::Binary(frame)).await?;
         written += 1;
         if written < WRITE_BATCH {

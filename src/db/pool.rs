@@ -86,14 +86,19 @@ impl Db {
         F: FnOnce(&mut SqliteConnection) -> Result<R, DbError> + Send + 'static,
         R: Send + 'static,
     {
-        let conn = self
-            .pool
-            .get()
-            .await
-            .map_err(|err| DbError::Unavailable(err.to_string()))?;
+        let waiting = std::time::Instant::now();
+        let conn = self.pool.get().await;
+        crate::metrics::pool_wait(waiting.elapsed());
+        let conn = conn.map_err(|err| DbError::Unavailable(err.to_string()))?;
         conn.interact(f)
             .await
             .map_err(|err| DbError::Query(format!("database task failed: {err}")))?
+    }
+
+    /// Stops handing out connections: every later call fails as unavailable.
+    /// The last step of shutdown (and how tests make the database unreachable).
+    pub fn close(&self) {
+        self.pool.close();
     }
 
     /// Answers whether the database takes a trivial query now.

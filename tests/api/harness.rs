@@ -107,7 +107,7 @@ impl TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, state.clone(), async move {
+        let server = tokio::spawn(serve(listener, None, state.clone(), async move {
             let _ = rx.await;
         }));
         Self {

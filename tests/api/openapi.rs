@@ -10,7 +10,7 @@ use crate::harness::TestApp;
 const REGENERATE: &str = "UPDATE_OPENAPI=1 cargo test --test api openapi";
 
 /// Every route of the contract, as `(method, path)`.
-const CONTRACT_ROUTES: [(&str, &str); 17] = [
+const CONTRACT_ROUTES: [(&str, &str); 19] = [
     ("post", "/api/v1/auth/register"),
     ("post", "/api/v1/auth/login"),
     ("get", "/api/v1/me"),
@@ -28,13 +28,17 @@ const CONTRACT_ROUTES: [(&str, &str); 17] = [
     ("get", "/api/v1/boards/{id}/audit"),
     ("get", "/api/v1/boards/{id}/sync"),
     ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
 ];
 
 /// The operations that need no token.
-const PUBLIC_ROUTES: [(&str, &str); 3] = [
+const PUBLIC_ROUTES: [(&str, &str); 5] = [
     ("post", "/api/v1/auth/register"),
     ("post", "/api/v1/auth/login"),
     ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
 ];
 
 const METHODS: [&str; 8] = [

@@ -1,0 +1,185 @@
+//! Prometheus metrics: the recorder, every series the server exports (names,
+//! help texts, label sets), and small functions that record them, so call sites
+//! stay one line and label values stay bounded (routes, never ids).
+
+use std::{sync::OnceLock, time::Duration};
+
+use metrics::{
+    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
+};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Latency buckets (seconds) for requests, saves and pool waits.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process-wide recorder (once; later calls reuse it) and returns
+/// the handle that renders the exposition, or `None` if another recorder was
+/// installed first (metrics are then not exported).
+pub fn install() -> Option<PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), LATENCY_BUCKETS)
+                .ok()?
+                .build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).ok()?;
+            describe();
+            Some(handle)
+        })
+        .clone()
+}
+
+fn describe() {
+    describe_counter!(
+        "http_requests_total",
+        "HTTP requests by method, matched route and status."
+    );
+    describe_histogram!(
+        "http_request_duration_seconds",
+        Unit::Seconds,
+        "HTTP request latency by method, matched route and status."
+    );
+    describe_counter!(
+        "http_rate_limited_total",
+        "Requests refused with 429, by limit (login, ws_connect)."
+    );
+    describe_gauge!("ws_connections_open", "WebSocket sync sockets open now.");
+    describe_counter!(
+        "ws_messages_total",
+        "WebSocket messages by direction (in/out) and type."
+    );
+    describe_counter!(
+        "ws_message_bytes_total",
+        Unit::Bytes,
+        "WebSocket message bytes by direction (in/out) and type."
+    );
+    describe_counter!(
+        "ws_closes_total",
+        "WebSocket sockets closed by the server, by close code."
+    );
+    describe_counter!(
+        "ws_frames_rejected_total",
+        "Frames refused, by reason: undecodable, hostile (refused by the payload guard), too_large, rate."
+    );
+    describe_counter!(
+        "ws_slow_client_disconnects_total",
+        "Sockets closed (1013) because their send queue filled up."
+    );
+    describe_gauge!("boards_in_memory", "Boards loaded in memory.");
+    describe_gauge!(
+        "boards_dirty",
+        "Boards in memory with changes not yet saved."
+    );
+    describe_counter!("board_saves_total", "Board saves by result (ok, error).");
+    describe_histogram!(
+        "board_save_duration_seconds",
+        Unit::Seconds,
+        "Time to encode and store a board snapshot."
+    );
+    describe_counter!(
+        "board_save_bytes_total",
+        Unit::Bytes,
+        "Snapshot bytes written by saves."
+    );
+    describe_histogram!(
+        "db_pool_wait_seconds",
+        Unit::Seconds,
+        "Time spent waiting for a database connection."
+    );
+}
+
+/// A finished HTTP request.
+pub fn http_request(method: &str, route: &str, status: u16, elapsed: Duration) {
+    let labels = [
+        ("method", method.to_owned()),
+        ("route", route.to_owned()),
+        ("status", status.to_string()),
+    ];
+    counter!("http_requests_total", &labels).increment(1);
+    histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
+}
+
+/// A request refused by a rate limit (`login`, `ws_connect`).
+pub fn rate_limited(limit: &'static str) {
+    counter!("http_rate_limited_total", "limit" => limit).increment(1);
+}
+
+/// A sync socket opened (`+1`) or closed (`-1`).
+pub fn ws_open(delta: f64) {
+    gauge!("ws_connections_open").increment(delta);
+}
+
+/// A WebSocket message in (`"in"`) or out (`"out"`).
+pub fn ws_message(direction: &'static str, frame: &[u8]) {
+    let kind = message_kind(frame);
+    counter!("ws_messages_total", "direction" => direction, "type" => kind).increment(1);
+    counter!("ws_message_bytes_total", "direction" => direction, "type" => kind)
+        .increment(frame.len() as u64);
+}
+
+/// The y-websocket message type of a frame, from its first bytes (a bounded label).
+fn message_kind(frame: &[u8]) -> &'static str {
+    match frame {
+        [0, 0, ..] => "sync_step1",
+        [0, 1, ..] => "sync_step2",
+        [0, 2, ..] => "sync_update",
+        [1, ..] => "awareness",
+        [2, ..] => "auth",
+        [3, ..] => "query_awareness",
+        _ => "other",
+    }
+}
+
+/// The server closed a socket with `code`.
+pub fn ws_closed(code: u16) {
+    counter!("ws_closes_total", "code" => code.to_string()).increment(1);
+    if code == 1013 {
+        counter!("ws_slow_client_disconnects_total").increment(1);
+    }
+}
+
+/// A frame was refused (`undecodable`, `hostile`, `too_large`, `rate`).
+pub fn frame_rejected(reason: &'static str) {
+    counter!("ws_frames_rejected_total", "reason" => reason).increment(1);
+}
+
+/// Boards in memory and dirty boards, sampled when metrics are scraped.
+pub fn boards(in_memory: usize, dirty: usize) {
+    gauge!("boards_in_memory").set(in_memory as f64);
+    gauge!("boards_dirty").set(dirty as f64);
+}
+
+/// A board save attempt.
+pub fn board_save(ok: bool, bytes: usize, elapsed: Duration) {
+    let result = if ok { "ok" } else { "error" };
+    counter!("board_saves_total", "result" => result).increment(1);
+    histogram!("board_save_duration_seconds").record(elapsed.as_secs_f64());
+    if ok {
+        counter!("board_save_bytes_total").increment(bytes as u64);
+    }
+}
+
+/// Time spent waiting for a pooled database connection.
+pub fn pool_wait(elapsed: Duration) {
+    histogram!("db_pool_wait_seconds").record(elapsed.as_secs_f64());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::message_kind;
+
+    #[test]
+    fn message_kinds_are_a_fixed_set() {
+        assert_eq!(message_kind(&[0, 0, 1, 0]), "sync_step1");
+        assert_eq!(message_kind(&[0, 2, 2, 0, 0]), "sync_update");
+        assert_eq!(message_kind(&[1, 1, 0]), "awareness");
+        assert_eq!(message_kind(&[3]), "query_awareness");
+        assert_eq!(message_kind(&[]), "other");
+        assert_eq!(message_kind(&[77, 1]), "other");
+    }
+}
