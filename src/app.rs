@@ -7,7 +7,11 @@ use crate::{
     board_service::{BoardService, QueueLimits, ServiceSettings},
     config::Config,
     db::Db,
+    throttle::{client_ip, KeyedLimiter},
 };
+
+/// Most client IPs each per-IP limiter remembers at once (a few MiB at most).
+const LIMITER_MAX_KEYS: usize = 100_000;
 
 /// Everything a request handler may need, built once at start.
 #[derive(Debug)]
@@ -20,6 +24,10 @@ pub struct App {
     pub jwt: JwtKeys,
     /// Boards loaded in memory, their sockets and their saves.
     pub live: BoardService,
+    /// Login/register attempts per client IP (`None`: off).
+    pub login_limiter: Option<KeyedLimiter>,
+    /// WebSocket upgrades per client IP (`None`: off).
+    pub ws_connect_limiter: Option<KeyedLimiter>,
     /// Renders `/metrics`; `None` if the process-wide recorder could not be installed.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
@@ -49,6 +57,9 @@ impl App {
             }
         };
         let jwt = JwtKeys::new(&secret, config.token_ttl);
+        if !config.trusted_proxies.is_empty() {
+            tracing::info!(trusted_proxies = %config.trusted_proxies, "X-Forwarded-For is believed from these proxies");
+        }
         let live = BoardService::new(
             std::sync::Arc::new(db.clone()),
             ServiceSettings {
@@ -57,13 +68,29 @@ impl App {
                 queue: queue_limits(config.max_message_bytes),
             },
         );
+        let login_limiter = KeyedLimiter::per_minute(config.rate_login_per_min, LIMITER_MAX_KEYS);
+        let ws_connect_limiter =
+            KeyedLimiter::per_minute(config.rate_ws_connect_per_min, LIMITER_MAX_KEYS);
         Ok(Self {
             config,
             db,
             jwt,
             live,
+            login_limiter,
+            ws_connect_limiter,
             metrics: crate::metrics::install(),
         })
+    }
+}
+
+impl App {
+    /// The IP a request counts against for rate limits (see `TRUSTED_PROXIES`).
+    pub fn client_ip(
+        &self,
+        peer: std::net::SocketAddr,
+        headers: &axum::http::HeaderMap,
+    ) -> std::net::IpAddr {
+        client_ip(peer, headers, &self.config.trusted_proxies)
     }
 }
 

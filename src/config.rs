@@ -5,6 +5,8 @@
 
 use std::{collections::HashMap, net::SocketAddr, time::Duration};
 
+use crate::throttle::TrustedProxies;
+
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -64,6 +66,8 @@ pub struct Config {
     pub rate_ws_connect_per_min: u32,
     /// `RATE_WS_MSGS_PER_SEC`: sustained messages per second per socket, burst 10× (0 = off).
     pub rate_ws_msgs_per_sec: u32,
+    /// `TRUSTED_PROXIES`: proxies whose `X-Forwarded-For` is believed for the client IP.
+    pub trusted_proxies: TrustedProxies,
     /// How often the server pings each socket (not configurable by environment).
     pub ws_ping_interval: Duration,
     /// A socket from which nothing (not even a pong) arrives for this long is
@@ -87,6 +91,7 @@ impl Default for Config {
             rate_login_per_min: 10,
             rate_ws_connect_per_min: 120,
             rate_ws_msgs_per_sec: 200,
+            trusted_proxies: TrustedProxies::default(),
             ws_ping_interval: Duration::from_secs(30),
             ws_idle_timeout: Duration::from_secs(75),
         }
@@ -160,6 +165,18 @@ impl Config {
         }
         if let Some(value) = get("RATE_WS_MSGS_PER_SEC") {
             config.rate_ws_msgs_per_sec = parse("RATE_WS_MSGS_PER_SEC", value)?;
+        }
+        if let Some(value) = get("TRUSTED_PROXIES") {
+            config.trusted_proxies =
+                value
+                    .parse()
+                    .map_err(
+                        |err: crate::throttle::InvalidTrustedProxy| ConfigError::Invalid {
+                            name: "TRUSTED_PROXIES",
+                            value: value.to_owned(),
+                            reason: err.to_string(),
+                        },
+                    )?;
         }
         if let Some(value) = get("LOG_FORMAT") {
             config.log_format = match value.to_ascii_lowercase().as_str() {
@@ -278,6 +295,12 @@ mod tests {
             Some("127.0.0.1:9100".parse().expect("addr"))
         );
         assert!(Config::from_vars(&vars(&[("RATE_WS_MSGS_PER_SEC", "-1")])).is_err());
+        let proxies = Config::from_vars(&vars(&[("TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1")]))
+            .expect("proxies");
+        assert!(proxies
+            .trusted_proxies
+            .contains("10.1.2.3".parse().expect("ip")));
+        assert!(Config::from_vars(&vars(&[("TRUSTED_PROXIES", "banana")])).is_err());
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod observability;
 pub mod openapi;
 pub mod protocol;
 pub mod router;
+pub mod throttle;
 pub mod validate;
 
 use std::{future::Future, net::SocketAddr};
@@ -46,6 +47,7 @@ pub async fn serve(
             }
         });
     }
+    let evictor = tokio::spawn(evict_idle_limiter_keys(state.clone()));
     let router = router::build_router(state.clone());
     let live = state.live.clone();
     let server = axum::serve(
@@ -58,11 +60,27 @@ pub async fn serve(
         live.begin_shutdown();
     });
     let result = server.await;
+    evictor.abort();
     tracing::info!("listener closed; waiting for sockets, then saving dirty boards");
     let saved = state.live.shutdown().await;
     state.db.close();
     tracing::info!(boards_saved = saved, "shutdown complete");
     result
+}
+
+/// Drops rate-limiter entries of clients that went quiet, so their memory is
+/// returned (the limiters also cap their size on their own).
+async fn evict_idle_limiter_keys(state: AppState) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+    loop {
+        tick.tick().await;
+        for limiter in [&state.login_limiter, &state.ws_connect_limiter]
+            .into_iter()
+            .flatten()
+        {
+            limiter.evict_idle();
+        }
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -1,6 +1,12 @@
 //! `POST /auth/register` and `POST /auth/login`.
 
-use axum::{extract::State, http::StatusCode, Json as JsonResponse};
+use std::net::SocketAddr;
+
+use axum::{
+    extract::{ConnectInfo, State},
+    http::{HeaderMap, StatusCode},
+    Json as JsonResponse,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -58,12 +64,17 @@ pub struct AuthResponse {
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 409, description = "Email already registered", body = ErrorBody),
         (status = 422, description = "Invalid email, password or display name", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this client IP (RATE_LOGIN_PER_MIN); see Retry-After", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
 pub async fn register(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Json(request): Json<RegisterRequest>,
 ) -> Result<(StatusCode, JsonResponse<AuthResponse>), AppError> {
+    check_attempt_rate(&state, peer, &headers)?;
     let email = validate::email(&request.email)?;
     validate::password(&request.password)?;
     let display_name = match request.display_name {
@@ -101,12 +112,17 @@ pub async fn register(
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Wrong email or password (the same answer for both)", body = ErrorBody),
         (status = 422, description = "Missing fields", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this client IP (RATE_LOGIN_PER_MIN); see Retry-After", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
 pub async fn login(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Json(request): Json<LoginRequest>,
 ) -> Result<JsonResponse<AuthResponse>, AppError> {
+    check_attempt_rate(&state, peer, &headers)?;
     let email = validate::normalize_email(&request.email);
     let user = state.db.find_user_by_email(email).await?;
     let hash = user.as_ref().map(|user| user.password_hash.clone());
@@ -121,6 +137,23 @@ pub async fn login(
         }
         _ => Err(AppError::Unauthorized("wrong email or password")),
     }
+}
+
+/// Counts a login or register attempt against the client IP's allowance.
+fn check_attempt_rate(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+) -> Result<(), AppError> {
+    let Some(limiter) = &state.login_limiter else {
+        return Ok(());
+    };
+    let ip = state.client_ip(peer, headers);
+    limiter.check(ip).map_err(|retry_after| {
+        crate::metrics::rate_limited("login");
+        tracing::info!(client.ip = %ip, "login/register attempts over the limit");
+        AppError::TooManyRequests(retry_after.as_secs())
+    })
 }
 
 fn issue_token(state: &AppState, user: &crate::db::User) -> Result<String, AppError> {

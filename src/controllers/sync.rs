@@ -8,10 +8,12 @@
 
 use std::time::Duration;
 
+use std::net::SocketAddr;
+
 use axum::{
     extract::{
         ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
-        State,
+        ConnectInfo, State,
     },
     http::HeaderMap,
     response::Response,
@@ -32,6 +34,7 @@ use crate::{
     error::{AppError, ErrorBody},
     extract::{Path, Query},
     metrics,
+    throttle::MessageLimiter,
 };
 
 /// How long a close frame may take to reach a client before the connection is
@@ -68,16 +71,27 @@ pub struct SyncParams {
         (status = 400, description = "Not a WebSocket upgrade request", body = ErrorBody),
         (status = 401, description = "Missing, malformed, expired or wrongly signed token", body = ErrorBody),
         (status = 404, description = "No such board, or not shared with the caller", body = ErrorBody),
+        (status = 429, description = "Too many upgrades from this client IP (RATE_WS_CONNECT_PER_MIN); see Retry-After", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "Shutting down, or the board cannot be loaded now", body = ErrorBody),
     )
 )]
 pub async fn sync_board(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(board_id): Path<Uuid>,
     Query(params): Query<SyncParams>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, AppError> {
+    if let Some(limiter) = &state.ws_connect_limiter {
+        let ip = state.client_ip(peer, &headers);
+        if let Err(retry_after) = limiter.check(ip) {
+            metrics::rate_limited("ws_connect");
+            tracing::info!(client.ip = %ip, "WebSocket upgrades over the limit");
+            return Err(AppError::TooManyRequests(retry_after.as_secs()));
+        }
+    }
     let token = match bearer_token(&headers)? {
         Some(token) => token,
         None => params
@@ -113,6 +127,7 @@ async fn run_socket(socket: WebSocket, session: Session, channels: PeerChannels,
     let mut close = channels.close.clone();
     let mut writer = tokio::spawn(write_loop(sink, channels, state.config.ws_ping_interval));
     let idle_timeout = state.config.ws_idle_timeout;
+    let rate = MessageLimiter::per_second(state.config.rate_ws_msgs_per_sec);
     loop {
         tokio::select! {
             biased;
@@ -126,6 +141,10 @@ async fn run_socket(socket: WebSocket, session: Session, channels: PeerChannels,
                 Ok(None) | Ok(Some(Ok(Message::Close(_)))) => break,
                 Ok(Some(Ok(Message::Binary(frame)))) => {
                     metrics::ws_message("in", &frame);
+                    if rate.as_ref().is_some_and(|rate| !rate.allow()) {
+                        reject(&session, CloseReason::RateLimited);
+                        break;
+                    }
                     if let Err(reason) = session.handle_frame(frame).await {
                         reject(&session, reason);
                         break;

@@ -79,6 +79,11 @@ pub fn test_config() -> Config {
         jwt_secret: Some("test-secret".to_owned()),
         save_debounce: Duration::from_millis(50),
         save_max_debounce: Duration::from_millis(200),
+        // Suites register many users and open many sockets from one address;
+        // the throttle tests turn the limits back on.
+        rate_login_per_min: 0,
+        rate_ws_connect_per_min: 0,
+        rate_ws_msgs_per_sec: 0,
         ..Config::default()
     }
 }

@@ -1,0 +1,128 @@
+//! Rate limits: login/register attempts and WebSocket upgrades per client IP
+//! (HTTP 429 with `Retry-After`), messages per socket (close 1008), and which
+//! IP counts when the server sits behind a proxy.
+
+use serde_json::json;
+use yrs::{Map, WriteTxn};
+
+use crate::{
+    harness::{test_config, TestApp, TestResponse},
+    sync_client::{connect, content_of, try_connect, Ended},
+};
+
+async fn login(app: &TestApp, forwarded_for: Option<&str>) -> TestResponse {
+    let mut request = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({ "email": "nobody@example.com", "password": "password123" }));
+    if let Some(ip) = forwarded_for {
+        request = request.header("x-forwarded-for", ip);
+    }
+    let response = request.send().await.expect("request");
+    TestResponse {
+        status: response.status(),
+        headers: response.headers().clone(),
+        bytes: response.bytes().await.expect("body").to_vec(),
+    }
+}
+
+#[tokio::test]
+async fn login_attempts_over_the_limit_get_429_with_retry_after() {
+    let app = TestApp::spawn_with(canvas_server::Config {
+        rate_login_per_min: 3,
+        ..test_config()
+    })
+    .await;
+    for _ in 0..3 {
+        login(&app, None).await.assert_error(401, "unauthorized");
+    }
+    let refused = login(&app, None).await;
+    refused.assert_error(429, "too_many_requests");
+    let retry_after: u64 = refused.headers["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!(retry_after >= 1);
+    // Registering is an attempt too.
+    app.post(
+        "/api/v1/auth/register",
+        None,
+        json!({ "email": "new@example.com", "password": "password123" }),
+    )
+    .await
+    .assert_error(429, "too_many_requests");
+}
+
+#[tokio::test]
+async fn a_spoofed_forwarded_for_from_an_untrusted_peer_does_not_dodge_the_limit() {
+    let app = TestApp::spawn_with(canvas_server::Config {
+        rate_login_per_min: 2,
+        ..test_config()
+    })
+    .await;
+    login(&app, Some("203.0.113.1")).await.assert_status(401);
+    login(&app, Some("203.0.113.2")).await.assert_status(401);
+    login(&app, Some("203.0.113.3"))
+        .await
+        .assert_error(429, "too_many_requests");
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_allowance() {
+    let app = TestApp::spawn_with(canvas_server::Config {
+        rate_login_per_min: 1,
+        trusted_proxies: "127.0.0.1".parse().expect("proxies"),
+        ..test_config()
+    })
+    .await;
+    login(&app, Some("203.0.113.1")).await.assert_status(401);
+    login(&app, Some("203.0.113.2")).await.assert_status(401);
+    login(&app, Some("203.0.113.1"))
+        .await
+        .assert_error(429, "too_many_requests");
+}
+
+#[tokio::test]
+async fn websocket_upgrades_over_the_limit_get_http_429() {
+    let app = TestApp::spawn_with(canvas_server::Config {
+        rate_ws_connect_per_min: 2,
+        ..test_config()
+    })
+    .await;
+    let ada = app.register("ada").await;
+    let board = app.create_board(&ada, "Plan").await;
+    let _first = connect(&app.sync_url(&board, &ada.token)).await;
+    let _second = connect(&app.sync_url(&board, &ada.token)).await;
+    assert_eq!(
+        try_connect(&app.sync_url(&board, &ada.token)).await.err(),
+        Some(429)
+    );
+}
+
+#[tokio::test]
+async fn a_flooding_socket_is_closed_1008_while_its_board_keeps_serving() {
+    let app = TestApp::spawn_with(canvas_server::Config {
+        rate_ws_msgs_per_sec: 5,
+        ..test_config()
+    })
+    .await;
+    let ada = app.register("ada").await;
+    let board = app.create_board(&ada, "Plan").await;
+    let mut writer = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut reader = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut flooder = connect(&app.sync_url(&board, &ada.token)).await;
+    // Burst allowance is 10 × 5 = 50 messages (the handshake used one).
+    for clock in 0..200 {
+        flooder.set_awareness(clock, r#"{"spam":true}"#).await;
+    }
+    assert_eq!(flooder.ended().await, Ended::Closed(1008));
+    writer
+        .edit(|txn| {
+            txn.get_or_insert_map("map").insert(txn, "still", "here");
+        })
+        .await;
+    reader
+        .wait_for(|c| content_of(&c.state())["map"]["still"] == "here")
+        .await;
+}
