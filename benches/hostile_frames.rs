@@ -196,6 +196,25 @@ async fn main() {
         n += 1;
     }
     let closed = attack.await.expect("attack");
+    // What an operator would have seen: the server's own series right after.
+    let exposition = http
+        .get(format!("http://{}/metrics", server.addr))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics body");
+    let excerpt: Vec<&str> = exposition
+        .lines()
+        .filter(|line| {
+            !line.starts_with('#')
+                && (line.starts_with("ws_")
+                    || line.starts_with("boards_")
+                    || line.starts_with("board_saves_total")
+                    || line.starts_with("http_requests_total"))
+        })
+        .collect();
     let attack_ms = attack_started.elapsed().as_secs_f64() * 1000.0;
     let (cpu_after, rss, peak) = proc_usage(pid);
     println!(
@@ -211,5 +230,9 @@ async fn main() {
                 "server_peak_rss_kib": peak,
             })
         )
+    );
+    println!(
+        "{}",
+        json!({ "phase": "metrics_after_attack", "series": excerpt })
     );
 }

@@ -23,6 +23,7 @@ pub mod validate;
 
 use std::{future::Future, net::SocketAddr};
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 pub use app::{App, AppState};
@@ -50,6 +51,12 @@ pub async fn serve(
     let evictor = tokio::spawn(evict_idle_limiter_keys(state.clone()));
     let router = router::build_router(state.clone());
     let live = state.live.clone();
+    // Sync messages are small and latency-bound: never hold them back for Nagle.
+    let listener = listener.tap_io(|stream| {
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::debug!(%err, "cannot set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),

@@ -132,6 +132,17 @@ impl LiveBoard {
         apply_to(&doc, update)
     }
 
+    /// Like [`Self::apply_update`], but `None` instead of waiting when another
+    /// thread holds the document (so the async threads never block on it).
+    pub fn try_apply_update(&self, update: &[u8]) -> Option<Result<(), DocError>> {
+        let doc = match self.doc.try_lock() {
+            Ok(doc) => doc,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        Some(apply_to(&doc, update))
+    }
+
     /// The document's state vector, encoded. Blocking.
     pub fn state_vector(&self) -> Vec<u8> {
         lock(&self.doc).transact().state_vector().encode_v1()

@@ -186,27 +186,59 @@ async fn check_update(update: Bytes) -> Result<guard::UpdateShape, CloseReason> 
     }
 }
 
-/// Guards and integrates a v1 update on the blocking pool, then marks the board
-/// changed. `Err` is the close reason for the sender.
+/// Updates up to this size are checked and applied on the async thread when the
+/// document is free: the guard bounds their work to microseconds, and a trip
+/// through the blocking pool would cost more than the work itself.
+const INLINE_APPLY_BYTES: usize = 1024;
+
+/// Guards and integrates a v1 update, then marks the board changed. Small
+/// updates run inline when the document is free; anything else on the blocking
+/// pool. `Err` is the close reason for the sender.
 pub async fn apply_update(board: Arc<LiveBoard>, update: Bytes) -> Result<Applied, CloseReason> {
-    let worker_board = Arc::clone(&board);
-    let result = blocking(move || {
-        let shape = guard::check_update_v1(&update, &GuardLimits::default())
-            .map_err(|_| CloseReason::Hostile)?;
-        if shape.is_empty {
-            return Ok(Applied::Empty);
+    let inline = if update.len() <= INLINE_APPLY_BYTES {
+        check_and_apply(&board, &update, false)
+    } else {
+        None
+    };
+    let result = match inline {
+        Some(result) => result,
+        None => {
+            let worker_board = Arc::clone(&board);
+            blocking(move || check_and_apply(&worker_board, &update, true))
+                .await
+                .flatten()
+                .unwrap_or(Err(CloseReason::InvalidData))
         }
-        worker_board
-            .apply_update(&update)
-            .map_err(|_| CloseReason::InvalidData)?;
-        Ok(Applied::Changed)
-    })
-    .await
-    .unwrap_or(Err(CloseReason::InvalidData));
+    };
     if result == Ok(Applied::Changed) {
         board.mark_changed();
     }
     result
+}
+
+/// The guard, then yrs. With `wait` false, `None` when the document is busy.
+fn check_and_apply(
+    board: &LiveBoard,
+    update: &[u8],
+    wait: bool,
+) -> Option<Result<Applied, CloseReason>> {
+    let shape = match guard::check_update_v1(update, &GuardLimits::default()) {
+        Ok(shape) => shape,
+        Err(_) => return Some(Err(CloseReason::Hostile)),
+    };
+    if shape.is_empty {
+        return Some(Ok(Applied::Empty));
+    }
+    let applied = if wait {
+        board.apply_update(update)
+    } else {
+        board.try_apply_update(update)?
+    };
+    Some(
+        applied
+            .map(|()| Applied::Changed)
+            .map_err(|_| CloseReason::InvalidData),
+    )
 }
 
 /// Why a REST update was not applied.
