@@ -31,6 +31,7 @@ use crate::{
     auth::{authenticate_token, bearer_token},
     board_service::{session::Session, CloseReason, PeerChannels},
     controllers::access::BoardAccess,
+    db::Role,
     error::{AppError, ErrorBody},
     extract::{Path, Query},
     metrics,
@@ -115,9 +116,28 @@ pub async fn sync_board(
             live.track_socket(async move {
                 tracing::debug!(board.id = %board_id, user.id = %user_id, "socket opened");
                 let (session, channels) = Session::start(&state.live, lease, user_id, role).await;
+                recheck_access(&state, &session, board_id, role).await;
                 run_socket(socket, session, channels, &state).await;
             })
         }))
+}
+
+/// Membership may have changed between the check before the upgrade and the
+/// socket joining its board, when a removal or deletion could not reach it yet:
+/// look once more now that it is reachable.
+async fn recheck_access(state: &AppState, session: &Session, board_id: Uuid, role: Role) {
+    let user_id = session.peer().user_id;
+    match state.db.find_board_for(board_id, user_id).await {
+        Ok(Some(board)) if board.role != role => session.peer().set_role(board.role),
+        Ok(Some(_)) | Err(_) => {}
+        Ok(None) => {
+            let reason = match state.db.board_exists(board_id).await {
+                Ok(false) => CloseReason::BoardDeleted,
+                _ => CloseReason::MemberRemoved,
+            };
+            session.peer().close(reason);
+        }
+    }
 }
 
 async fn run_socket(socket: WebSocket, session: Session, channels: PeerChannels, state: &AppState) {

@@ -131,6 +131,17 @@ impl Db {
             .await
     }
 
+    /// Whether a board with this id exists.
+    pub async fn board_exists(&self, board_id: Uuid) -> Result<bool, DbError> {
+        self.interact(move |conn| {
+            Ok(diesel::select(diesel::dsl::exists(
+                boards::table.find(board_id.to_string()),
+            ))
+            .get_result(conn)?)
+        })
+        .await
+    }
+
     /// Renames a board and records `board.renamed`, in one transaction. Returns
     /// the board as the actor sees it.
     pub async fn rename_board(
