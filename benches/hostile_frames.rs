@@ -45,6 +45,11 @@ fn start_server(db: &std::path::Path) -> Server {
         .env("BIND_ADDR", "127.0.0.1:0")
         .env("DATABASE_URL", format!("sqlite://{}", db.display()))
         .env("JWT_SECRET", "bench")
+        // The calm board's round trips are far over the per-socket message
+        // limit, and the attack opens 100 sockets: limits off, as for any load test.
+        .env("RATE_LOGIN_PER_MIN", "0")
+        .env("RATE_WS_CONNECT_PER_MIN", "0")
+        .env("RATE_WS_MSGS_PER_SEC", "0")
         .env("LOG_FORMAT", "json")
         .env("RUST_LOG", "warn,canvas_server=info")
         .stdout(Stdio::piped())
@@ -173,9 +178,33 @@ async fn main() {
         let n = baseline.len();
         baseline.push(round_trip(&mut writer, &mut watcher, n).await);
     }
-    let (cpu_before, _, _) = proc_usage(pid);
     println!("{}", summary("baseline", baseline, json!({})));
 
+    // The attack alone: what 100 hostile frames (and their 100 connections)
+    // cost the server with nothing else going on.
+    let (cpu_idle_before, _, _) = proc_usage(pid);
+    let alone_started = Instant::now();
+    let mut closed_alone = 0;
+    for frame in hostile_frames(100) {
+        let mut attacker = connect(&url(&boards[1])).await;
+        attacker.send_raw(frame).await;
+        if attacker.ended().await == sync_client::Ended::Closed(1007) {
+            closed_alone += 1;
+        }
+    }
+    let (cpu_idle_after, _, peak_alone) = proc_usage(pid);
+    println!(
+        "{}",
+        json!({
+            "phase": "100_hostile_frames_alone",
+            "wall_ms": alone_started.elapsed().as_secs_f64() * 1000.0,
+            "closed_1007": closed_alone,
+            "server_cpu_ms": (cpu_idle_after - cpu_idle_before) * 1000.0,
+            "server_peak_rss_kib": peak_alone,
+        })
+    );
+
+    let (cpu_before, _, _) = proc_usage(pid);
     let target = url(&boards[1]);
     let attack_started = Instant::now();
     let attack = tokio::spawn(async move {

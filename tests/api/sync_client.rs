@@ -10,7 +10,7 @@ use canvas_server::protocol::{
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::{
-    connect_async,
+    connect_async_with_config,
     tungstenite::{client::IntoClientRequest, Message},
     MaybeTlsStream, WebSocketStream,
 };
@@ -61,7 +61,8 @@ pub async fn try_connect_with_header(url: &str, token: &str) -> Result<SyncClien
 async fn connect_request(
     request: tokio_tungstenite::tungstenite::handshake::client::Request,
 ) -> Result<SyncClient, u16> {
-    match connect_async(request).await {
+    // No Nagle: small frames must not wait for the server's delayed ACK.
+    match connect_async_with_config(request, None, true).await {
         Ok((socket, _)) => Ok(SyncClient {
             socket,
             doc: Doc::new(),
