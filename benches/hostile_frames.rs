@@ -25,8 +25,7 @@ use std::{
 
 use hostile_input::hostile_frames;
 use serde_json::{json, Value};
-use sync_client::{connect, SyncClient};
-use yrs::{Map, WriteTxn};
+use sync_client::{connect, round_trip};
 
 struct Server {
     child: Child,
@@ -90,25 +89,6 @@ fn proc_usage(pid: u32) -> (f64, u64, u64) {
             .unwrap_or(0)
     };
     (ticks as f64 / 100.0, kib("VmRSS:"), kib("VmHWM:"))
-}
-
-async fn round_trip(writer: &mut SyncClient, watcher: &mut SyncClient, n: usize) -> Duration {
-    let key = format!("k{n}");
-    let sent = key.clone();
-    let started = Instant::now();
-    writer
-        .edit(move |txn| {
-            txn.get_or_insert_map("map").insert(txn, sent, true);
-        })
-        .await;
-    let map = watcher.doc.get_or_insert_map("map");
-    watcher
-        .wait_for(|c| {
-            use yrs::Transact;
-            map.get(&c.doc.transact(), &key).is_some()
-        })
-        .await;
-    started.elapsed()
 }
 
 fn summary(phase: &str, mut samples: Vec<Duration>, extra: Value) -> Value {
@@ -176,7 +156,7 @@ async fn main() {
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(2) {
         let n = baseline.len();
-        baseline.push(round_trip(&mut writer, &mut watcher, n).await);
+        baseline.push(round_trip(&mut writer, &mut watcher, &format!("k{n}")).await);
     }
     println!("{}", summary("baseline", baseline, json!({})));
 
@@ -221,7 +201,7 @@ async fn main() {
     let mut during = Vec::new();
     let mut n = 1_000_000;
     while !attack.is_finished() {
-        during.push(round_trip(&mut writer, &mut watcher, n).await);
+        during.push(round_trip(&mut writer, &mut watcher, &format!("k{n}")).await);
         n += 1;
     }
     let closed = attack.await.expect("attack");

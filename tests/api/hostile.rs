@@ -3,14 +3,14 @@
 //! awareness must each close only their own socket, while a client on another
 //! board keeps getting answers and the process's memory stays bounded.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use yrs::{Map, WriteTxn};
 
 use crate::{
     harness::TestApp,
     hostile_input::{hostile_frames, Noise, HAZARD},
-    sync_client::{connect, content_of, Ended},
+    sync_client::{connect, content_of, round_trip, Ended},
 };
 
 fn peak_rss_kib() -> u64 {
@@ -50,18 +50,8 @@ async fn hostile_frames_close_only_their_socket_and_other_boards_keep_answering(
     let mut worst = Duration::ZERO;
     let mut round_trips = 0;
     while !attack.is_finished() {
-        let key = format!("k{round_trips}");
-        let sent = key.clone();
-        let started = Instant::now();
-        writer
-            .edit(move |txn| {
-                txn.get_or_insert_map("map").insert(txn, sent, true);
-            })
-            .await;
-        watcher
-            .wait_for(|c| content_of(&c.state())["map"][&key] == true)
-            .await;
-        worst = worst.max(started.elapsed());
+        let elapsed = round_trip(&mut writer, &mut watcher, &format!("k{round_trips}")).await;
+        worst = worst.max(elapsed);
         round_trips += 1;
     }
     let closes = attack.await.expect("attack task");

@@ -212,6 +212,28 @@ impl SyncClient {
     }
 }
 
+/// Sets `map[key] = true` on `writer` and waits until `watcher` has it; returns
+/// the time from send to arrival.
+pub async fn round_trip(
+    writer: &mut SyncClient,
+    watcher: &mut SyncClient,
+    key: &str,
+) -> std::time::Duration {
+    use yrs::{Map, WriteTxn};
+    let sent = key.to_owned();
+    let started = std::time::Instant::now();
+    writer
+        .edit(move |txn| {
+            txn.get_or_insert_map("map").insert(txn, sent, true);
+        })
+        .await;
+    let map = watcher.doc.get_or_insert_map("map");
+    watcher
+        .wait_for(|c| map.get(&c.doc.transact(), key).is_some())
+        .await;
+    started.elapsed()
+}
+
 /// Reads a document's JSON-like content for comparisons.
 pub fn content_of(update: &[u8]) -> serde_json::Value {
     use yrs::{types::ToJson, GetString};
