@@ -5,7 +5,7 @@
 use std::{sync::OnceLock, time::Duration};
 
 use metrics::{
-    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
+    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Counter, Unit,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -15,6 +15,39 @@ const LATENCY_BUCKETS: &[f64] = &[
 ];
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// The y-websocket message types used as the `type` label.
+const MESSAGE_KINDS: [&str; 7] = [
+    "sync_step1",
+    "sync_step2",
+    "sync_update",
+    "awareness",
+    "auth",
+    "query_awareness",
+    "other",
+];
+
+/// Per-message counters, registered once: they are touched for every frame in
+/// and every delivery out, where a registry lookup per call would show.
+struct MessageCounters {
+    /// `[direction][kind]`: messages, then bytes.
+    messages: [[Counter; 7]; 2],
+    bytes: [[Counter; 7]; 2],
+}
+
+static MESSAGE_COUNTERS: OnceLock<MessageCounters> = OnceLock::new();
+
+fn message_counters() -> MessageCounters {
+    let table = |name: &'static str| {
+        ["in", "out"].map(|direction| {
+            MESSAGE_KINDS.map(|kind| counter!(name, "direction" => direction, "type" => kind))
+        })
+    };
+    MessageCounters {
+        messages: table("ws_messages_total"),
+        bytes: table("ws_message_bytes_total"),
+    }
+}
 
 /// Installs the process-wide recorder (once; later calls reuse it) and returns
 /// the handle that renders the exposition, or `None` if another recorder was
@@ -29,6 +62,8 @@ pub fn install() -> Option<PrometheusHandle> {
             let handle = recorder.handle();
             metrics::set_global_recorder(recorder).ok()?;
             describe();
+            // Registered after the recorder exists, or they would record nowhere.
+            let _ = MESSAGE_COUNTERS.set(message_counters());
             Some(handle)
         })
         .clone()
@@ -114,24 +149,34 @@ pub fn ws_open(delta: f64) {
     gauge!("ws_connections_open").increment(delta);
 }
 
-/// A WebSocket message in (`"in"`) or out (`"out"`).
-pub fn ws_message(direction: &'static str, frame: &[u8]) {
-    let kind = message_kind(frame);
-    counter!("ws_messages_total", "direction" => direction, "type" => kind).increment(1);
-    counter!("ws_message_bytes_total", "direction" => direction, "type" => kind)
-        .increment(frame.len() as u64);
+/// Which way a WebSocket message went.
+#[derive(Debug, Clone, Copy)]
+pub enum Direction {
+    /// From the client.
+    In = 0,
+    /// To the client.
+    Out = 1,
 }
 
-/// The y-websocket message type of a frame, from its first bytes (a bounded label).
-fn message_kind(frame: &[u8]) -> &'static str {
+/// A WebSocket message in or out.
+pub fn ws_message(direction: Direction, frame: &[u8]) {
+    if let Some(counters) = MESSAGE_COUNTERS.get() {
+        let kind = message_kind(frame);
+        counters.messages[direction as usize][kind].increment(1);
+        counters.bytes[direction as usize][kind].increment(frame.len() as u64);
+    }
+}
+
+/// Index into [`MESSAGE_KINDS`] of a frame's y-websocket type, from its first bytes.
+fn message_kind(frame: &[u8]) -> usize {
     match frame {
-        [0, 0, ..] => "sync_step1",
-        [0, 1, ..] => "sync_step2",
-        [0, 2, ..] => "sync_update",
-        [1, ..] => "awareness",
-        [2, ..] => "auth",
-        [3, ..] => "query_awareness",
-        _ => "other",
+        [0, 0, ..] => 0,
+        [0, 1, ..] => 1,
+        [0, 2, ..] => 2,
+        [1, ..] => 3,
+        [2, ..] => 4,
+        [3, ..] => 5,
+        _ => 6,
     }
 }
 
@@ -171,15 +216,18 @@ pub fn pool_wait(elapsed: Duration) {
 
 #[cfg(test)]
 mod tests {
-    use super::message_kind;
+    use super::{message_kind, MESSAGE_KINDS};
 
     #[test]
     fn message_kinds_are_a_fixed_set() {
-        assert_eq!(message_kind(&[0, 0, 1, 0]), "sync_step1");
-        assert_eq!(message_kind(&[0, 2, 2, 0, 0]), "sync_update");
-        assert_eq!(message_kind(&[1, 1, 0]), "awareness");
-        assert_eq!(message_kind(&[3]), "query_awareness");
-        assert_eq!(message_kind(&[]), "other");
-        assert_eq!(message_kind(&[77, 1]), "other");
+        let kind = |frame: &[u8]| MESSAGE_KINDS[message_kind(frame)];
+        assert_eq!(kind(&[0, 0, 1, 0]), "sync_step1");
+        assert_eq!(kind(&[0, 1, 2, 0, 0]), "sync_step2");
+        assert_eq!(kind(&[0, 2, 2, 0, 0]), "sync_update");
+        assert_eq!(kind(&[1, 1, 0]), "awareness");
+        assert_eq!(kind(&[2, 0]), "auth");
+        assert_eq!(kind(&[3]), "query_awareness");
+        assert_eq!(kind(&[]), "other");
+        assert_eq!(kind(&[77, 1]), "other");
     }
 }

@@ -164,16 +164,22 @@ impl LiveBoard {
             .encode_state_as_update_v1(&StateVector::default())
     }
 
-    /// Records an accepted change (marks the board dirty) and wakes the saver.
+    /// Records an accepted change (marks the board dirty). The save worker is
+    /// woken only by the first unsaved change: later ones just move the
+    /// deadline it re-reads when its timer fires.
     pub fn mark_changed(&self) {
-        {
+        let first = {
             let mut state = self.state();
             let now = Instant::now();
             state.change_seq += 1;
             state.last_change = now;
+            let first = state.unsaved_since.is_none();
             state.unsaved_since.get_or_insert(now);
+            first
+        };
+        if first {
+            self.wake.notify_one();
         }
-        self.wake.notify_one();
     }
 
     /// Queues `frame` to every peer except `except`. Peers whose queue is full

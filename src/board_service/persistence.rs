@@ -98,9 +98,13 @@ pub(super) async fn run(service: BoardService, board: Arc<LiveBoard>) {
                 board.wake.notified().await;
             }
             Step::SaveAt(due) => {
-                tokio::select! {
-                    () = sleep_until(due) => {}
-                    () = board.wake.notified() => continue,
+                if due > Instant::now() {
+                    // Changes since may have moved the deadline: plan again then.
+                    tokio::select! {
+                        () = sleep_until(due) => {}
+                        () = board.wake.notified() => {}
+                    }
+                    continue;
                 }
                 match save(&service, &board).await {
                     Ok(()) => {

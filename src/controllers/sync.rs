@@ -160,7 +160,7 @@ async fn run_socket(socket: WebSocket, session: Session, channels: PeerChannels,
                 }
                 Ok(None) | Ok(Some(Ok(Message::Close(_)))) => break,
                 Ok(Some(Ok(Message::Binary(frame)))) => {
-                    metrics::ws_message("in", &frame);
+                    metrics::ws_message(metrics::Direction::In, &frame);
                     if rate.as_ref().is_some_and(|rate| !rate.allow()) {
                         reject(&session, CloseReason::RateLimited);
                         break;
@@ -275,7 +275,7 @@ async fn write_batch(
     let mut written = 0;
     while let Some(frame) = next.take() {
         queued_bytes.fetch_sub(frame.len(), Ordering::AcqRel);
-        metrics::ws_message("out", &frame);
+        metrics::ws_message(metrics::Direction::Out, &frame);
         sink.feed(Message::Binary(frame)).await?;
         written += 1;
         if written < WRITE_BATCH {
