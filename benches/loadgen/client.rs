@@ -10,7 +10,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::{
     connect_async_with_config,
-    tungstenite::{self, Message},
+    tungstenite::{self, protocol::WebSocketConfig, Message},
     MaybeTlsStream, WebSocketStream,
 };
 use yrs::{updates::decoder::Decode, Doc, ReadTxn, StateVector, Transact};
@@ -19,6 +19,9 @@ use crate::proto::{Framing, Incoming, EMPTY_UPDATE};
 
 /// Longest any single wait for the server may take.
 pub const WAIT: Duration = Duration::from_secs(30);
+
+/// Initial read buffer of each socket (it grows for larger messages).
+const READ_BUFFER: usize = 16 * 1024;
 
 /// Where one document lives and how to talk to it.
 #[derive(Debug, Clone)]
@@ -60,7 +63,10 @@ pub fn is_emfile(err: &anyhow::Error) -> bool {
 impl Conn {
     /// Opens the socket (Nagle off) and, for Hocuspocus, sends the auth message.
     pub async fn connect(room: &Room) -> anyhow::Result<Self> {
-        let connecting = connect_async_with_config(room.url.as_str(), None, true);
+        // tungstenite zero-fills its whole read buffer (128 KiB by default)
+        // before each read: a small one keeps thousands of sockets cheap here.
+        let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
+        let connecting = connect_async_with_config(room.url.as_str(), Some(config), true);
         let (ws, _) = match tokio::time::timeout(WAIT, connecting).await {
             Err(_) => bail!("connect timed out"),
             Ok(Err(tungstenite::Error::Http(response))) => {

@@ -24,9 +24,7 @@ use std::{
 use anyhow::Context;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use yrs::{
-    updates::decoder::Decode, Doc, GetString, ReadTxn, StateVector, Text, Transact, Update,
-};
+use yrs::{updates::decoder::Decode, Doc, GetString, ReadTxn, StateVector, Text, Transact, Update};
 
 use crate::{
     client::{Conn, Room},
@@ -164,7 +162,6 @@ pub async fn run(backend: &Backend, spec: &Spec) -> anyhow::Result<Value> {
     let seed = seed_started.elapsed();
 
     let mut warm = Vec::new();
-    let mut lengths_ok = true;
     let mut states = Vec::new();
     for _ in 0..spec.clients {
         let (conn, took, state) = fresh(&room).await?;
@@ -200,9 +197,10 @@ pub async fn run(backend: &Backend, spec: &Spec) -> anyhow::Result<Value> {
     first.close().await;
 
     let step2_bytes = states.first().map(|s| s.len());
-    for state in &states {
-        let len = text_len_of(state)?;
-        lengths_ok &= len == trace.text_len;
+    let mut full = [true, true];
+    for (i, state) in states.iter().enumerate() {
+        let phase = usize::from(i >= spec.clients);
+        full[phase] &= text_len_of(state)? == trace.text_len;
     }
     Ok(json!({
         "target": backend.describe(),
@@ -217,7 +215,8 @@ pub async fn run(backend: &Backend, spec: &Spec) -> anyhow::Result<Value> {
         "cold_first_ms": round2(cold.as_secs_f64() * 1e3),
         "after_reload_ms": summary_of(&reload),
         "unload_wait_ms": round2(unload_wait.as_secs_f64() * 1e3),
-        "all_synced_full_text": lengths_ok,
+        "warm_synced_full_text": full[0],
+        "cold_synced_full_text": full[1],
         "server_rss_empty_kib": rss_empty,
         "server_rss_loaded_kib": rss_loaded,
         "server_rss_unloaded_kib": rss_unloaded,

@@ -31,7 +31,10 @@ pub struct Spec {
 }
 
 pub async fn run(backend: &Backend, spec: &Spec) -> anyhow::Result<Value> {
-    anyhow::ensure!(spec.boards >= 1 && spec.sockets >= 1, "need sockets and boards");
+    anyhow::ensure!(
+        spec.boards >= 1 && spec.sockets >= 1,
+        "need sockets and boards"
+    );
     // This process holds one descriptor per socket (plus a few); a canvas-server
     // started here inherits the same limit.
     let needed = spec.sockets as u64 + 256;
@@ -65,9 +68,11 @@ pub async fn run(backend: &Backend, spec: &Spec) -> anyhow::Result<Value> {
             }
             .await;
             drop(permit);
+            // Each task reports once, then lets go of its sender.
             let mut conn = match result {
                 Ok(conn) => {
                     let _ = opened.send(Ok(began.elapsed()));
+                    drop(opened);
                     conn
                 }
                 Err(err) => {

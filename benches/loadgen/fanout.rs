@@ -86,8 +86,14 @@ pub fn now_ns(base: Instant) -> u64 {
 
 /// Runs one fanout on fresh rooms of `backend`.
 pub async fn run(backend: &Backend, spec: &Spec) -> anyhow::Result<Outcome> {
-    anyhow::ensure!(spec.boards >= 1 && spec.clients >= spec.boards, "need clients >= boards >= 1");
-    anyhow::ensure!(spec.writers >= 1 && spec.writers <= spec.clients, "need 1 <= writers <= clients");
+    anyhow::ensure!(
+        spec.boards >= 1 && spec.clients >= spec.boards,
+        "need clients >= boards >= 1"
+    );
+    anyhow::ensure!(
+        spec.writers >= 1 && spec.writers <= spec.clients,
+        "need 1 <= writers <= clients"
+    );
     if let Pace::Closed { window } = spec.pace {
         anyhow::ensure!(window >= 1, "window must be at least 1");
         anyhow::ensure!(
@@ -98,7 +104,7 @@ pub async fn run(backend: &Backend, spec: &Spec) -> anyhow::Result<Outcome> {
     let rooms = backend.rooms("fanout", spec.boards).await?;
 
     // Plan: client i joins board i % B as member i / B; clients below W write.
-    let roles: Vec<ClientRole> = (0..spec.clients)
+    let mut roles: Vec<ClientRole> = (0..spec.clients)
         .map(|i| ClientRole {
             board: i % spec.boards,
             member: i / spec.boards,
@@ -107,7 +113,6 @@ pub async fn run(backend: &Backend, spec: &Spec) -> anyhow::Result<Outcome> {
             replica: false,
         })
         .collect();
-    let mut roles = roles;
     if spec.replica {
         let replica = roles
             .iter_mut()
@@ -206,7 +211,8 @@ pub async fn run(backend: &Backend, spec: &Spec) -> anyhow::Result<Outcome> {
     shared.sending.store(false, Ordering::Release);
     let send_window = start.elapsed();
     let drain_started = Instant::now();
-    while !tracks.iter().all(BoardTrack::drained) && drain_started.elapsed() < Duration::from_secs(5)
+    while !tracks.iter().all(BoardTrack::drained)
+        && drain_started.elapsed() < Duration::from_secs(5)
     {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -257,6 +263,7 @@ pub async fn run(backend: &Backend, spec: &Spec) -> anyhow::Result<Outcome> {
         "out_of_order": sum(|o| o.receiver.out_of_order),
         "stale": sum(|o| o.receiver.stale),
         "undecodable": sum(|o| o.receiver.undecodable),
+        "decoded_by_yrs": sum(|o| o.receiver.decoded_by_yrs),
         "sockets_ended_early": ended,
         "errors": errors,
     });
@@ -264,8 +271,9 @@ pub async fn run(backend: &Backend, spec: &Spec) -> anyhow::Result<Outcome> {
         Pace::Open { rate } => {
             line["pace"] = json!("open");
             line["rate_target"] = json!(rate);
-            line["send_behind_max_ms"] =
-                json!(round3(shared.behind_ns.load(Ordering::Relaxed) as f64 / 1e6));
+            line["send_behind_max_ms"] = json!(round3(
+                shared.behind_ns.load(Ordering::Relaxed) as f64 / 1e6
+            ));
         }
         Pace::Closed { window } => {
             line["pace"] = json!("closed");

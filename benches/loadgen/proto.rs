@@ -68,6 +68,17 @@ impl<'a> Reader<'a> {
         Some(bytes)
     }
 
+    pub fn byte(&mut self) -> Option<u8> {
+        let (&byte, rest) = self.buf.split_first()?;
+        self.buf = rest;
+        Some(byte)
+    }
+
+    pub fn skip(&mut self, n: usize) -> Option<()> {
+        self.buf = self.buf.get(n..)?;
+        Some(())
+    }
+
     pub fn rest(&self) -> &'a [u8] {
         self.buf
     }

@@ -245,10 +245,15 @@ impl External {
     fn room(&self, name: String) -> Room {
         let base = self.url.trim_end_matches('/');
         let path = match self.hocuspocus {
-            Some(_) => base.to_owned(),
+            // The request needs a path before any query: `ws://host:port/`.
+            Some(_) => format!("{base}/"),
             None => format!("{base}/{name}"),
         };
-        let query: Vec<String> = self.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let query: Vec<String> = self
+            .params
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         let url = if query.is_empty() {
             path
         } else {

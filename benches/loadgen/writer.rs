@@ -13,9 +13,10 @@ use std::{
     time::Duration,
 };
 
+use futures_util::FutureExt;
 use serde_json::{json, Value};
 use tokio::sync::watch;
-use yrs::{Any, Doc, Map, ReadTxn, Transact};
+use yrs::{Any, Doc, Map, ReadTxn, Transact, WriteTxn};
 
 use crate::{
     client::{Conn, Read},
@@ -123,7 +124,8 @@ pub async fn run_client(
                 && tokio::time::Instant::now() >= shared.start
                 && track.outstanding() < window
             {
-                if !shared.sending.load(Ordering::Acquire) || shared.quota.is_some_and(|q| sent >= q)
+                if !shared.sending.load(Ordering::Acquire)
+                    || shared.quota.is_some_and(|q| sent >= q)
                 {
                     writing = false;
                     shared.writers_done.fetch_add(1, Ordering::AcqRel);
@@ -176,31 +178,24 @@ pub async fn run_client(
                     break;
                 }
                 Read::Binary(frame) => {
-                    let at = now_ns(shared.base);
-                    match conn.framing().parse(&frame) {
-                        Some(Incoming::Update(payload)) => {
-                            let update = receiver.on_update(board, payload, at);
-                            if let (Some(doc), Some(update)) = (&replica, update) {
-                                if let Err(err) = doc.transact_mut().apply_update(update) {
-                                    error = Some(format!("replica: {err}"));
-                                }
+                    // Handle whatever else is already buffered in the same turn.
+                    let mut next = Some(frame);
+                    let mut batch = 0;
+                    while let Some(frame) = next.take() {
+                        if let Err(err) = handle(&mut conn, &frame, &mut receiver, board, &shared, writer.as_ref().map(|w| &w.doc), replica.as_ref()).await {
+                            error = Some(format!("{err:#}"));
+                        }
+                        batch += 1;
+                        if batch < 64 {
+                            match conn.read().now_or_never() {
+                                Some(Read::Binary(frame)) => next = Some(frame),
+                                Some(Read::Ended(code)) => ended = Some(json!(code)),
+                                None => {}
                             }
                         }
-                        Some(Incoming::Step1(sv)) => {
-                            let doc = writer.as_ref().map(|w| &w.doc).or(replica.as_ref());
-                            match conn.step2_for(doc, sv) {
-                                Ok(reply) => {
-                                    if let Err(err) = conn.send(reply).await {
-                                        error = Some(format!("{err:#}"));
-                                        break;
-                                    }
-                                }
-                                Err(err) => error = Some(format!("{err:#}")),
-                            }
-                        }
-                        Some(Incoming::Denied(reason)) => error = Some(format!("denied: {reason}")),
-                        Some(_) => {}
-                        None => receiver.undecodable += 1,
+                    }
+                    if ended.is_some() {
+                        break;
                     }
                 }
             },
@@ -216,4 +211,35 @@ pub async fn run_client(
         error,
         replica,
     }
+}
+
+/// Handles one server message.
+async fn handle(
+    conn: &mut Conn,
+    frame: &[u8],
+    receiver: &mut Receiver,
+    board: &BoardTrack,
+    shared: &Shared,
+    writer_doc: Option<&Doc>,
+    replica: Option<&Doc>,
+) -> anyhow::Result<()> {
+    let at = now_ns(shared.base);
+    match conn.framing().parse(frame) {
+        Some(Incoming::Update(payload)) => {
+            receiver.on_update(board, payload, at);
+            if let Some(doc) = replica {
+                use yrs::updates::decoder::Decode;
+                let update = yrs::Update::decode_v1(payload)?;
+                doc.transact_mut().apply_update(update)?;
+            }
+        }
+        Some(Incoming::Step1(sv)) => {
+            let reply = conn.step2_for(writer_doc.or(replica), sv)?;
+            conn.send(reply).await?;
+        }
+        Some(Incoming::Denied(reason)) => anyhow::bail!("denied: {reason}"),
+        Some(_) => {}
+        None => receiver.undecodable += 1,
+    }
+    Ok(())
 }
