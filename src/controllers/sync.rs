@@ -41,6 +41,8 @@ use crate::{
 /// How long a close frame may take to reach a client before the connection is
 /// dropped (a slow client first has to read what was already written to it).
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Initial read buffer of a socket (see the upgrade).
+const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// Most queued frames written before one flush (fewer syscalls under load).
 const WRITE_BATCH: usize = 64;
 
@@ -108,6 +110,10 @@ pub async fn sync_board(
     let max = state.config.max_message_bytes;
     let user_id = user.id;
     Ok(upgrade
+        // tungstenite keeps (and zero-fills) its whole read buffer per socket; the
+        // 128 KiB default would make every idle socket cost that much. Larger
+        // messages still grow the buffer as they arrive.
+        .read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(max)
         .max_frame_size(max)
         .on_failed_upgrade(move |err| tracing::debug!(board.id = %board_id, %err, "upgrade failed"))
