@@ -65,6 +65,10 @@ pub(super) struct BoardState {
     /// When the newest change happened (for the quiet-time debounce).
     pub(super) last_change: Instant,
     pub(super) status: Status,
+    /// The sync step 2 frame for a client with an empty state vector, and the
+    /// `change_seq` it is valid for: every fresh client of an unchanged board
+    /// shares one encoding (and right after loading, the stored bytes are it).
+    full_state_frame: Option<(u64, Bytes)>,
 }
 
 impl BoardState {
@@ -104,6 +108,9 @@ impl LiveBoard {
         if let Some(bytes) = snapshot {
             apply_to(&doc, bytes)?;
         }
+        // The stored snapshot is the whole document: exactly what a fresh
+        // client needs, with no encoding.
+        let full_state = message::encode_sync_step2(snapshot.unwrap_or(&[0, 0]));
         Ok(Self {
             id,
             doc: Mutex::new(doc),
@@ -116,6 +123,7 @@ impl LiveBoard {
                 unsaved_since: None,
                 last_change: Instant::now(),
                 status: Status::Open,
+                full_state_frame: Some((0, Bytes::from(full_state))),
             }),
             wake: Notify::new(),
             worker_started: AtomicBool::new(false),
@@ -162,6 +170,29 @@ impl LiveBoard {
         lock(&self.doc)
             .transact()
             .encode_state_as_update_v1(&StateVector::default())
+    }
+
+    /// The counter of accepted changes (to tag derived data with).
+    pub fn change_seq(&self) -> u64 {
+        self.state().change_seq
+    }
+
+    /// The cached sync step 2 frame for a fresh client, if still current.
+    pub fn cached_full_state_frame(&self) -> Option<Bytes> {
+        let state = self.state();
+        match &state.full_state_frame {
+            Some((seq, frame)) if *seq == state.change_seq => Some(frame.clone()),
+            _ => None,
+        }
+    }
+
+    /// Caches the step 2 frame for a fresh client, computed at `seq`; ignored
+    /// if the board changed since.
+    pub fn cache_full_state_frame(&self, seq: u64, frame: Bytes) {
+        let mut state = self.state();
+        if state.change_seq == seq {
+            state.full_state_frame = Some((seq, frame));
+        }
     }
 
     /// Records an accepted change (marks the board dirty). The save worker is

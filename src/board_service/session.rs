@@ -82,8 +82,17 @@ impl Session {
         })?;
         match message {
             ClientMessage::SyncStep1(state_vector) => {
+                // An empty state vector (a fresh client) asks for everything.
+                let fresh = state_vector == [0];
+                if fresh {
+                    if let Some(frame) = self.board().cached_full_state_frame() {
+                        self.peer.send(frame);
+                        return Ok(());
+                    }
+                }
                 let state_vector = frame.slice_ref(state_vector);
                 let board = Arc::clone(self.board());
+                let seq = board.change_seq();
                 let diff = blocking(move || {
                     guard::check_state_vector(&state_vector).map_err(|_| CloseReason::Hostile)?;
                     board
@@ -92,8 +101,11 @@ impl Session {
                 })
                 .await
                 .unwrap_or(Err(CloseReason::InvalidData))?;
-                self.peer
-                    .send(Bytes::from(message::encode_sync_step2(&diff)));
+                let step2 = Bytes::from(message::encode_sync_step2(&diff));
+                if fresh {
+                    self.board().cache_full_state_frame(seq, step2.clone());
+                }
+                self.peer.send(step2);
                 Ok(())
             }
             ClientMessage::SyncStep2(update) => {
