@@ -8,7 +8,7 @@
 
 use std::{
     panic::{catch_unwind, AssertUnwindSafe},
-    sync::{atomic::AtomicBool, Arc, Mutex, MutexGuard, PoisonError},
+    sync::{atomic::AtomicBool, Arc, Mutex, MutexGuard, OnceLock, PoisonError},
 };
 
 use bytes::Bytes;
@@ -22,7 +22,10 @@ use super::{
     awareness::{AwarenessError, AwarenessTable},
     peer::{CloseReason, Peer},
 };
-use crate::protocol::{guard::AwarenessEntry, message};
+use crate::protocol::{
+    guard::{self, AwarenessEntry, GuardLimits},
+    message,
+};
 
 /// Why yrs refused a payload.
 #[derive(Debug, thiserror::Error)]
@@ -82,7 +85,9 @@ impl BoardState {
 pub struct LiveBoard {
     /// The board id.
     pub id: Uuid,
-    doc: Mutex<Doc>,
+    /// Decoded from `pending_snapshot` by the first caller of [`Self::doc`].
+    doc: OnceLock<Mutex<Doc>>,
+    pending_snapshot: Mutex<Option<Vec<u8>>>,
     state: Mutex<BoardState>,
     /// Wakes the board's save worker (a change, the last lease gone, shutdown).
     pub(super) wake: Notify,
@@ -102,18 +107,30 @@ fn contained<T>(f: impl FnOnce() -> Result<T, DocError>) -> Result<T, DocError> 
 }
 
 impl LiveBoard {
-    /// A board from its stored snapshot (or empty). Runs yrs: call on the blocking pool.
-    pub fn from_snapshot(id: Uuid, snapshot: Option<&[u8]>) -> Result<Self, DocError> {
-        let doc = Doc::new();
-        if let Some(bytes) = snapshot {
-            apply_to(&doc, bytes)?;
+    /// A board from its stored snapshot (or empty). The snapshot's structure is
+    /// checked here (linear, no yrs); the document itself is decoded on first
+    /// use, so a fresh client can be served the stored bytes before that.
+    pub fn from_snapshot(id: Uuid, snapshot: Option<Vec<u8>>) -> Result<Self, DocError> {
+        if let Some(bytes) = &snapshot {
+            // Our own data: only the nesting bound matters (yrs recurses).
+            let limits = GuardLimits {
+                max_structs: usize::MAX,
+                max_delete_ranges: usize::MAX,
+                max_clients: usize::MAX,
+                max_elements: usize::MAX,
+                max_subdocs: usize::MAX,
+                ..GuardLimits::default()
+            };
+            guard::check_update_v1(bytes, &limits)
+                .map_err(|err| DocError::Decode(err.to_string()))?;
         }
         // The stored snapshot is the whole document: exactly what a fresh
         // client needs, with no encoding.
-        let full_state = message::encode_sync_step2(snapshot.unwrap_or(&[0, 0]));
+        let full_state = message::encode_sync_step2(snapshot.as_deref().unwrap_or(&[0, 0]));
         Ok(Self {
             id,
-            doc: Mutex::new(doc),
+            doc: OnceLock::new(),
+            pending_snapshot: Mutex::new(snapshot),
             state: Mutex::new(BoardState {
                 peers: Vec::new(),
                 awareness: AwarenessTable::default(),
@@ -134,16 +151,39 @@ impl LiveBoard {
         lock(&self.state)
     }
 
+    /// The document, decoding the stored snapshot first if nobody has yet
+    /// (callers racing here wait for that one decode). Blocking.
+    fn doc(&self) -> &Mutex<Doc> {
+        self.doc.get_or_init(|| {
+            let doc = Doc::new();
+            if let Some(bytes) = lock(&self.pending_snapshot).take() {
+                if let Err(err) = apply_to(&doc, &bytes) {
+                    // Serving (and later saving) an empty document would
+                    // destroy the stored one: take the board out of service.
+                    tracing::error!(board.id = %self.id, %err, "stored board state does not decode; closing the board");
+                    self.state().status = Status::Deleted;
+                    self.close_peers(None, CloseReason::InternalError);
+                }
+            }
+            Mutex::new(doc)
+        })
+    }
+
+    /// Decodes the stored snapshot now, if not done yet. Blocking.
+    pub fn decode(&self) {
+        self.doc();
+    }
+
     /// Decodes and integrates a v1 update that passed the guard. Blocking.
     pub fn apply_update(&self, update: &[u8]) -> Result<(), DocError> {
-        let doc = lock(&self.doc);
+        let doc = lock(self.doc());
         apply_to(&doc, update)
     }
 
     /// Like [`Self::apply_update`], but `None` instead of waiting when another
     /// thread holds the document (so the async threads never block on it).
     pub fn try_apply_update(&self, update: &[u8]) -> Option<Result<(), DocError>> {
-        let doc = match self.doc.try_lock() {
+        let doc = match self.doc.get()?.try_lock() {
             Ok(doc) => doc,
             Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
             Err(std::sync::TryLockError::WouldBlock) => return None,
@@ -153,7 +193,7 @@ impl LiveBoard {
 
     /// The document's state vector, encoded. Blocking.
     pub fn state_vector(&self) -> Vec<u8> {
-        lock(&self.doc).transact().state_vector().encode_v1()
+        lock(self.doc()).transact().state_vector().encode_v1()
     }
 
     /// What a client with `state_vector` lacks, as one v1 update. Blocking.
@@ -161,13 +201,13 @@ impl LiveBoard {
         contained(|| {
             let sv = StateVector::decode_v1(state_vector)
                 .map_err(|e| DocError::Decode(e.to_string()))?;
-            Ok(lock(&self.doc).transact().encode_diff_v1(&sv))
+            Ok(lock(self.doc()).transact().encode_diff_v1(&sv))
         })
     }
 
     /// The whole document, compacted, as one v1 update. Blocking.
     pub fn snapshot(&self) -> Vec<u8> {
-        lock(&self.doc)
+        lock(self.doc())
             .transact()
             .encode_state_as_update_v1(&StateVector::default())
     }
@@ -288,4 +328,62 @@ fn apply_to(doc: &Doc, update: &[u8]) -> Result<(), DocError> {
             .apply_update(update)
             .map_err(|e| DocError::Apply(e.to_string()))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yrs::{Map, WriteTxn};
+
+    fn snapshot_with(key: &str) -> Vec<u8> {
+        let doc = Doc::new();
+        {
+            let mut txn = doc.transact_mut();
+            txn.get_or_insert_map("map").insert(&mut txn, key, true);
+        }
+        let update = doc
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
+        update
+    }
+
+    #[test]
+    fn a_loaded_board_serves_its_stored_bytes_before_decoding_them() {
+        let stored = snapshot_with("k");
+        let board = LiveBoard::from_snapshot(Uuid::new_v4(), Some(stored.clone())).expect("loads");
+        assert!(board.doc.get().is_none(), "not decoded at load");
+        let frame = board.cached_full_state_frame().expect("cached");
+        assert_eq!(
+            frame.as_ref(),
+            message::encode_sync_step2(&stored).as_slice()
+        );
+        // The first use decodes; the content is the stored one.
+        let full = board.diff(&[0]).expect("diff");
+        let doc = Doc::new();
+        apply_to(&doc, &full).expect("applies");
+        let map = doc.get_or_insert_map("map");
+        assert!(map.get(&doc.transact(), "k").is_some());
+    }
+
+    #[test]
+    fn a_change_invalidates_the_cached_full_state() {
+        let board = LiveBoard::from_snapshot(Uuid::new_v4(), None).expect("loads");
+        assert!(board.cached_full_state_frame().is_some());
+        board.apply_update(&snapshot_with("x")).expect("applies");
+        board.mark_changed();
+        assert!(board.cached_full_state_frame().is_none());
+        let seq = board.change_seq();
+        board.cache_full_state_frame(seq - 1, Bytes::from_static(b"stale"));
+        assert!(
+            board.cached_full_state_frame().is_none(),
+            "stale frames are not stored"
+        );
+    }
+
+    #[test]
+    fn a_corrupt_snapshot_is_refused_at_load() {
+        let loaded =
+            LiveBoard::from_snapshot(Uuid::new_v4(), Some(vec![0x86, 0x9a, 0xe2, 0xb6, 0x11]));
+        assert!(matches!(loaded, Err(DocError::Decode(_))));
+    }
 }

@@ -221,14 +221,18 @@ impl BoardService {
 
     async fn load(&self, board_id: Uuid) -> Result<Arc<LiveBoard>, OpenError> {
         let snapshot = self.inner.store.load(board_id).await?;
-        let board = tokio::task::spawn_blocking(move || {
-            LiveBoard::from_snapshot(board_id, snapshot.as_deref())
-        })
-        .await
-        .map_err(|_| OpenError::Corrupt(DocError::Panicked))?
-        .map_err(OpenError::Corrupt)?;
+        let board =
+            tokio::task::spawn_blocking(move || LiveBoard::from_snapshot(board_id, snapshot))
+                .await
+                .map_err(|_| OpenError::Corrupt(DocError::Panicked))?
+                .map_err(OpenError::Corrupt)?;
+        let board = Arc::new(board);
+        // Decode in the background: fresh clients are served the stored bytes
+        // meanwhile, and whoever needs the document first waits for this.
+        let decoding = Arc::clone(&board);
+        tokio::task::spawn_blocking(move || decoding.decode());
         tracing::debug!(board.id = %board_id, "board loaded");
-        Ok(Arc::new(board))
+        Ok(board)
     }
 
     fn forget_slot(&self, board_id: Uuid, slot: &Arc<Slot>) {
