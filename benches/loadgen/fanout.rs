@@ -79,6 +79,14 @@ pub struct Shared {
     pub writers_done: AtomicU64,
 }
 
+/// A document whose client id fits in 32 bits, as Yjs (JavaScript) makes them:
+/// yrs's own 53-bit ids are cut to 32 bits by servers built on older yrs
+/// (y-sweet 0.9), which would make their updates unrecognisable here.
+pub fn js_sized_doc() -> Doc {
+    let id = yrs::block::ClientID::random().get() & u64::from(u32::MAX);
+    Doc::with_client_id(id.max(1))
+}
+
 /// Time since `base` in ns.
 pub fn now_ns(base: Instant) -> u64 {
     base.elapsed().as_nanos() as u64
@@ -122,7 +130,7 @@ pub async fn run(backend: &Backend, spec: &Spec) -> anyhow::Result<Outcome> {
     }
     let docs: Vec<Option<Doc>> = roles
         .iter()
-        .map(|r| (r.writer.is_some() || r.replica).then(Doc::new))
+        .map(|r| (r.writer.is_some() || r.replica).then(js_sized_doc))
         .collect();
     let tracks: Arc<Vec<BoardTrack>> = Arc::new(
         (0..spec.boards)

@@ -20,6 +20,8 @@
 //!   --param K=V                  extra query parameter, repeatable (alias: --token-param)
 //!   --hocuspocus                 Hocuspocus framing and auth message
 //!   --token T                    Hocuspocus auth token (default: the `token` parameter, else "")
+//!   --run-tag TAG                rooms are named loadgen-TAG-{fanout,connections,coldload}-{i}
+//!                                (default: a fresh tag per run), so they can be created beforehand
 //!
 //! fanout / saves
 //!   --clients 50  --writers 10  --boards 1 (saves: 10)
@@ -93,6 +95,7 @@ fn parse_args(args: Vec<String>) -> anyhow::Result<Option<Opts>> {
     let mut params = Vec::new();
     let mut hocuspocus = false;
     let mut token = None;
+    let mut run_tag = None;
     let mut opts = Opts {
         scenario: String::new(),
         external: None,
@@ -122,6 +125,7 @@ fn parse_args(args: Vec<String>) -> anyhow::Result<Option<Opts>> {
             "--param" | "--token-param" => params.push(parse_param(&value(&arg)?)?),
             "--hocuspocus" => hocuspocus = true,
             "--token" => token = Some(value("--token")?),
+            "--run-tag" => run_tag = Some(value("--run-tag")?),
             "--clients" => opts.clients = Some(value("--clients")?.parse()?),
             "--writers" => opts.writers = Some(value("--writers")?.parse()?),
             "--boards" => opts.boards = Some(value("--boards")?.parse()?),
@@ -173,10 +177,10 @@ fn parse_args(args: Vec<String>) -> anyhow::Result<Option<Opts>> {
             params,
             pid,
             hocuspocus: hocus_token,
-            run_tag: format!("{tag:x}"),
+            run_tag: run_tag.unwrap_or_else(|| format!("{tag:x}")),
         });
-    } else if pid.is_some() || hocuspocus || !params.is_empty() {
-        bail!("--pid, --param and --hocuspocus need --url");
+    } else if pid.is_some() || hocuspocus || !params.is_empty() || run_tag.is_some() {
+        bail!("--pid, --param, --hocuspocus and --run-tag need --url");
     }
     Ok(Some(opts))
 }
