@@ -174,12 +174,7 @@ impl TestApp {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.expect("request sent");
-        TestResponse {
-            status: response.status(),
-            headers: response.headers().clone(),
-            bytes: response.bytes().await.expect("body").to_vec(),
-        }
+        self.send(request).await
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> TestResponse {
@@ -212,12 +207,7 @@ impl TestApp {
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
-        let response = request.send().await.expect("request sent");
-        TestResponse {
-            status: response.status(),
-            headers: response.headers().clone(),
-            bytes: response.bytes().await.expect("body").to_vec(),
-        }
+        self.send(request).await
     }
 
     /// Registers `name@example.com` with a fixed password.

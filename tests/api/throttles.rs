@@ -18,12 +18,7 @@ async fn login(app: &TestApp, forwarded_for: Option<&str>) -> TestResponse {
     if let Some(ip) = forwarded_for {
         request = request.header("x-forwarded-for", ip);
     }
-    let response = request.send().await.expect("request");
-    TestResponse {
-        status: response.status(),
-        headers: response.headers().clone(),
-        bytes: response.bytes().await.expect("body").to_vec(),
-    }
+    app.send(request).await
 }
 
 #[tokio::test]
