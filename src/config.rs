@@ -26,6 +26,33 @@ pub enum DatabaseLocation {
     SqliteFile(String),
     /// A private in-memory SQLite database (one connection, lost at exit).
     SqliteMemory,
+    /// A PostgreSQL database, by its `postgres://` URL (handed to libpq as is).
+    Postgres(String),
+}
+
+impl DatabaseLocation {
+    /// The location for logs: a PostgreSQL URL loses its password.
+    pub fn redacted(&self) -> String {
+        match self {
+            Self::SqliteFile(path) => format!("sqlite://{path}"),
+            Self::SqliteMemory => "sqlite::memory:".to_owned(),
+            Self::Postgres(url) => redact_password(url),
+        }
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((credentials, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match credentials.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
 }
 
 /// How log lines are written.
@@ -229,11 +256,10 @@ fn parse_database_url(value: &str) -> Result<DatabaseLocation, ConfigError> {
             return Ok(DatabaseLocation::SqliteFile(path.to_owned()));
         }
     }
-    let reason = if value.starts_with("postgres://") || value.starts_with("postgresql://") {
-        "the PostgreSQL backend is not built yet; use sqlite://PATH"
-    } else {
-        "expected sqlite://PATH or sqlite::memory:"
-    };
+    if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+        return Ok(DatabaseLocation::Postgres(value.to_owned()));
+    }
+    let reason = "expected sqlite://PATH, sqlite::memory: or postgres://…";
     Err(ConfigError::Invalid {
         name: "DATABASE_URL",
         value: value.to_owned(),
@@ -315,7 +341,13 @@ mod tests {
             file.expect("file url").database,
             DatabaseLocation::SqliteFile("/tmp/x.db".into())
         );
-        assert!(Config::from_vars(&vars(&[("DATABASE_URL", "postgres://x/y")])).is_err());
+        let postgres = Config::from_vars(&vars(&[("DATABASE_URL", "postgres://u:pw@h/db")]));
+        let postgres = postgres.expect("postgres url").database;
+        assert_eq!(
+            postgres,
+            DatabaseLocation::Postgres("postgres://u:pw@h/db".into())
+        );
+        assert_eq!(postgres.redacted(), "postgres://u:***@h/db");
         assert!(Config::from_vars(&vars(&[("DATABASE_URL", "mysql://x")])).is_err());
     }
 

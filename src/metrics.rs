@@ -111,6 +111,10 @@ fn describe() {
         "Boards in memory with changes not yet saved."
     );
     describe_counter!("board_saves_total", "Board saves by result (ok, error).");
+    describe_counter!(
+        "board_save_merges_total",
+        "Saves that first merged a snapshot another instance had stored."
+    );
     describe_histogram!(
         "board_save_duration_seconds",
         Unit::Seconds,
@@ -207,6 +211,12 @@ pub fn board_save(ok: bool, bytes: usize, elapsed: Duration) {
     if ok {
         counter!("board_save_bytes_total").increment(bytes as u64);
     }
+}
+
+/// A save found that another instance had saved the board since, and merged
+/// that snapshot first.
+pub fn board_save_merge() {
+    counter!("board_save_merges_total").increment(1);
 }
 
 /// Time spent waiting for a pooled database connection.

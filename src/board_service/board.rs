@@ -63,6 +63,9 @@ pub(super) struct BoardState {
     pub(super) change_seq: u64,
     /// The `change_seq` the stored snapshot includes.
     pub(super) saved_seq: u64,
+    /// The version of the stored snapshot this board has merged: the next save
+    /// replaces only that version (see `Db::save_board_state`).
+    pub(super) stored_version: i64,
     /// When the oldest unsaved change happened (for the debounce cap).
     pub(super) unsaved_since: Option<Instant>,
     /// When the newest change happened (for the quiet-time debounce).
@@ -137,6 +140,7 @@ impl LiveBoard {
                 leases: 0,
                 change_seq: 0,
                 saved_seq: 0,
+                stored_version: 0,
                 unsaved_since: None,
                 last_change: Instant::now(),
                 status: Status::Open,
@@ -178,6 +182,22 @@ impl LiveBoard {
     pub fn apply_update(&self, update: &[u8]) -> Result<(), DocError> {
         let doc = lock(self.doc());
         apply_to(&doc, update)
+    }
+
+    /// Integrates a v1 update from a trusted source (another instance's stored
+    /// snapshot) and returns what it added to this document, as a v1 update, or
+    /// `None` when it held nothing new. Blocking.
+    pub fn merge_update(&self, update: &[u8]) -> Result<Option<Vec<u8>>, DocError> {
+        let doc = lock(self.doc());
+        contained(|| {
+            let update = Update::decode_v1(update).map_err(|e| DocError::Decode(e.to_string()))?;
+            let mut txn = doc.transact_mut();
+            let before = txn.state_vector();
+            txn.apply_update(update)
+                .map_err(|e| DocError::Apply(e.to_string()))?;
+            let added = txn.state_vector() != before || !txn.delete_set().is_empty();
+            Ok(added.then(|| txn.encode_update_v1()))
+        })
     }
 
     /// Like [`Self::apply_update`], but `None` instead of waiting when another

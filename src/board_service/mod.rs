@@ -220,12 +220,15 @@ impl BoardService {
     }
 
     async fn load(&self, board_id: Uuid) -> Result<Arc<LiveBoard>, OpenError> {
-        let snapshot = self.inner.store.load(board_id).await?;
+        let stored = self.inner.store.load(board_id).await?;
+        let version = stored.as_ref().map_or(0, |stored| stored.version);
+        let snapshot = stored.map(|stored| stored.state);
         let board =
             tokio::task::spawn_blocking(move || LiveBoard::from_snapshot(board_id, snapshot))
                 .await
                 .map_err(|_| OpenError::Corrupt(DocError::Panicked))?
                 .map_err(OpenError::Corrupt)?;
+        board.state().stored_version = version;
         let board = Arc::new(board);
         // Decode in the background: fresh clients are served the stored bytes
         // meanwhile, and whoever needs the document first waits for this.

@@ -3,19 +3,33 @@
 //! `SAVE_MAX_DEBOUNCE_MS` after the first unsaved change; retries failed saves
 //! with backoff, never marks a board clean unless its save succeeded, unloads the
 //! board once it is saved and unused, and saves a last time at shutdown.
+//!
+//! A save never overwrites a snapshot it has not merged: it names the stored
+//! version it last merged, and when another instance saved in between, it merges
+//! that snapshot into the live document (relaying what was new to this
+//! instance's sockets) and saves again.
 
 use std::{sync::Arc, time::Duration};
 
 use tokio::time::{sleep_until, Instant};
 
+use bytes::Bytes;
+
 use super::{board::Status, BoardService, CloseReason, LiveBoard};
-use crate::db::DbError;
+use crate::{
+    db::{DbError, SaveOutcome, StoredState},
+    protocol::message,
+};
 
 /// First retry delay after a failed save; doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Attempts of the final save at shutdown before the loss is reported.
 const FINAL_ATTEMPTS: u32 = 5;
+/// Merges of another instance's snapshot within one save before it counts as
+/// failed (and is retried with backoff): only reached when another instance
+/// saves the same board continuously.
+const MAX_MERGES: u32 = 8;
 
 /// What the worker does next.
 #[derive(Debug, PartialEq, Eq)]
@@ -140,36 +154,75 @@ enum SaveError {
 
 async fn save(service: &BoardService, board: &Arc<LiveBoard>) -> Result<(), SaveError> {
     let started = Instant::now();
-    let snapshot_of = Arc::clone(board);
-    // The change counter is read before the document is encoded: a change that
-    // lands in between is in the snapshot but still counts as unsaved, so it is
-    // saved again rather than lost.
-    let (seq, bytes) = tokio::task::spawn_blocking(move || {
-        let seq = snapshot_of.state().change_seq;
-        (seq, snapshot_of.snapshot())
-    })
-    .await
-    .map_err(|err| SaveError::Failed(format!("encoding failed: {err}")))?;
-    let size = bytes.len();
-    let result = service.inner.store.save(board.id, bytes).await;
-    crate::metrics::board_save(result.is_ok(), size, started.elapsed());
-    match result {
-        Ok(()) => {
-            let mut state = board.state();
-            state.saved_seq = state.saved_seq.max(seq);
-            state.unsaved_since = state.is_dirty().then_some(started);
-            drop(state);
-            tracing::debug!(board.id = %board.id, bytes = size,
-                elapsed_ms = started.elapsed().as_millis() as u64, "board saved");
-            Ok(())
+    for _ in 0..=MAX_MERGES {
+        let snapshot_of = Arc::clone(board);
+        // The change counter is read before the document is encoded: a change
+        // that lands in between is in the snapshot but still counts as unsaved,
+        // so it is saved again rather than lost.
+        let (seq, expected_version, bytes) = tokio::task::spawn_blocking(move || {
+            let (seq, version) = {
+                let state = snapshot_of.state();
+                (state.change_seq, state.stored_version)
+            };
+            (seq, version, snapshot_of.snapshot())
+        })
+        .await
+        .map_err(|err| SaveError::Failed(format!("encoding failed: {err}")))?;
+        let size = bytes.len();
+        let result = service
+            .inner
+            .store
+            .save(board.id, bytes, expected_version)
+            .await;
+        crate::metrics::board_save(result.is_ok(), size, started.elapsed());
+        match result {
+            Ok(SaveOutcome::Saved { version }) => {
+                let mut state = board.state();
+                state.saved_seq = state.saved_seq.max(seq);
+                state.stored_version = version;
+                state.unsaved_since = state.is_dirty().then_some(started);
+                drop(state);
+                tracing::debug!(board.id = %board.id, bytes = size, version,
+                    elapsed_ms = started.elapsed().as_millis() as u64, "board saved");
+                return Ok(());
+            }
+            Ok(SaveOutcome::Conflict(stored)) => {
+                crate::metrics::board_save_merge();
+                tracing::debug!(board.id = %board.id, expected_version,
+                    stored_version = stored.version, "another instance saved this board; merging");
+                merge_stored(board, stored).await?;
+            }
+            Err(DbError::NotFound) => {
+                board.state().status = Status::Deleted;
+                board.close_peers(None, CloseReason::BoardDeleted);
+                return Err(SaveError::Gone);
+            }
+            Err(err) => return Err(SaveError::Failed(err.to_string())),
         }
-        Err(DbError::NotFound) => {
-            board.state().status = Status::Deleted;
-            board.close_peers(None, CloseReason::BoardDeleted);
-            Err(SaveError::Gone)
-        }
-        Err(err) => Err(SaveError::Failed(err.to_string())),
     }
+    Err(SaveError::Failed(format!(
+        "the stored snapshot changed {MAX_MERGES} times while merging"
+    )))
+}
+
+/// Merges a snapshot another instance stored into the live document, relays
+/// what it added to this instance's sockets, and records its version as merged.
+async fn merge_stored(board: &Arc<LiveBoard>, stored: StoredState) -> Result<(), SaveError> {
+    // An empty state means the expected snapshot is gone: nothing to merge.
+    if !stored.state.is_empty() {
+        let merging = Arc::clone(board);
+        let state = stored.state;
+        let added = tokio::task::spawn_blocking(move || merging.merge_update(&state))
+            .await
+            .map_err(|err| SaveError::Failed(format!("merging failed: {err}")))?
+            .map_err(|err| SaveError::Failed(format!("stored snapshot does not merge: {err}")))?;
+        if let Some(added) = added {
+            board.mark_changed();
+            board.broadcast(&Bytes::from(message::encode_update(&added)), None);
+        }
+    }
+    board.state().stored_version = stored.version;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -306,7 +306,7 @@ impl BoardService {
                 .ok_or(OpenError::Corrupt(super::DocError::Panicked));
         }
         match self.inner.store.load(board_id).await? {
-            Some(snapshot) => Ok(snapshot),
+            Some(stored) => Ok(stored.state),
             None => Ok(EMPTY_UPDATE.to_vec()),
         }
     }

@@ -5,25 +5,38 @@ use std::{future::Future, pin::Pin};
 
 use uuid::Uuid;
 
-use crate::db::{Db, DbError};
+use crate::db::{Db, DbError, SaveOutcome, StoredState};
 
 /// A boxed future, so the trait stays object-safe.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, DbError>> + Send + 'a>>;
 
 /// Loads and saves compacted board snapshots.
 pub trait BoardStore: Send + Sync + 'static {
-    /// The stored snapshot, or `None` when the board was never saved.
-    fn load(&self, board_id: Uuid) -> StoreFuture<'_, Option<Vec<u8>>>;
-    /// Replaces the stored snapshot. [`DbError::NotFound`] when the board is gone.
-    fn save(&self, board_id: Uuid, state: Vec<u8>) -> StoreFuture<'_, ()>;
+    /// The stored snapshot and its version, or `None` when the board was never
+    /// saved.
+    fn load(&self, board_id: Uuid) -> StoreFuture<'_, Option<StoredState>>;
+    /// Replaces the stored snapshot if it is still `expected_version` (0: none);
+    /// otherwise returns the stored one to merge. [`DbError::NotFound`] when the
+    /// board is gone.
+    fn save(
+        &self,
+        board_id: Uuid,
+        state: Vec<u8>,
+        expected_version: i64,
+    ) -> StoreFuture<'_, SaveOutcome>;
 }
 
 impl BoardStore for Db {
-    fn load(&self, board_id: Uuid) -> StoreFuture<'_, Option<Vec<u8>>> {
+    fn load(&self, board_id: Uuid) -> StoreFuture<'_, Option<StoredState>> {
         Box::pin(self.load_board_state(board_id))
     }
 
-    fn save(&self, board_id: Uuid, state: Vec<u8>) -> StoreFuture<'_, ()> {
-        Box::pin(self.save_board_state(board_id, state))
+    fn save(
+        &self,
+        board_id: Uuid,
+        state: Vec<u8>,
+        expected_version: i64,
+    ) -> StoreFuture<'_, SaveOutcome> {
+        Box::pin(self.save_board_state(board_id, state, expected_version))
     }
 }

@@ -4,12 +4,9 @@
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::{
-    models::{parse_id, utc},
-    now,
-    schema::audit_logs,
-    AuditEntry, Db, DbError,
-};
+use super::sql_types::{DbTime, DbUuid};
+
+use super::{models::utc, now, schema::audit_logs, AnyConnection, AuditEntry, Db, DbError};
 
 /// The actions recorded.
 pub(super) mod action {
@@ -22,28 +19,28 @@ pub(super) mod action {
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = audit_logs)]
-#[diesel(check_for_backend(diesel::sqlite::Sqlite))]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 struct AuditRow {
-    id: String,
-    board_id: String,
-    actor_id: Option<String>,
+    id: DbUuid,
+    board_id: DbUuid,
+    actor_id: Option<DbUuid>,
     action: String,
     detail: String,
-    created_at: chrono::NaiveDateTime,
+    created_at: DbTime,
 }
 
 /// Appends an audit row; call inside the transaction of the change it records.
 pub(super) fn record(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     board_id: Uuid,
     actor_id: Uuid,
     action: &str,
     detail: serde_json::Value,
 ) -> Result<(), DbError> {
     let row = AuditRow {
-        id: Uuid::now_v7().to_string(),
-        board_id: board_id.to_string(),
-        actor_id: Some(actor_id.to_string()),
+        id: DbUuid(Uuid::now_v7()),
+        board_id: DbUuid(board_id),
+        actor_id: Some(DbUuid(actor_id)),
         action: action.to_owned(),
         detail: detail.to_string(),
         created_at: now(),
@@ -63,7 +60,7 @@ impl Db {
         offset: i64,
     ) -> Result<(Vec<AuditEntry>, i64), DbError> {
         self.interact(move |conn| {
-            let board = board_id.to_string();
+            let board = DbUuid(board_id);
             let total = audit_logs::table
                 .filter(audit_logs::board_id.eq(&board))
                 .count()
@@ -80,8 +77,8 @@ impl Db {
                 .into_iter()
                 .map(|row| {
                     Ok(AuditEntry {
-                        id: parse_id(&row.id)?,
-                        actor_id: row.actor_id.as_deref().map(parse_id).transpose()?,
+                        id: row.id.0,
+                        actor_id: row.actor_id.map(Uuid::from),
                         action: row.action,
                         // Rows are written by this server as JSON; anything else
                         // is shown as a string rather than failing the listing.

@@ -4,30 +4,32 @@ use diesel::prelude::*;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::sql_types::{DbTime, DbUuid};
+
 use super::{
     audit::{self, action},
-    models::{parse_id, utc},
+    models::utc,
     now,
     schema::{board_members, boards},
-    Board, BoardSummary, Db, DbError, Role,
+    write_transaction, AnyConnection, Board, BoardSummary, Db, DbError, Role,
 };
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = boards)]
-#[diesel(check_for_backend(diesel::sqlite::Sqlite))]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 struct BoardRow {
-    id: String,
-    owner_id: String,
+    id: DbUuid,
+    owner_id: DbUuid,
     name: String,
-    created_at: chrono::NaiveDateTime,
-    updated_at: chrono::NaiveDateTime,
+    created_at: DbTime,
+    updated_at: DbTime,
 }
 
 fn to_board(row: BoardRow, role: &str) -> Result<Board, DbError> {
     Ok(Board {
-        id: parse_id(&row.id)?,
+        id: row.id.0,
         name: row.name,
-        owner_id: parse_id(&row.owner_id)?,
+        owner_id: row.owner_id.0,
         role: Role::from_column(role)?,
         created_at: utc(row.created_at),
         updated_at: utc(row.updated_at),
@@ -36,14 +38,14 @@ fn to_board(row: BoardRow, role: &str) -> Result<Board, DbError> {
 
 /// The board as `user_id` sees it, or `None` when that user is not a member.
 fn board_for(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     board_id: Uuid,
     user_id: Uuid,
 ) -> Result<Option<Board>, DbError> {
     boards::table
         .inner_join(board_members::table)
-        .filter(boards::id.eq(board_id.to_string()))
-        .filter(board_members::user_id.eq(user_id.to_string()))
+        .filter(boards::id.eq(DbUuid(board_id)))
+        .filter(board_members::user_id.eq(DbUuid(user_id)))
         .select((BoardRow::as_select(), board_members::role))
         .first::<(BoardRow, String)>(conn)
         .optional()?
@@ -56,11 +58,11 @@ impl Db {
     /// the `board.created` audit row, in one transaction.
     pub async fn create_board(&self, owner_id: Uuid, name: String) -> Result<Board, DbError> {
         self.interact(move |conn| {
-            conn.immediate_transaction(|conn| {
+            write_transaction(conn, |conn| {
                 let at = now();
                 let row = BoardRow {
-                    id: Uuid::now_v7().to_string(),
-                    owner_id: owner_id.to_string(),
+                    id: DbUuid(Uuid::now_v7()),
+                    owner_id: DbUuid(owner_id),
                     name,
                     created_at: at,
                     updated_at: at,
@@ -98,7 +100,7 @@ impl Db {
         offset: i64,
     ) -> Result<BoardSummary, DbError> {
         self.interact(move |conn| {
-            let user = user_id.to_string();
+            let user = DbUuid(user_id);
             let total = board_members::table
                 .filter(board_members::user_id.eq(&user))
                 .count()
@@ -134,10 +136,10 @@ impl Db {
     /// Whether a board with this id exists.
     pub async fn board_exists(&self, board_id: Uuid) -> Result<bool, DbError> {
         self.interact(move |conn| {
-            Ok(diesel::select(diesel::dsl::exists(
-                boards::table.find(board_id.to_string()),
-            ))
-            .get_result(conn)?)
+            Ok(
+                diesel::select(diesel::dsl::exists(boards::table.find(DbUuid(board_id))))
+                    .get_result(conn)?,
+            )
         })
         .await
     }
@@ -151,12 +153,12 @@ impl Db {
         name: String,
     ) -> Result<Board, DbError> {
         self.interact(move |conn| {
-            conn.immediate_transaction(|conn| {
+            write_transaction(conn, |conn| {
                 let before = board_for(conn, board_id, actor_id)?.ok_or(DbError::NotFound)?;
                 if before.name == name {
                     return Ok(before);
                 }
-                diesel::update(boards::table.find(board_id.to_string()))
+                diesel::update(boards::table.find(DbUuid(board_id)))
                     .set((boards::name.eq(&name), boards::updated_at.eq(now())))
                     .execute(conn)?;
                 audit::record(
@@ -175,7 +177,7 @@ impl Db {
     /// Deletes a board; CASCADE removes its state, members and audit rows.
     pub async fn delete_board(&self, board_id: Uuid) -> Result<(), DbError> {
         self.interact(move |conn| {
-            match diesel::delete(boards::table.find(board_id.to_string())).execute(conn)? {
+            match diesel::delete(boards::table.find(DbUuid(board_id))).execute(conn)? {
                 0 => Err(DbError::NotFound),
                 _ => Ok(()),
             }

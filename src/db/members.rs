@@ -4,12 +4,13 @@ use diesel::prelude::*;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::sql_types::DbUuid;
+
 use super::{
     audit::{self, action},
-    models::parse_id,
     now,
     schema::{board_members, users},
-    Db, DbError, Member, Role,
+    write_transaction, AnyConnection, Db, DbError, Member, Role,
 };
 
 /// What [`Db::put_member`] did.
@@ -37,9 +38,9 @@ pub enum RemoveMember {
 }
 
 fn member_of(
-    conn: &mut SqliteConnection,
-    board_id: &str,
-    user_id: &str,
+    conn: &mut AnyConnection,
+    board_id: DbUuid,
+    user_id: DbUuid,
 ) -> Result<Option<Member>, DbError> {
     board_members::table
         .inner_join(users::table)
@@ -51,17 +52,17 @@ fn member_of(
             users::display_name,
             board_members::role,
         ))
-        .first::<(String, String, String, String)>(conn)
+        .first::<(DbUuid, String, String, String)>(conn)
         .optional()?
         .map(to_member)
         .transpose()
 }
 
 fn to_member(
-    (user_id, email, display_name, role): (String, String, String, String),
+    (user_id, email, display_name, role): (DbUuid, String, String, String),
 ) -> Result<Member, DbError> {
     Ok(Member {
-        user_id: parse_id(&user_id)?,
+        user_id: user_id.0,
         email,
         display_name,
         role: Role::from_column(&role)?,
@@ -72,9 +73,9 @@ impl Db {
     /// Every member of a board, the owner first, then by email.
     pub async fn list_members(&self, board_id: Uuid) -> Result<Vec<Member>, DbError> {
         self.interact(move |conn| {
-            let rows: Vec<(String, String, String, String)> = board_members::table
+            let rows: Vec<(DbUuid, String, String, String)> = board_members::table
                 .inner_join(users::table)
-                .filter(board_members::board_id.eq(board_id.to_string()))
+                .filter(board_members::board_id.eq(DbUuid(board_id)))
                 .select((
                     users::id,
                     users::email,
@@ -103,17 +104,17 @@ impl Db {
         role: Role,
     ) -> Result<PutMember, DbError> {
         self.interact(move |conn| {
-            conn.immediate_transaction(|conn| {
-                let board = board_id.to_string();
+            write_transaction(conn, |conn| {
+                let board = DbUuid(board_id);
                 let Some(user_id) = users::table
                     .filter(users::email.eq(&email))
                     .select(users::id)
-                    .first::<String>(conn)
+                    .first::<DbUuid>(conn)
                     .optional()?
                 else {
                     return Ok(PutMember::UnknownEmail);
                 };
-                let existing = member_of(conn, &board, &user_id)?;
+                let existing = member_of(conn, board, user_id)?;
                 match existing {
                     Some(member) if member.role == Role::Owner => Ok(PutMember::IsOwner),
                     Some(member) if member.role == role => Ok(PutMember::Updated(member)),
@@ -143,7 +144,7 @@ impl Db {
                                 board_members::created_at.eq(now()),
                             ))
                             .execute(conn)?;
-                        let member = member_of(conn, &board, &user_id)?.ok_or(DbError::NotFound)?;
+                        let member = member_of(conn, board, user_id)?.ok_or(DbError::NotFound)?;
                         audit::record(
                             conn,
                             board_id,
@@ -167,10 +168,10 @@ impl Db {
         user_id: Uuid,
     ) -> Result<RemoveMember, DbError> {
         self.interact(move |conn| {
-            conn.immediate_transaction(|conn| {
-                let board = board_id.to_string();
-                let user = user_id.to_string();
-                match member_of(conn, &board, &user)? {
+            write_transaction(conn, |conn| {
+                let board = DbUuid(board_id);
+                let user = DbUuid(user_id);
+                match member_of(conn, board, user)? {
                     None => Ok(RemoveMember::NotMember),
                     Some(member) if member.role == Role::Owner => Ok(RemoveMember::IsOwner),
                     Some(member) => {

@@ -4,20 +4,27 @@
 //! Handlers never see diesel: they call the `async fn`s on [`Db`] defined in the
 //! per-table files below, which run their synchronous diesel code inside
 //! `interact` on a pooled connection and return plain model types or [`DbError`].
-//! A second backend (PostgreSQL) is meant to slot in behind these same functions.
+//! The queries are written once, against [`AnyConnection`]: PostgreSQL or SQLite,
+//! chosen by `DATABASE_URL` at start. [`write_transaction`] is the one place the
+//! two differ in how a transaction begins.
 
 mod audit;
 mod boards;
+mod connection;
 mod members;
 pub mod models;
 mod pool;
 pub mod schema;
+pub mod sql_types;
 mod states;
 mod users;
 
+pub(crate) use connection::{write_transaction, AnyConnection, MultiBackend};
+
 pub use members::{PutMember, RemoveMember};
 pub use models::{AuditEntry, Board, BoardSummary, Member, Role, User};
-pub use pool::Db;
+pub use pool::{Backend, Db};
+pub use states::{SaveOutcome, StoredState};
 
 /// Why a database call failed, in the terms the rest of the server cares about.
 #[derive(Debug, thiserror::Error)]
@@ -51,9 +58,11 @@ impl From<diesel::result::Error> for DbError {
 ///
 /// Truncated to microseconds so that what is written and what is read back compare
 /// equal, whatever precision the backend keeps.
-pub(crate) fn now() -> chrono::NaiveDateTime {
+pub(crate) fn now() -> sql_types::DbTime {
     use chrono::{DurationRound, TimeDelta};
     let now = chrono::Utc::now().naive_utc();
-    now.duration_trunc(TimeDelta::microseconds(1))
-        .unwrap_or(now)
+    sql_types::DbTime(
+        now.duration_trunc(TimeDelta::microseconds(1))
+            .unwrap_or(now),
+    )
 }

@@ -1,7 +1,7 @@
 //! Plain data types that the query functions return. No diesel types here: these
 //! are what the rest of the server (and the JSON layer) works with.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -119,12 +119,7 @@ pub struct AuditEntry {
     pub created_at: DateTime<Utc>,
 }
 
-/// Reads a stored id. A malformed one is database corruption, not client input.
-pub(super) fn parse_id(value: &str) -> Result<Uuid, DbError> {
-    Uuid::parse_str(value).map_err(|_| DbError::Query(format!("malformed id {value:?} stored")))
-}
-
 /// Reads a stored timestamp (always UTC).
-pub(super) fn utc(value: NaiveDateTime) -> DateTime<Utc> {
-    value.and_utc()
+pub(super) fn utc(value: super::sql_types::DbTime) -> DateTime<Utc> {
+    value.0.and_utc()
 }

@@ -1,16 +1,27 @@
-//! The connection pool and the one place where SQLite connections are set up.
+//! The connection pool, the one place where connections are set up, and the
+//! migrations of each backend.
 
 use std::time::Duration;
 
-use deadpool_diesel::sqlite::{Hook, HookError, Manager, Pool, Runtime};
-use diesel::{connection::SimpleConnection, SqliteConnection};
+use deadpool::managed::{Hook, HookError};
+use deadpool_diesel::Runtime;
+use diesel::connection::SimpleConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-use super::DbError;
+use super::{connection::AnyConnection, DbError};
 use crate::config::DatabaseLocation;
 
-/// The migrations in `migrations/`, compiled into the binary.
-const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+type Manager = deadpool_diesel::Manager<AnyConnection>;
+type Pool = deadpool_diesel::Pool<Manager>;
+
+/// The migrations of each backend, compiled into the binary. The two sets are
+/// kept equivalent: `tests/api_postgres` compares the schemas they produce.
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Connections kept to PostgreSQL. Every query is short, and sockets never hold
+/// a connection, so a small pool serves many clients.
+const POSTGRES_POOL_SIZE: usize = 16;
 
 /// How long a request waits for a pooled connection before answering 503.
 const POOL_WAIT: Duration = Duration::from_secs(5);
@@ -28,11 +39,20 @@ const FILE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORM
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
+    backend: Backend,
+}
+
+/// Which database the server talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
 }
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Db")
+            .field("backend", &self.backend)
             .field("status", &self.pool.status())
             .finish()
     }
@@ -41,11 +61,14 @@ impl std::fmt::Debug for Db {
 impl Db {
     /// Opens the database, sets up every connection, and runs pending migrations.
     pub async fn open(location: &DatabaseLocation) -> Result<Self, DbError> {
-        let (url, max_size, file) = match location {
-            DatabaseLocation::SqliteFile(path) => (path.clone(), 8, true),
+        let (url, max_size, file, backend) = match location {
+            DatabaseLocation::SqliteFile(path) => (path.clone(), 8, true, Backend::Sqlite),
             // Every connection to ":memory:" is its own empty database, so the
             // pool must hold exactly one.
-            DatabaseLocation::SqliteMemory => (":memory:".to_owned(), 1, false),
+            DatabaseLocation::SqliteMemory => (":memory:".to_owned(), 1, false, Backend::Sqlite),
+            DatabaseLocation::Postgres(url) => {
+                (url.clone(), POSTGRES_POOL_SIZE, false, Backend::Postgres)
+            }
         };
         let manager = Manager::new(url, Runtime::Tokio1);
         let pool = Pool::builder(manager)
@@ -53,19 +76,25 @@ impl Db {
             .wait_timeout(Some(POOL_WAIT))
             .create_timeout(Some(POOL_WAIT))
             .runtime(Runtime::Tokio1)
-            .post_create(Hook::async_fn(move |conn, _| {
-                Box::pin(async move {
-                    conn.interact(move |conn| configure_connection(conn, file))
-                        .await
-                        .map_err(|err| HookError::message(err.to_string()))?
-                        .map_err(|err| HookError::message(err.to_string()))
-                })
-            }))
+            .post_create(Hook::async_fn(
+                move |conn: &mut deadpool_diesel::Connection<AnyConnection>, _| {
+                    Box::pin(async move {
+                        conn.interact(move |conn| configure_connection(conn, file))
+                            .await
+                            .map_err(|err| HookError::message(err.to_string()))?
+                            .map_err(|err| HookError::message(err.to_string()))
+                    })
+                },
+            ))
             .build()
             .map_err(|err| DbError::Unavailable(err.to_string()))?;
-        let db = Self { pool };
+        let db = Self { pool, backend };
         db.interact(|conn| {
-            conn.run_pending_migrations(MIGRATIONS)
+            let applied = match conn {
+                AnyConnection::Sqlite(conn) => conn.run_pending_migrations(SQLITE_MIGRATIONS),
+                AnyConnection::Postgres(conn) => conn.run_pending_migrations(POSTGRES_MIGRATIONS),
+            };
+            applied
                 .map(|applied| {
                     for version in applied {
                         tracing::info!(%version, "applied migration");
@@ -74,6 +103,7 @@ impl Db {
                 .map_err(|err| DbError::Query(format!("migrations failed: {err}")))
         })
         .await?;
+        tracing::info!(database = %location.redacted(), "database ready");
         Ok(db)
     }
 
@@ -83,7 +113,7 @@ impl Db {
     /// synchronous and must never run on the async threads.
     pub(crate) async fn interact<F, R>(&self, f: F) -> Result<R, DbError>
     where
-        F: FnOnce(&mut SqliteConnection) -> Result<R, DbError> + Send + 'static,
+        F: FnOnce(&mut AnyConnection) -> Result<R, DbError> + Send + 'static,
         R: Send + 'static,
     {
         let waiting = std::time::Instant::now();
@@ -93,6 +123,11 @@ impl Db {
         conn.interact(f)
             .await
             .map_err(|err| DbError::Query(format!("database task failed: {err}")))?
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// Stops handing out connections: every later call fails as unavailable.
@@ -111,10 +146,17 @@ impl Db {
     }
 }
 
-fn configure_connection(conn: &mut SqliteConnection, file: bool) -> Result<(), DbError> {
-    conn.batch_execute(CONNECTION_PRAGMAS)?;
-    if file {
-        conn.batch_execute(FILE_PRAGMAS)?;
+fn configure_connection(conn: &mut AnyConnection, file: bool) -> Result<(), DbError> {
+    match conn {
+        AnyConnection::Sqlite(conn) => {
+            conn.batch_execute(CONNECTION_PRAGMAS)?;
+            if file {
+                conn.batch_execute(FILE_PRAGMAS)?;
+            }
+        }
+        // Timestamps are written and read as UTC instants; the session time zone
+        // only matters to people reading the tables with psql.
+        AnyConnection::Postgres(conn) => conn.batch_execute("SET TIME ZONE 'UTC'")?,
     }
     Ok(())
 }

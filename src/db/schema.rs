@@ -1,50 +1,68 @@
-//! Diesel table definitions, matching `migrations/` (as `diesel print-schema` writes them).
+//! Diesel table definitions, matching both migration sets (`migrations/sqlite`,
+//! `migrations/postgres`). [`Id`] and [`UtcTimestamp`] are the column types whose
+//! storage differs between the two (see `sql_types.rs`).
 
 diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql_types::{Id, UtcTimestamp};
+
     audit_logs (id) {
-        id -> Text,
-        board_id -> Text,
-        actor_id -> Nullable<Text>,
+        id -> Id,
+        board_id -> Id,
+        actor_id -> Nullable<Id>,
         action -> Text,
         detail -> Text,
-        created_at -> Timestamp,
+        created_at -> UtcTimestamp,
     }
 }
 
 diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql_types::{Id, UtcTimestamp};
+
     board_members (board_id, user_id) {
-        board_id -> Text,
-        user_id -> Text,
+        board_id -> Id,
+        user_id -> Id,
         role -> Text,
-        created_at -> Timestamp,
+        created_at -> UtcTimestamp,
     }
 }
 
 diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql_types::{Id, UtcTimestamp};
+
     board_states (board_id) {
-        board_id -> Text,
+        board_id -> Id,
         state -> Binary,
-        updated_at -> Timestamp,
+        updated_at -> UtcTimestamp,
+        version -> BigInt,
     }
 }
 
 diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql_types::{Id, UtcTimestamp};
+
     boards (id) {
-        id -> Text,
-        owner_id -> Text,
+        id -> Id,
+        owner_id -> Id,
         name -> Text,
-        created_at -> Timestamp,
-        updated_at -> Timestamp,
+        created_at -> UtcTimestamp,
+        updated_at -> UtcTimestamp,
     }
 }
 
 diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql_types::{Id, UtcTimestamp};
+
     users (id) {
-        id -> Text,
+        id -> Id,
         email -> Text,
         password_hash -> Text,
         display_name -> Text,
-        created_at -> Timestamp,
+        created_at -> UtcTimestamp,
     }
 }
 

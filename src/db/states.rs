@@ -1,55 +1,113 @@
-//! Queries on `board_states`: one compacted Yjs snapshot per board.
+//! Queries on `board_states`: one compacted Yjs snapshot per board, written with
+//! a compare-and-swap on its `version` so that a save never replaces content it
+//! has not seen (another instance may have saved the same board meanwhile).
 
 use diesel::prelude::*;
 use uuid::Uuid;
 
+use super::sql_types::DbUuid;
+
 use super::{
     now,
     schema::{board_states, boards},
-    Db, DbError,
+    write_transaction, Db, DbError,
 };
+
+/// A stored snapshot and the version it was written as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredState {
+    pub state: Vec<u8>,
+    /// Counts the writes of this board's snapshot; 0 means never saved.
+    pub version: i64,
+}
+
+/// What [`Db::save_board_state`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaveOutcome {
+    /// Written as this version.
+    Saved { version: i64 },
+    /// Someone else saved since the version the caller named: nothing was
+    /// written, and this is what is stored now. Merge it and save again.
+    Conflict(StoredState),
+}
 
 impl Db {
     /// The stored snapshot of a board, or `None` when it was never saved.
-    pub async fn load_board_state(&self, board_id: Uuid) -> Result<Option<Vec<u8>>, DbError> {
+    pub async fn load_board_state(&self, board_id: Uuid) -> Result<Option<StoredState>, DbError> {
         self.interact(move |conn| {
             Ok(board_states::table
-                .find(board_id.to_string())
-                .select(board_states::state)
-                .first::<Vec<u8>>(conn)
-                .optional()?)
+                .find(DbUuid(board_id))
+                .select((board_states::state, board_states::version))
+                .first::<(Vec<u8>, i64)>(conn)
+                .optional()?
+                .map(|(state, version)| StoredState { state, version }))
         })
         .await
     }
 
-    /// Stores a board's compacted snapshot (replacing the previous one) and bumps
-    /// the board's `updated_at`, in one transaction. [`DbError::NotFound`] when the
-    /// board no longer exists.
-    pub async fn save_board_state(&self, board_id: Uuid, state: Vec<u8>) -> Result<(), DbError> {
+    /// Stores a board's compacted snapshot if the stored one is still
+    /// `expected_version` (0: none stored yet), bumping the board's `updated_at`,
+    /// in one transaction. Otherwise writes nothing and returns what is stored.
+    /// [`DbError::NotFound`] when the board no longer exists.
+    pub async fn save_board_state(
+        &self,
+        board_id: Uuid,
+        state: Vec<u8>,
+        expected_version: i64,
+    ) -> Result<SaveOutcome, DbError> {
         self.interact(move |conn| {
-            conn.immediate_transaction(|conn| {
-                let id = board_id.to_string();
+            write_transaction(conn, |conn| {
                 let at = now();
-                let touched = diesel::update(boards::table.find(&id))
+                // Touching the board row first also serializes concurrent saves
+                // of one board: on PostgreSQL the second waits for the first's
+                // row lock, then reads the version it committed.
+                let touched = diesel::update(boards::table.find(DbUuid(board_id)))
                     .set(boards::updated_at.eq(at))
                     .execute(conn)?;
                 if touched == 0 {
                     return Err(DbError::NotFound);
                 }
-                diesel::insert_into(board_states::table)
-                    .values((
-                        board_states::board_id.eq(&id),
-                        board_states::state.eq(&state),
-                        board_states::updated_at.eq(at),
-                    ))
-                    .on_conflict(board_states::board_id)
-                    .do_update()
-                    .set((
-                        board_states::state.eq(&state),
-                        board_states::updated_at.eq(at),
-                    ))
-                    .execute(conn)?;
-                Ok(())
+                let stored = board_states::table
+                    .find(DbUuid(board_id))
+                    .select(board_states::version)
+                    .first::<i64>(conn)
+                    .optional()?;
+                match stored {
+                    None if expected_version == 0 => {
+                        diesel::insert_into(board_states::table)
+                            .values((
+                                board_states::board_id.eq(DbUuid(board_id)),
+                                board_states::state.eq(&state),
+                                board_states::updated_at.eq(at),
+                                board_states::version.eq(1),
+                            ))
+                            .execute(conn)?;
+                        Ok(SaveOutcome::Saved { version: 1 })
+                    }
+                    Some(version) if version == expected_version => {
+                        diesel::update(board_states::table.find(DbUuid(board_id)))
+                            .set((
+                                board_states::state.eq(&state),
+                                board_states::updated_at.eq(at),
+                                board_states::version.eq(version + 1),
+                            ))
+                            .execute(conn)?;
+                        Ok(SaveOutcome::Saved {
+                            version: version + 1,
+                        })
+                    }
+                    _ => {
+                        let (state, version) = board_states::table
+                            .find(DbUuid(board_id))
+                            .select((board_states::state, board_states::version))
+                            .first::<(Vec<u8>, i64)>(conn)
+                            .optional()?
+                            // Expected a snapshot that was never written (or was
+                            // deleted with its board): nothing to merge.
+                            .unwrap_or_default();
+                        Ok(SaveOutcome::Conflict(StoredState { state, version }))
+                    }
+                }
             })
         })
         .await

@@ -3,29 +3,29 @@
 use diesel::prelude::*;
 use uuid::Uuid;
 
+use super::sql_types::{DbTime, DbUuid};
+
 use super::{
-    models::{parse_id, utc},
-    now,
-    schema::users,
-    Db, DbError, User,
+    models::utc, now, schema::users, write_transaction, AnyConnection, Db, DbError, MultiBackend,
+    User,
 };
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
-#[diesel(check_for_backend(diesel::sqlite::Sqlite))]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 struct UserRow {
-    id: String,
+    id: DbUuid,
     email: String,
     password_hash: String,
     display_name: String,
-    created_at: chrono::NaiveDateTime,
+    created_at: DbTime,
 }
 
 impl TryFrom<UserRow> for User {
     type Error = DbError;
     fn try_from(row: UserRow) -> Result<Self, DbError> {
         Ok(User {
-            id: parse_id(&row.id)?,
+            id: row.id.0,
             email: row.email,
             display_name: row.display_name,
             password_hash: row.password_hash,
@@ -36,8 +36,8 @@ impl TryFrom<UserRow> for User {
 
 /// The first account a query finds, if any.
 fn first_user(
-    conn: &mut SqliteConnection,
-    query: users::BoxedQuery<'static, diesel::sqlite::Sqlite>,
+    conn: &mut AnyConnection,
+    query: users::BoxedQuery<'static, MultiBackend>,
 ) -> Result<Option<User>, DbError> {
     query
         .select(UserRow::as_select())
@@ -56,7 +56,7 @@ impl Db {
         password_hash: String,
     ) -> Result<User, DbError> {
         let row = UserRow {
-            id: Uuid::now_v7().to_string(),
+            id: DbUuid(Uuid::now_v7()),
             email,
             password_hash,
             display_name,
@@ -87,9 +87,7 @@ impl Db {
         self.interact(move |conn| {
             first_user(
                 conn,
-                users::table
-                    .filter(users::id.eq(id.to_string()))
-                    .into_boxed(),
+                users::table.filter(users::id.eq(DbUuid(id))).into_boxed(),
             )
         })
         .await
@@ -100,16 +98,16 @@ impl Db {
     pub async fn delete_user(&self, id: Uuid) -> Result<Vec<Uuid>, DbError> {
         use super::schema::boards;
         self.interact(move |conn| {
-            conn.immediate_transaction(|conn| {
-                let owned: Vec<String> = boards::table
-                    .filter(boards::owner_id.eq(id.to_string()))
+            write_transaction(conn, |conn| {
+                let owned: Vec<DbUuid> = boards::table
+                    .filter(boards::owner_id.eq(DbUuid(id)))
                     .select(boards::id)
                     .load(conn)?;
-                let deleted = diesel::delete(users::table.find(id.to_string())).execute(conn)?;
+                let deleted = diesel::delete(users::table.find(DbUuid(id))).execute(conn)?;
                 if deleted == 0 {
                     return Err(DbError::NotFound);
                 }
-                owned.iter().map(|id| parse_id(id)).collect()
+                Ok(owned.into_iter().map(Uuid::from).collect())
             })
         })
         .await

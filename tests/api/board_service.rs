@@ -16,22 +16,23 @@ use canvas_server::{
         session::apply_update, store::StoreFuture, BoardService, BoardStore, QueueLimits,
         ServiceSettings,
     },
-    db::DbError,
+    db::{DbError, SaveOutcome, StoredState},
 };
 use uuid::Uuid;
 use yrs::{Map, ReadTxn, StateVector, Transact, WriteTxn};
 
-/// An in-memory store that counts calls and can be told to fail saves.
+/// An in-memory store that counts calls and can be told to fail saves. Saves
+/// compare and swap the version, like the database.
 #[derive(Default)]
 struct FakeStore {
-    saved: Mutex<HashMap<Uuid, Vec<u8>>>,
+    saved: Mutex<HashMap<Uuid, StoredState>>,
     loads: AtomicUsize,
     save_attempts: AtomicUsize,
     failures_left: AtomicUsize,
 }
 
 impl BoardStore for FakeStore {
-    fn load(&self, board_id: Uuid) -> StoreFuture<'_, Option<Vec<u8>>> {
+    fn load(&self, board_id: Uuid) -> StoreFuture<'_, Option<StoredState>> {
         Box::pin(async move {
             self.loads.fetch_add(1, Ordering::SeqCst);
             // Slow enough that racing opens overlap.
@@ -40,7 +41,12 @@ impl BoardStore for FakeStore {
         })
     }
 
-    fn save(&self, board_id: Uuid, state: Vec<u8>) -> StoreFuture<'_, ()> {
+    fn save(
+        &self,
+        board_id: Uuid,
+        state: Vec<u8>,
+        expected_version: i64,
+    ) -> StoreFuture<'_, SaveOutcome> {
         Box::pin(async move {
             self.save_attempts.fetch_add(1, Ordering::SeqCst);
             let failing = self
@@ -50,8 +56,18 @@ impl BoardStore for FakeStore {
             if failing {
                 return Err(DbError::Unavailable("disk on fire".into()));
             }
-            self.saved.lock().expect("lock").insert(board_id, state);
-            Ok(())
+            let mut saved = self.saved.lock().expect("lock");
+            let stored_version = saved.get(&board_id).map_or(0, |stored| stored.version);
+            if stored_version != expected_version {
+                let stored = saved.get(&board_id).cloned().unwrap_or(StoredState {
+                    state: Vec::new(),
+                    version: 0,
+                });
+                return Ok(SaveOutcome::Conflict(stored));
+            }
+            let version = stored_version + 1;
+            saved.insert(board_id, StoredState { state, version });
+            Ok(SaveOutcome::Saved { version })
         })
     }
 }
@@ -198,4 +214,47 @@ async fn shutdown_saves_every_dirty_board_before_returning() {
     assert_eq!(saved, 5);
     let stored = store.saved.lock().expect("lock");
     assert!(ids.iter().all(|id| stored.contains_key(id)));
+}
+
+#[tokio::test]
+async fn two_instances_saving_one_board_merge_instead_of_overwriting() {
+    // Two services on one store, with nothing relaying edits between them (as
+    // two instances while Redis is down).
+    let store = Arc::new(FakeStore::default());
+    let first = service(Arc::clone(&store), 10);
+    let second = service(Arc::clone(&store), 10);
+    let board_id = Uuid::new_v4();
+    let on_first = first.open(board_id).await.expect("opens");
+    let on_second = second.open(board_id).await.expect("opens");
+    apply_update(Arc::clone(on_first.board()), an_update("from_first"))
+        .await
+        .expect("applies");
+    eventually("the first instance saved", || {
+        first.dirty_count() == 0 && store.saved.lock().expect("lock").contains_key(&board_id)
+    })
+    .await;
+    // The second instance never saw that edit; its save must not erase it.
+    apply_update(Arc::clone(on_second.board()), an_update("from_second"))
+        .await
+        .expect("applies");
+    eventually("the second instance saved", || second.dirty_count() == 0).await;
+
+    let stored = store
+        .saved
+        .lock()
+        .expect("lock")
+        .get(&board_id)
+        .cloned()
+        .expect("stored");
+    assert_eq!(stored.version, 2, "one write each");
+    let content = crate::sync_client::content_of(&stored.state);
+    assert_eq!(content["map"]["from_first"], true, "stored: {content}");
+    assert_eq!(content["map"]["from_second"], true, "stored: {content}");
+    // The instance that merged now serves both edits live as well.
+    let live = second.current_state(board_id).await.expect("state");
+    assert_eq!(
+        crate::sync_client::content_of(&live)["map"]["from_first"],
+        true
+    );
+    drop((on_first, on_second));
 }

@@ -1,0 +1,1 @@
+ALTER TABLE board_states DROP COLUMN version;
