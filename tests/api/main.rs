@@ -3,6 +3,9 @@
 
 mod harness;
 
+/// These suites run on SQLite; `tests/postgres` runs them again on PostgreSQL.
+pub const BACKEND: harness::Backend = harness::Backend::Sqlite;
+
 mod audit;
 mod auth;
 mod board_service;

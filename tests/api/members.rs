@@ -36,7 +36,9 @@ fn pair(email: &str, role: &str) -> (String, String) {
 
 #[tokio::test]
 async fn the_member_list_includes_the_owner() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let board = app.create_board(&ada, "Plan").await;
     let items = members(&app, &board, &ada).await;
@@ -53,7 +55,9 @@ async fn the_member_list_includes_the_owner() {
 
 #[tokio::test]
 async fn putting_a_member_adds_them() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let board = app.create_board(&ada, "Plan").await;
@@ -90,7 +94,9 @@ async fn putting_a_member_adds_them() {
 
 #[tokio::test]
 async fn putting_a_member_finds_the_email_whatever_its_case() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let board = app.create_board(&ada, "Plan").await;
@@ -107,7 +113,9 @@ async fn putting_a_member_finds_the_email_whatever_its_case() {
 
 #[tokio::test]
 async fn putting_an_existing_member_changes_their_role() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let board = app.create_board(&ada, "Plan").await;
@@ -138,7 +146,9 @@ async fn putting_an_existing_member_changes_their_role() {
 
 #[tokio::test]
 async fn putting_an_unknown_email_is_not_found() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let board = app.create_board(&ada, "Plan").await;
     app.put(
@@ -152,7 +162,9 @@ async fn putting_an_unknown_email_is_not_found() {
 
 #[tokio::test]
 async fn only_editor_and_viewer_roles_can_be_given() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let board = app.create_board(&ada, "Plan").await;
@@ -170,7 +182,9 @@ async fn only_editor_and_viewer_roles_can_be_given() {
 
 #[tokio::test]
 async fn the_owner_cannot_be_changed_through_put() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let board = app.create_board(&ada, "Plan").await;
     for role in ["editor", "viewer"] {
@@ -190,7 +204,9 @@ async fn the_owner_cannot_be_changed_through_put() {
 
 #[tokio::test]
 async fn putting_a_member_with_missing_fields_fails_validation() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let board = app.create_board(&ada, "Plan").await;
     app.put(
@@ -204,7 +220,9 @@ async fn putting_a_member_with_missing_fields_fails_validation() {
 
 #[tokio::test]
 async fn removing_a_member_takes_the_board_away_from_them() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let board = app.create_board(&ada, "Plan").await;
@@ -235,7 +253,9 @@ async fn removing_a_member_takes_the_board_away_from_them() {
 
 #[tokio::test]
 async fn removing_someone_who_is_not_a_member_is_not_found() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let board = app.create_board(&ada, "Plan").await;
@@ -261,7 +281,9 @@ async fn removing_someone_who_is_not_a_member_is_not_found() {
 
 #[tokio::test]
 async fn the_owner_cannot_be_removed() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let board = app.create_board(&ada, "Plan").await;
     app.delete(
@@ -277,7 +299,9 @@ async fn the_owner_cannot_be_removed() {
 
 #[tokio::test]
 async fn a_removed_member_can_be_added_again() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let board = app.create_board(&ada, "Plan").await;

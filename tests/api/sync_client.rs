@@ -125,7 +125,13 @@ impl SyncClient {
 
     /// Reads and handles messages until `done` holds; fails after [`WAIT`].
     pub async fn wait_for(&mut self, done: impl Fn(&Self) -> bool) {
-        let deadline = tokio::time::Instant::now() + WAIT;
+        self.wait_for_within(WAIT, done).await;
+    }
+
+    /// [`Self::wait_for`] with a deadline of its own, for tests that move many
+    /// megabytes through an unoptimized build on a shared machine.
+    pub async fn wait_for_within(&mut self, wait: Duration, done: impl Fn(&Self) -> bool) {
+        let deadline = tokio::time::Instant::now() + wait;
         while !done(self) {
             let next = tokio::time::timeout_at(deadline, self.socket.next())
                 .await

@@ -1,0 +1,40 @@
+//! The REST and sync suites of `tests/api`, run again on PostgreSQL, and a check
+//! that the two migration sets build the same schema.
+//!
+//! Needs `TEST_POSTGRES_URL` (e.g. `postgres://postgres@127.0.0.1:5432/test`);
+//! each test works in a schema of its own, dropped at its end. Without the
+//! variable every test here is skipped, and says so.
+
+/// The suites below run on PostgreSQL.
+pub const BACKEND: harness::Backend = harness::Backend::Postgres;
+
+// Shared with `tests/api`; not every helper is used by the suites run here.
+#[allow(dead_code)]
+#[path = "../api/harness.rs"]
+mod harness;
+#[allow(dead_code)]
+#[path = "../api/sync_client.rs"]
+mod sync_client;
+
+#[path = "../api/audit.rs"]
+mod audit;
+#[path = "../api/auth.rs"]
+mod auth;
+#[path = "../api/boards.rs"]
+mod boards;
+#[path = "../api/cascade.rs"]
+mod cascade;
+#[path = "../api/contract_walkthrough.rs"]
+mod contract_walkthrough;
+#[path = "../api/errors.rs"]
+mod errors;
+#[path = "../api/members.rs"]
+mod members;
+#[path = "../api/roles.rs"]
+mod roles;
+#[path = "../api/sync.rs"]
+mod sync;
+#[path = "../api/sync_closes.rs"]
+mod sync_closes;
+
+mod schema_equivalence;
