@@ -389,7 +389,10 @@ impl BoardService {
     /// [`Self::shutdown`]; callable before it to stop other work in between.
     pub async fn close_sockets(&self) {
         self.begin_shutdown();
-        self.inner.sockets.close();
+        if !self.inner.sockets.close() {
+            // Closed (and waited for) by an earlier call.
+            return;
+        }
         if tokio::time::timeout(Duration::from_secs(10), self.inner.sockets.wait())
             .await
             .is_err()
