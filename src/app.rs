@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use crate::{
     auth::JwtKeys,
-    board_service::{BoardService, QueueLimits, ServiceSettings},
+    board_service::{BoardService, QueueLimits, Relay, ServiceSettings},
+    cluster::{Cluster, ClusterSettings},
     config::Config,
     db::Db,
     throttle::{client_ip, KeyedLimiter},
@@ -24,6 +25,8 @@ pub struct App {
     pub jwt: JwtKeys,
     /// Boards loaded in memory, their sockets and their saves.
     pub live: BoardService,
+    /// The other instances sharing live boards through Redis (`REDIS_URL`).
+    pub cluster: Option<Cluster>,
     /// Login/register attempts per client IP (`None`: off).
     pub login_limiter: Option<KeyedLimiter>,
     /// WebSocket upgrades per client IP (`None`: off).
@@ -60,14 +63,30 @@ impl App {
         if !config.trusted_proxies.is_empty() {
             tracing::info!(trusted_proxies = %config.trusted_proxies, "X-Forwarded-For is believed from these proxies");
         }
-        let live = BoardService::new(
+        let cluster = match &config.redis_url {
+            Some(url) => Some(Cluster::new(ClusterSettings {
+                url: url.clone(),
+                prefix: config.cluster_prefix.clone(),
+                sync_interval: config.cluster_sync_interval,
+                max_queued_bytes: queue_limits(config.max_message_bytes).bytes * 4,
+            })?),
+            None => None,
+        };
+        let live = BoardService::with_relay(
             std::sync::Arc::new(db.clone()),
             ServiceSettings {
                 save_debounce: config.save_debounce,
                 save_max_debounce: config.save_max_debounce,
                 queue: queue_limits(config.max_message_bytes),
             },
+            cluster
+                .clone()
+                .map(|cluster| Arc::new(cluster) as Arc<dyn Relay>),
         );
+        if let (Some(cluster), Some(url)) = (&cluster, &config.redis_url) {
+            tracing::info!(redis = ?url, prefix = %config.cluster_prefix, "sharing live boards through Redis");
+            cluster.start(live.clone());
+        }
         let login_limiter = KeyedLimiter::per_minute(config.rate_login_per_min, LIMITER_MAX_KEYS);
         let ws_connect_limiter =
             KeyedLimiter::per_minute(config.rate_ws_connect_per_min, LIMITER_MAX_KEYS);
@@ -76,6 +95,7 @@ impl App {
             db,
             jwt,
             live,
+            cluster,
             login_limiter,
             ws_connect_limiter,
             metrics: crate::metrics::install(),

@@ -5,7 +5,7 @@
 
 use std::{collections::HashMap, net::SocketAddr, time::Duration};
 
-use crate::throttle::TrustedProxies;
+use crate::{cluster::RedisUrl, throttle::TrustedProxies};
 
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +71,15 @@ pub struct Config {
     pub bind_addr: SocketAddr,
     /// `DATABASE_URL`: where boards and accounts are stored.
     pub database: DatabaseLocation,
+    /// `REDIS_URL`: share live boards with other instances through this Redis;
+    /// `None`: this instance serves its boards alone.
+    pub redis_url: Option<RedisUrl>,
+    /// Prefix of the Redis channel names; instances that share boards use the
+    /// same (not configurable by environment).
+    pub cluster_prefix: String,
+    /// How often each open board's summary goes to the other instances, so
+    /// copies that missed messages catch up (not configurable by environment).
+    pub cluster_sync_interval: Duration,
     /// `JWT_SECRET`: HS256 secret; `None` means a random one is generated at start.
     pub jwt_secret: Option<String>,
     /// `TOKEN_TTL_SECS`: lifetime of issued tokens.
@@ -107,6 +116,9 @@ impl Default for Config {
         Self {
             bind_addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
             database: DatabaseLocation::SqliteFile("canvas.db".to_owned()),
+            redis_url: None,
+            cluster_prefix: "canvas".to_owned(),
+            cluster_sync_interval: Duration::from_secs(5),
             jwt_secret: None,
             token_ttl: Duration::from_secs(86_400),
             save_debounce: Duration::from_millis(2_000),
@@ -146,6 +158,16 @@ impl Config {
         }
         if let Some(value) = get("DATABASE_URL") {
             config.database = parse_database_url(value)?;
+        }
+        if let Some(value) = get("REDIS_URL") {
+            config.redis_url =
+                Some(
+                    RedisUrl::parse(value).map_err(|reason| ConfigError::Invalid {
+                        name: "REDIS_URL",
+                        value: RedisUrl::redacted(value),
+                        reason,
+                    })?,
+                );
         }
         config.jwt_secret = get("JWT_SECRET").map(str::to_owned);
         if let Some(value) = get("TOKEN_TTL_SECS") {
@@ -297,6 +319,19 @@ mod tests {
         assert_eq!(config.rate_login_per_min, 10);
         assert_eq!(config.rate_ws_connect_per_min, 120);
         assert_eq!(config.rate_ws_msgs_per_sec, 200);
+        assert!(config.redis_url.is_none());
+    }
+
+    #[test]
+    fn a_redis_url_is_checked_at_start() {
+        let config = Config::from_vars(&vars(&[("REDIS_URL", "redis://127.0.0.1:6379")]))
+            .expect("redis url");
+        assert!(config.redis_url.is_some());
+        let err =
+            Config::from_vars(&vars(&[("REDIS_URL", "htp://:hunter2@x")])).expect_err("bad url");
+        let shown = err.to_string();
+        assert!(shown.contains("REDIS_URL"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 pub mod app;
 pub mod auth;
 pub mod board_service;
+pub mod cluster;
 pub mod config;
 pub mod controllers;
 pub mod db;
@@ -69,6 +70,12 @@ pub async fn serve(
     let result = server.await;
     evictor.abort();
     tracing::info!("listener closed; waiting for sockets, then saving dirty boards");
+    // Other instances' edits stop arriving before the last saves, so those
+    // saves cannot be kept busy by them.
+    state.live.close_sockets().await;
+    if let Some(cluster) = &state.cluster {
+        cluster.stop().await;
+    }
     let saved = state.live.shutdown().await;
     state.db.close();
     tracing::info!(boards_saved = saved, "shutdown complete");

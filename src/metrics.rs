@@ -130,6 +130,26 @@ fn describe() {
         Unit::Seconds,
         "Time spent waiting for a database connection."
     );
+    describe_counter!(
+        "cluster_messages_total",
+        "Messages between instances through Redis, by direction (published, received) and kind (update, awareness, state_vector, control)."
+    );
+    describe_counter!(
+        "cluster_messages_dropped_total",
+        "Messages to other instances dropped, by reason: queue_full, disconnected, publish_failed, inbox_full."
+    );
+    describe_counter!(
+        "cluster_messages_invalid_total",
+        "Messages from Redis refused: undecodable envelopes, or payloads refused by the guard."
+    );
+    describe_counter!(
+        "cluster_reconnects_total",
+        "Connections to Redis re-established after one was lost."
+    );
+    describe_gauge!(
+        "cluster_connected",
+        "1 while connected to Redis (REDIS_URL set), else 0."
+    );
 }
 
 /// A finished HTTP request.
@@ -222,6 +242,32 @@ pub fn board_save_merge() {
 /// Time spent waiting for a pooled database connection.
 pub fn pool_wait(elapsed: Duration) {
     histogram!("db_pool_wait_seconds").record(elapsed.as_secs_f64());
+}
+
+/// A message to (`published`) or from (`received`) other instances.
+pub fn cluster_message(direction: &'static str, kind: &'static str) {
+    counter!("cluster_messages_total", "direction" => direction, "kind" => kind).increment(1);
+}
+
+/// A message to other instances was dropped (`queue_full`, `disconnected`,
+/// `publish_failed`, `inbox_full`).
+pub fn cluster_dropped(reason: &'static str) {
+    counter!("cluster_messages_dropped_total", "reason" => reason).increment(1);
+}
+
+/// A message from Redis was refused.
+pub fn cluster_invalid() {
+    counter!("cluster_messages_invalid_total").increment(1);
+}
+
+/// The connection to Redis was re-established.
+pub fn cluster_reconnect() {
+    counter!("cluster_reconnects_total").increment(1);
+}
+
+/// Connected to Redis or not.
+pub fn cluster_connected(connected: bool) {
+    gauge!("cluster_connected").set(if connected { 1.0 } else { 0.0 });
 }
 
 #[cfg(test)]

@@ -9,6 +9,11 @@ use crate::protocol::{guard::AwarenessEntry, message::encode_awareness_payload};
 /// Most awareness client ids one socket may speak for (a browser tab has one).
 pub const MAX_CLIENTS_PER_PEER: usize = 32;
 
+/// The owner recorded for states set on other instances (socket ids count up
+/// from 1 and never reach it). Their removals arrive as updates, so no socket
+/// leaving here removes them.
+const REMOTE_PEER: u64 = u64::MAX;
+
 #[derive(Debug)]
 struct ClientState {
     clock: u64,
@@ -57,6 +62,17 @@ impl AwarenessTable {
         if owned + new_ids > MAX_CLIENTS_PER_PEER {
             return Err(AwarenessError::TooManyClients);
         }
+        self.merge(peer_id, entries);
+        Ok(())
+    }
+
+    /// Applies an update accepted by another instance, which capped its own
+    /// sockets; the same clock rules apply.
+    pub fn apply_remote(&mut self, entries: &[AwarenessEntry<'_>]) {
+        self.merge(REMOTE_PEER, entries);
+    }
+
+    fn merge(&mut self, peer_id: u64, entries: &[AwarenessEntry<'_>]) {
         for entry in entries {
             let state = (!entry.is_removal()).then(|| entry.state_json.to_owned());
             match self.clients.get_mut(&entry.client_id) {
@@ -83,7 +99,6 @@ impl AwarenessTable {
                 }
             }
         }
-        Ok(())
     }
 
     /// Removes every state a socket set and returns the awareness payload that

@@ -225,6 +225,12 @@ impl LiveBoard {
         })
     }
 
+    /// Runs `f` on the document (decoding the stored snapshot first if needed).
+    /// Blocking; `f` must not apply untrusted input (use [`Self::apply_update`]).
+    pub fn read_doc<T>(&self, f: impl FnOnce(&Doc) -> T) -> T {
+        f(&lock(self.doc()))
+    }
+
     /// The whole document, compacted, as one v1 update. Blocking.
     pub fn snapshot(&self) -> Vec<u8> {
         lock(self.doc())
@@ -288,15 +294,15 @@ impl LiveBoard {
     }
 
     /// Removes a socket and tells the others its awareness states are gone.
-    pub fn leave(&self, peer_id: u64) {
+    /// Returns that removal's awareness payload, if the socket had states.
+    pub fn leave(&self, peer_id: u64) -> Option<Bytes> {
         let removal = {
             let mut state = self.state();
             state.peers.retain(|peer| peer.id != peer_id);
             state.awareness.remove_peer(peer_id)
-        };
-        if let Some(payload) = removal {
-            self.broadcast(&Bytes::from(message::encode_awareness(&payload)), None);
-        }
+        }?;
+        self.broadcast(&Bytes::from(message::encode_awareness(&removal)), None);
+        Some(Bytes::from(removal))
     }
 
     /// Records awareness states a socket sent.
@@ -306,6 +312,12 @@ impl LiveBoard {
         entries: &[AwarenessEntry<'_>],
     ) -> Result<(), AwarenessError> {
         self.state().awareness.apply(peer_id, entries)
+    }
+
+    /// Records awareness states another instance accepted (no per-socket cap:
+    /// that instance enforced it for its own sockets).
+    pub fn apply_remote_awareness(&self, entries: &[AwarenessEntry<'_>]) {
+        self.state().awareness.apply_remote(entries);
     }
 
     /// All present awareness states as one awareness frame, if any.

@@ -8,11 +8,13 @@
 //! - [`session`]: what one socket's messages do to its board.
 //! - [`persistence`]: the debounced, retrying save worker.
 //! - [`peer`], [`awareness`], [`store`]: the parts those use.
+//! - [`relay`]: the hook that lets other instances follow (see `crate::cluster`).
 
 mod awareness;
 pub mod board;
 pub mod peer;
 mod persistence;
+pub mod relay;
 pub mod session;
 pub mod store;
 
@@ -31,6 +33,7 @@ use uuid::Uuid;
 
 pub use board::{DocError, LiveBoard};
 pub use peer::{CloseReason, Peer, PeerChannels, QueueLimits};
+pub use relay::{AccessEvent, Relay};
 pub use store::BoardStore;
 
 use crate::db::{DbError, Role};
@@ -75,6 +78,8 @@ struct Inner {
     final_flush: AtomicBool,
     workers: TaskTracker,
     sockets: TaskTracker,
+    /// Where accepted changes go besides this process's sockets (other instances).
+    relay: Option<Arc<dyn Relay>>,
 }
 
 /// The registry of live boards. Cheap to clone.
@@ -124,6 +129,15 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl BoardService {
     /// A service saving through `store`.
     pub fn new(store: Arc<dyn BoardStore>, settings: ServiceSettings) -> Self {
+        Self::with_relay(store, settings, None)
+    }
+
+    /// A service that also hands accepted changes to `relay`.
+    pub fn with_relay(
+        store: Arc<dyn BoardStore>,
+        settings: ServiceSettings,
+        relay: Option<Arc<dyn Relay>>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 boards: Mutex::new(HashMap::new()),
@@ -133,6 +147,7 @@ impl BoardService {
                 final_flush: AtomicBool::new(false),
                 workers: TaskTracker::new(),
                 sockets: TaskTracker::new(),
+                relay,
             }),
         }
     }
@@ -140,6 +155,11 @@ impl BoardService {
     /// The tunables.
     pub fn settings(&self) -> &ServiceSettings {
         &self.inner.settings
+    }
+
+    /// The relay to other instances, if any.
+    pub fn relay(&self) -> Option<&Arc<dyn Relay>> {
+        self.inner.relay.as_ref()
     }
 
     /// Whether shutdown has begun (new sockets and edits are refused).
@@ -183,6 +203,9 @@ impl BoardService {
                         self.inner
                             .workers
                             .spawn(persistence::run(self.clone(), Arc::clone(&board)));
+                        if let Some(relay) = self.relay() {
+                            relay.board_loaded(board_id);
+                        }
                     }
                     return Ok(Lease { board });
                 }
@@ -201,6 +224,15 @@ impl BoardService {
     pub fn loaded(&self, board_id: Uuid) -> Option<Arc<LiveBoard>> {
         let slot = lock(&self.inner.boards).get(&board_id).cloned()?;
         slot.board.get().cloned()
+    }
+
+    /// The ids of the boards loaded and serving now.
+    pub fn open_board_ids(&self) -> Vec<Uuid> {
+        self.all_loaded()
+            .iter()
+            .filter(|board| board.state().status == Status::Open)
+            .map(|board| board.id)
+            .collect()
     }
 
     /// How many boards are in memory.
@@ -261,6 +293,11 @@ impl BoardService {
         if ours {
             boards.remove(&board.id);
         }
+        drop(state);
+        drop(boards);
+        if let Some(relay) = self.relay().filter(|_| ours) {
+            relay.board_unloaded(board.id);
+        }
         tracing::debug!(board.id = %board.id, "board unloaded");
         true
     }
@@ -268,33 +305,71 @@ impl BoardService {
     /// Boards were deleted: close their sockets (4404) and drop them unsaved.
     pub fn boards_deleted(&self, board_ids: &[Uuid]) {
         for &board_id in board_ids {
-            let slot = lock(&self.inner.boards).remove(&board_id);
-            if let Some(board) = slot.and_then(|slot| slot.board.get().cloned()) {
-                board.state().status = Status::Deleted;
-                board.close_peers(None, CloseReason::BoardDeleted);
-                board.wake.notify_one();
-            }
+            self.access_changed(AccessEvent::BoardDeleted(board_id));
         }
     }
 
     /// A member was removed: close that user's sockets on the board (4403).
     pub fn member_removed(&self, board_id: Uuid, user_id: Uuid) {
-        if let Some(board) = self.loaded(board_id) {
-            board.close_peers(Some(user_id), CloseReason::MemberRemoved);
-        }
+        self.access_changed(AccessEvent::MemberRemoved { board_id, user_id });
     }
 
     /// An account was deleted: close its sockets on every board (4403).
     pub fn user_removed_everywhere(&self, user_id: Uuid) {
-        for board in self.all_loaded() {
-            board.close_peers(Some(user_id), CloseReason::MemberRemoved);
-        }
+        self.access_changed(AccessEvent::UserRemoved(user_id));
     }
 
     /// A member's role changed: its live sockets follow at once.
     pub fn role_changed(&self, board_id: Uuid, user_id: Uuid, role: Role) {
-        if let Some(board) = self.loaded(board_id) {
-            board.set_role(user_id, role);
+        self.access_changed(AccessEvent::RoleChanged {
+            board_id,
+            user_id,
+            role,
+        });
+    }
+
+    /// Applies an access change made here, and tells the other instances.
+    fn access_changed(&self, event: AccessEvent) {
+        self.apply_access(&event);
+        if let Some(relay) = self.relay() {
+            relay.access(&event);
+        }
+    }
+
+    /// Applies an access change to this process's sockets (and nothing else:
+    /// the relay delivers changes made elsewhere through here).
+    pub fn apply_access(&self, event: &AccessEvent) {
+        match *event {
+            AccessEvent::BoardDeleted(board_id) => {
+                let slot = lock(&self.inner.boards).remove(&board_id);
+                if let Some(board) = slot.and_then(|slot| slot.board.get().cloned()) {
+                    board.state().status = Status::Deleted;
+                    board.close_peers(None, CloseReason::BoardDeleted);
+                    board.wake.notify_one();
+                    if let Some(relay) = self.relay() {
+                        relay.board_unloaded(board_id);
+                    }
+                }
+            }
+            AccessEvent::MemberRemoved { board_id, user_id } => {
+                if let Some(board) = self.loaded(board_id) {
+                    board.close_peers(Some(user_id), CloseReason::MemberRemoved);
+                }
+            }
+            AccessEvent::RoleChanged {
+                board_id,
+                user_id,
+                role,
+            } => {
+                if let Some(board) = self.loaded(board_id) {
+                    board.set_role(user_id, role);
+                }
+            }
+            AccessEvent::UserRemoved(user_id) => {
+                for board in self.all_loaded() {
+                    board.close_peers(Some(user_id), CloseReason::MemberRemoved);
+                }
+            }
         }
     }
 
@@ -313,17 +388,26 @@ impl BoardService {
         }
     }
 
-    /// Second half: wait for sockets to finish, then save every dirty board and
-    /// wait for those saves. Returns how many boards were saved by this flush.
-    pub async fn shutdown(&self) -> usize {
+    /// Closes every socket and waits (up to 10 s) for them to finish. Part of
+    /// [`Self::shutdown`]; callable before it to stop other work in between.
+    pub async fn close_sockets(&self) {
         self.begin_shutdown();
-        self.inner.sockets.close();
+        if !self.inner.sockets.close() {
+            // Closed (and waited for) by an earlier call.
+            return;
+        }
         if tokio::time::timeout(Duration::from_secs(10), self.inner.sockets.wait())
             .await
             .is_err()
         {
             tracing::warn!("sockets still open after 10 s; saving boards anyway");
         }
+    }
+
+    /// Second half: wait for sockets to finish, then save every dirty board and
+    /// wait for those saves. Returns how many boards were saved by this flush.
+    pub async fn shutdown(&self) -> usize {
+        self.close_sockets().await;
         let dirty = self.dirty_count();
         self.inner.final_flush.store(true, Ordering::Release);
         for board in self.all_loaded() {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use uuid::Uuid;
 
-use super::{BoardService, CloseReason, Lease, LiveBoard, OpenError, Peer, PeerChannels};
+use super::{BoardService, CloseReason, Lease, LiveBoard, OpenError, Peer, PeerChannels, Relay};
 use crate::{
     db::Role,
     protocol::{
@@ -32,6 +32,8 @@ pub const READ_ONLY: &str = "read-only";
 pub struct Session {
     lease: Lease,
     peer: Arc<Peer>,
+    /// Other instances, told about what this socket changed.
+    relay: Option<Arc<dyn Relay>>,
 }
 
 /// Runs `f` on the blocking pool; `None` if it panicked.
@@ -65,7 +67,8 @@ impl Session {
         if let Some(frame) = board.awareness_frame() {
             peer.send(frame);
         }
-        (Self { lease, peer }, channels)
+        let relay = service.relay().cloned();
+        (Self { lease, peer, relay }, channels)
     }
 
     /// The board.
@@ -148,6 +151,9 @@ impl Session {
         if outcome == Applied::Changed {
             let frame = relay.unwrap_or_else(|| Bytes::from(message::encode_update(&update)));
             self.board().broadcast(&frame, Some(self.peer.id));
+            if let Some(relay) = &self.relay {
+                relay.update(self.board().id, &update);
+            }
         }
         Ok(())
     }
@@ -155,7 +161,8 @@ impl Session {
     async fn awareness(&self, payload: Bytes, frame: Bytes) -> Result<(), CloseReason> {
         let board = Arc::clone(self.board());
         let peer_id = self.peer.id;
-        let apply = move || match guard::parse_awareness_update(&payload) {
+        let checked = payload.clone();
+        let apply = move || match guard::parse_awareness_update(&checked) {
             Ok(entries) => board
                 .apply_awareness(peer_id, &entries)
                 .map_err(|_| CloseReason::PolicyViolation),
@@ -169,13 +176,19 @@ impl Session {
                 .unwrap_or(Err(CloseReason::InvalidData))?;
         }
         self.board().broadcast(&frame, Some(self.peer.id));
+        if let Some(relay) = &self.relay {
+            relay.awareness(self.board().id, &payload);
+        }
         Ok(())
     }
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
-        self.board().leave(self.peer.id);
+        let removal = self.board().leave(self.peer.id);
+        if let (Some(relay), Some(payload)) = (&self.relay, removal) {
+            relay.awareness(self.board().id, &payload);
+        }
     }
 }
 
@@ -290,6 +303,9 @@ impl BoardService {
         match apply_update(Arc::clone(&board), update.clone()).await {
             Ok(Applied::Changed) => {
                 board.broadcast(&Bytes::from(message::encode_update(&update)), None);
+                if let Some(relay) = self.relay() {
+                    relay.update(board_id, &update);
+                }
                 Ok(())
             }
             Ok(Applied::Empty) => Ok(()),

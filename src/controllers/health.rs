@@ -41,15 +41,16 @@ pub struct ReadyResponse {
     pub status: &'static str,
 }
 
-/// Answers 200 when the database answers and the server is not shutting down,
-/// else 503 (for load balancers: take the instance out of rotation).
+/// Answers 200 when the database (and Redis, when `REDIS_URL` is set) answers
+/// and the server is not shutting down, else 503 (for load balancers: take the
+/// instance out of rotation).
 #[utoipa::path(
     get,
     path = "/readyz",
     tag = "operations",
     responses(
         (status = 200, description = "Ready to serve", body = ReadyResponse),
-        (status = 503, description = "The database does not answer, or the server is shutting down", body = ErrorBody),
+        (status = 503, description = "The database or Redis (when configured) does not answer, or the server is shutting down", body = ErrorBody),
     )
 )]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<ReadyResponse>, AppError> {
@@ -61,6 +62,12 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<ReadyResponse>
         .ping()
         .await
         .map_err(|err| AppError::Unavailable(format!("database: {err}")))?;
+    if let Some(cluster) = &state.cluster {
+        cluster
+            .ping()
+            .await
+            .map_err(|err| AppError::Unavailable(format!("redis: {err}")))?;
+    }
     Ok(Json(ReadyResponse { status: "ready" }))
 }
 

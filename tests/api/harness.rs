@@ -279,6 +279,12 @@ impl TestApp {
         }
     }
 
+    /// Starts another server with `config` over this one's database (two
+    /// instances of one deployment; with `redis_url` set they share live boards).
+    pub async fn spawn_sibling(&self, config: Config) -> Self {
+        Self::start(config, Arc::clone(&self.database)).await
+    }
+
     /// Shuts down and starts a new server over the same database.
     pub async fn restart(mut self) -> Self {
         self.shutdown().await;

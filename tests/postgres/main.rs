@@ -1,5 +1,5 @@
-//! The REST and sync suites of `tests/api`, run again on PostgreSQL, and a check
-//! that the two migration sets build the same schema.
+//! The REST, sync and multi-instance suites of `tests/api`, run again on
+//! PostgreSQL, and a check that the two migration sets build the same schema.
 //!
 //! Needs `TEST_POSTGRES_URL` (e.g. `postgres://postgres@127.0.0.1:5432/test`);
 //! each test works in a schema of its own, dropped at its end. Without the
@@ -15,6 +15,8 @@ mod harness;
 #[allow(dead_code)]
 #[path = "../api/sync_client.rs"]
 mod sync_client;
+#[path = "../api/tcp_proxy.rs"]
+mod tcp_proxy;
 
 #[path = "../api/audit.rs"]
 mod audit;
@@ -24,6 +26,8 @@ mod auth;
 mod boards;
 #[path = "../api/cascade.rs"]
 mod cascade;
+#[path = "../api/cluster/mod.rs"]
+mod cluster;
 #[path = "../api/contract_walkthrough.rs"]
 mod contract_walkthrough;
 #[path = "../api/errors.rs"]

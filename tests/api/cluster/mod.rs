@@ -1,0 +1,107 @@
+//! Several instances sharing live boards through Redis (`REDIS_URL`): two
+//! servers over one database file, clients on each.
+//!
+//! These need a Redis server: set `TEST_REDIS_URL` (e.g. `redis://127.0.0.1:6379`).
+//! Without it they print why and pass. Every test uses its own channel prefix,
+//! so tests running at once do not hear each other.
+//!
+//! - [`sync`]: edits and awareness cross instances, late joiners, lost
+//!   messages, many clients, quiet once converged.
+//! - [`access`]: deletions and membership changes reach the other instance;
+//!   readiness follows Redis.
+
+mod access;
+mod sync;
+
+use std::{io::Write, time::Duration};
+
+use canvas_server::{cluster::RedisUrl, Config};
+
+use crate::{
+    harness::{test_config, TestApp},
+    sync_client::{content_of, SyncClient, WAIT},
+};
+
+/// The Redis to test against, or `None` (with the reason printed) to skip.
+fn test_redis_url(test: &str) -> Option<String> {
+    match std::env::var("TEST_REDIS_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_owned()),
+        _ => {
+            // CI provides Redis; a skip there would hide a failure.
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but TEST_REDIS_URL is not set (.ci/run sets it)"
+            );
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped {test}: set TEST_REDIS_URL (e.g. redis://127.0.0.1:6379) to run it"
+            );
+            None
+        }
+    }
+}
+
+/// The test configuration with Redis on, a prefix of its own, and summaries
+/// every 200 ms (so anti-entropy shows within a test's patience).
+fn clustered(redis_url: &str, prefix: &str) -> Config {
+    Config {
+        redis_url: Some(RedisUrl::parse(redis_url).expect("TEST_REDIS_URL parses")),
+        cluster_prefix: prefix.to_owned(),
+        cluster_sync_interval: Duration::from_millis(200),
+        ..test_config()
+    }
+}
+
+fn unique_prefix() -> String {
+    format!("canvas-test-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Saves that wait a minute: what reaches the other instance then came
+/// through Redis, not through the shared database file.
+fn without_saves(config: Config) -> Config {
+    Config {
+        save_debounce: Duration::from_secs(60),
+        save_max_debounce: Duration::from_secs(60),
+        ..config
+    }
+}
+
+/// Two instances over one database and one Redis, both connected; `None` when
+/// the binary's database is not available (the test is then skipped).
+async fn two_instances(
+    redis_url: &str,
+    configure: impl Fn(Config) -> Config,
+) -> Option<(TestApp, TestApp)> {
+    let prefix = unique_prefix();
+    let a = TestApp::spawn_with(configure(clustered(redis_url, &prefix))).await?;
+    let b = a
+        .spawn_sibling(configure(clustered(redis_url, &prefix)))
+        .await;
+    wait_until_ready(&a, 200).await;
+    wait_until_ready(&b, 200).await;
+    Some((a, b))
+}
+
+/// Waits until `/readyz` answers `status`.
+async fn wait_until_ready(app: &TestApp, status: u16) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let response = app.get("/readyz", None).await;
+        if response.status.as_u16() == status {
+            if status == 503 {
+                response.assert_error(503, "service_unavailable");
+            }
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "/readyz still {} after {WAIT:?}, expected {status}",
+            response.status
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn map_has(client: &SyncClient, key: &str) -> bool {
+    content_of(&client.state())["map"].get(key).is_some()
+}

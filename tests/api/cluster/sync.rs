@@ -1,0 +1,340 @@
+//! Edits and awareness between clients on different instances.
+
+use std::time::Duration;
+
+use serde_json::json;
+use yrs::{Array, Map, Text, Transact, WriteTxn};
+
+use super::{
+    clustered, map_has, test_redis_url, two_instances, unique_prefix, wait_until_ready,
+    without_saves,
+};
+use crate::{
+    harness::{yjs_update, TestApp},
+    sync_client::{connect, content_of},
+    tcp_proxy::TcpProxy,
+};
+
+#[tokio::test]
+async fn clients_on_different_instances_converge_and_see_each_others_awareness() {
+    let Some(url) =
+        test_redis_url("clients_on_different_instances_converge_and_see_each_others_awareness")
+    else {
+        return;
+    };
+    let Some((a, b)) = two_instances(&url, |c| c).await else {
+        return;
+    };
+    let ada = a.register("ada").await;
+    let board = a.create_board(&ada, "Plan").await;
+    let mut on_a = connect(&a.sync_url(&board, &ada.token)).await;
+    let mut on_b = connect(&b.sync_url(&board, &ada.token)).await;
+
+    on_a.edit(|txn| {
+        txn.get_or_insert_map("map").insert(txn, "shape", "circle");
+        txn.get_or_insert_text("text").insert(txn, 0, "hello");
+    })
+    .await;
+    on_b.edit(|txn| {
+        txn.get_or_insert_map("map").insert(txn, "color", "red");
+        txn.get_or_insert_array("array").push_back(txn, "one");
+    })
+    .await;
+    on_b.wait_for(|c| content_of(&c.state())["text"] == "hello")
+        .await;
+    on_b.edit(|txn| {
+        txn.get_or_insert_text("text").insert(txn, 5, " world");
+    })
+    .await;
+    on_a.wait_for(|c| content_of(&c.state())["text"] == "hello world" && map_has(c, "color"))
+        .await;
+    on_b.wait_for(|c| map_has(c, "shape")).await;
+    let expected = json!({
+        "map": { "shape": "circle", "color": "red" },
+        "text": "hello world",
+        "array": ["one"],
+    });
+    assert_eq!(content_of(&on_a.state()), expected);
+    assert_eq!(content_of(&on_b.state()), expected);
+
+    // Awareness crosses too, is kept for late joiners on the other instance,
+    // and its removal follows a closing socket.
+    let a_id = on_a.client_id();
+    on_a.set_awareness(1, r#"{"cursor":{"x":1}}"#).await;
+    on_b.wait_for(|c| c.awareness.get(&a_id).is_some_and(|s| s.contains("cursor")))
+        .await;
+    let mut late_on_b = connect(&b.sync_url(&board, &ada.token)).await;
+    late_on_b
+        .wait_for(|c| c.awareness.get(&a_id).is_some_and(|s| s.contains("cursor")))
+        .await;
+    on_a.close().await;
+    on_b.wait_for(|c| c.awareness.get(&a_id).is_some_and(|s| s == "null"))
+        .await;
+    late_on_b
+        .wait_for(|c| c.awareness.get(&a_id).is_some_and(|s| s == "null"))
+        .await;
+}
+
+#[tokio::test]
+async fn a_late_joiner_on_the_second_instance_gets_edits_made_only_through_the_first() {
+    let Some(url) = test_redis_url(
+        "a_late_joiner_on_the_second_instance_gets_edits_made_only_through_the_first",
+    ) else {
+        return;
+    };
+    let Some((a, b)) = two_instances(&url, without_saves).await else {
+        return;
+    };
+    let ada = a.register("ada").await;
+    let board = a.create_board(&ada, "Plan").await;
+    let mut first = connect(&a.sync_url(&board, &ada.token)).await;
+    for i in 0..20 {
+        first
+            .edit(|txn| {
+                txn.get_or_insert_array("array").push_back(txn, i);
+            })
+            .await;
+    }
+    a.post_bytes(
+        &format!("/api/v1/boards/{board}/updates"),
+        Some(&ada.token),
+        yjs_update("from_rest", "yes"),
+    )
+    .await
+    .assert_status(204);
+    first.set_awareness(1, r#"{"name":"ada"}"#).await;
+    assert_eq!(
+        a.count("SELECT COUNT(*) AS n FROM board_states"),
+        0,
+        "nothing saved yet: the state must come through Redis"
+    );
+
+    // The board is not open on b: it loads the (empty) stored state, and the
+    // first instance answers its summary with the rest, and its cursors.
+    let mut second = connect(&b.sync_url(&board, &ada.token)).await;
+    let first_id = first.client_id();
+    second
+        .wait_for(|c| {
+            c.awareness
+                .get(&first_id)
+                .is_some_and(|s| s.contains("ada"))
+        })
+        .await;
+    second
+        .wait_for(|c| content_of(&c.state())["array"].as_array().map(Vec::len) == Some(20))
+        .await;
+    let m = second.doc.get_or_insert_map("m");
+    second
+        .wait_for(|c| m.get(&c.doc.transact(), "from_rest").is_some())
+        .await;
+    assert_eq!(content_of(&second.state()), content_of(&first.state()));
+}
+
+#[tokio::test]
+async fn lost_messages_are_recovered_by_anti_entropy_once_redis_is_back() {
+    let Some(url) =
+        test_redis_url("lost_messages_are_recovered_by_anti_entropy_once_redis_is_back")
+    else {
+        return;
+    };
+    let authority = upstream_authority(&url);
+    let upstream = tokio::net::lookup_host(&authority)
+        .await
+        .expect("resolve TEST_REDIS_URL")
+        .next()
+        .expect("an address");
+    let proxy = TcpProxy::start(upstream).await;
+    let proxied = url.replacen(&authority, &proxy.addr.to_string(), 1);
+    let prefix = unique_prefix();
+    let Some(a) = TestApp::spawn_with(without_saves(clustered(&url, &prefix))).await else {
+        return;
+    };
+    let b = a
+        .spawn_sibling(without_saves(clustered(&proxied, &prefix)))
+        .await;
+    wait_until_ready(&a, 200).await;
+    wait_until_ready(&b, 200).await;
+
+    let ada = a.register("ada").await;
+    let board = a.create_board(&ada, "Plan").await;
+    let mut on_a = connect(&a.sync_url(&board, &ada.token)).await;
+    let mut on_b = connect(&b.sync_url(&board, &ada.token)).await;
+    on_a.edit(|txn| {
+        txn.get_or_insert_text("text").insert(txn, 0, "hello world");
+    })
+    .await;
+    on_b.wait_for(|c| content_of(&c.state())["text"] == "hello world")
+        .await;
+
+    // Redis is gone for b: its edits and a's are published into the void.
+    proxy.cut();
+    wait_until_ready(&b, 503).await;
+    on_a.edit(|txn| {
+        txn.get_or_insert_map("map").insert(txn, "during_a", 1);
+    })
+    .await;
+    // Only a deletion on b: it does not move b's state vector, so only the
+    // delete-set digest tells a that it lacks something.
+    on_b.edit(|txn| {
+        txn.get_or_insert_text("text").remove_range(txn, 5, 6);
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        content_of(&on_a.state())["text"],
+        "hello world",
+        "nothing passes while cut"
+    );
+
+    proxy.restore();
+    wait_until_ready(&b, 200).await;
+    on_a.wait_for(|c| content_of(&c.state())["text"] == "hello")
+        .await;
+    on_b.wait_for(|c| map_has(c, "during_a")).await;
+    // And edits flow live again.
+    on_b.edit(|txn| {
+        txn.get_or_insert_map("map").insert(txn, "after_b", 2);
+    })
+    .await;
+    on_a.wait_for(|c| map_has(c, "after_b")).await;
+    assert_eq!(content_of(&on_a.state()), content_of(&on_b.state()));
+    let metrics = a.get("/metrics", None).await.text();
+    assert!(
+        metrics.contains("cluster_reconnects_total"),
+        "reconnects are counted"
+    );
+    assert!(
+        metrics.contains("cluster_messages_dropped_total"),
+        "dropped messages are counted"
+    );
+}
+
+/// `host:port` of a Redis URL.
+fn upstream_authority(url: &str) -> String {
+    let rest = url.split("://").nth(1).unwrap_or(url);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    authority.rsplit('@').next().unwrap_or(authority).to_owned()
+}
+
+#[tokio::test]
+async fn twenty_clients_split_across_two_instances_converge_on_identical_state() {
+    let Some(url) =
+        test_redis_url("twenty_clients_split_across_two_instances_converge_on_identical_state")
+    else {
+        return;
+    };
+    let Some((a, b)) = two_instances(&url, |c| c).await else {
+        return;
+    };
+    let ada = a.register("ada").await;
+    let board = a.create_board(&ada, "Plan").await;
+    let mut clients = Vec::new();
+    for i in 0..20 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        clients.push(connect(&app.sync_url(&board, &ada.token)).await);
+    }
+    const ROUNDS: usize = 3;
+    for round in 0..ROUNDS {
+        // Everyone edits at once: a map key, text at the front, an array item.
+        futures_util::future::join_all(clients.iter_mut().enumerate().map(|(i, client)| {
+            client.edit(move |txn| {
+                txn.get_or_insert_map("map")
+                    .insert(txn, format!("r{round}c{i}"), i as i64);
+                txn.get_or_insert_text("text")
+                    .insert(txn, 0, &format!("<{round}.{i}>"));
+                txn.get_or_insert_array("array")
+                    .push_back(txn, format!("{round}.{i}"));
+            })
+        }))
+        .await;
+        let keys = 20 * (round + 1);
+        for client in &mut clients {
+            client
+                .wait_for(|c| {
+                    let content = content_of(&c.state());
+                    content["map"].as_object().map(|m| m.len()) == Some(keys)
+                        && content["array"].as_array().map(Vec::len) == Some(keys)
+                })
+                .await;
+        }
+        let first = content_of(&clients[0].state());
+        for (i, client) in clients.iter().enumerate() {
+            assert_eq!(
+                content_of(&client.state()),
+                first,
+                "client {i}, round {round}"
+            );
+        }
+    }
+    // Both servers hold the same document as the clients.
+    let expected = content_of(&clients[0].state());
+    for app in [&a, &b] {
+        let state = app
+            .get(&format!("/api/v1/boards/{board}/state"), Some(&ada.token))
+            .await;
+        state.assert_status(200);
+        assert_eq!(content_of(&state.bytes), expected);
+    }
+}
+
+#[tokio::test]
+async fn converged_instances_exchange_only_their_periodic_summaries() {
+    let Some(url) = test_redis_url("converged_instances_exchange_only_their_periodic_summaries")
+    else {
+        return;
+    };
+    let Some((a, b)) = two_instances(&url, |c| c).await else {
+        return;
+    };
+    let ada = a.register("ada").await;
+    let board = a.create_board(&ada, "Plan").await;
+    let mut on_a = connect(&a.sync_url(&board, &ada.token)).await;
+    let mut on_b = connect(&b.sync_url(&board, &ada.token)).await;
+    on_a.edit(|txn| {
+        txn.get_or_insert_text("text").insert(txn, 0, "hello world");
+    })
+    .await;
+    on_b.wait_for(|c| content_of(&c.state())["text"] == "hello world")
+        .await;
+    on_b.edit(|txn| {
+        txn.get_or_insert_text("text").remove_range(txn, 0, 6);
+    })
+    .await;
+    on_a.wait_for(|c| content_of(&c.state())["text"] == "world")
+        .await;
+
+    // A summary that crossed the last edit may still be answered: let one
+    // period pass, then listen on the board's channel for five periods.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let client = redis::Client::open(url.as_str()).expect("client");
+    let mut pubsub = client.get_async_pubsub().await.expect("pubsub");
+    let prefix = a.state.config.cluster_prefix.clone();
+    pubsub
+        .subscribe(format!("{prefix}:board:{board}"))
+        .await
+        .expect("subscribe");
+    let mut kinds = Vec::new();
+    let mut messages = pubsub.on_message();
+    let listen = tokio::time::sleep(Duration::from_secs(1));
+    tokio::pin!(listen);
+    loop {
+        tokio::select! {
+            () = &mut listen => break,
+            Some(message) = futures_util::StreamExt::next(&mut messages) => {
+                let payload = message.get_payload_bytes();
+                // Envelope: version, 16-byte sender, kind, then for summaries the flags.
+                kinds.push((payload.get(17).copied(), payload.get(18).copied()));
+            }
+        }
+    }
+    // Kind 3 is a summary; flags 0 (no reply asked, no hello).
+    assert!(
+        kinds.iter().all(|&kind| kind == (Some(3), Some(0))),
+        "only periodic summaries once converged: {kinds:?}"
+    );
+    assert!(
+        (4..=14).contains(&kinds.len()),
+        "two instances, one summary each per 200 ms: {}",
+        kinds.len()
+    );
+}
