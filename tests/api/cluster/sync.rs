@@ -11,7 +11,7 @@ use super::{
 };
 use crate::{
     harness::{yjs_update, TestApp},
-    sync_client::{connect, content_of},
+    sync_client::{connect, content_of, WAIT},
     tcp_proxy::TcpProxy,
 };
 
@@ -207,6 +207,79 @@ async fn lost_messages_are_recovered_by_anti_entropy_once_redis_is_back() {
         metrics.contains("cluster_messages_dropped_total"),
         "dropped messages are counted"
     );
+}
+
+#[tokio::test]
+async fn saves_while_redis_is_down_merge_both_instances_edits_instead_of_overwriting() {
+    let Some(url) = test_redis_url(
+        "saves_while_redis_is_down_merge_both_instances_edits_instead_of_overwriting",
+    ) else {
+        return;
+    };
+    let authority = upstream_authority(&url);
+    let upstream = tokio::net::lookup_host(&authority)
+        .await
+        .expect("resolve TEST_REDIS_URL")
+        .next()
+        .expect("an address");
+    let proxy = TcpProxy::start(upstream).await;
+    let proxied = url.replacen(&authority, &proxy.addr.to_string(), 1);
+    let prefix = unique_prefix();
+    // Saves on (50 ms debounce): both instances write the board while cut off.
+    let Some(a) = TestApp::spawn_with(clustered(&url, &prefix)).await else {
+        return;
+    };
+    let b = a.spawn_sibling(clustered(&proxied, &prefix)).await;
+    wait_until_ready(&a, 200).await;
+    wait_until_ready(&b, 200).await;
+
+    let ada = a.register("ada").await;
+    let board = a.create_board(&ada, "Plan").await;
+    let mut on_a = connect(&a.sync_url(&board, &ada.token)).await;
+    let mut on_b = connect(&b.sync_url(&board, &ada.token)).await;
+
+    proxy.cut();
+    wait_until_ready(&b, 503).await;
+    on_a.edit(|txn| {
+        txn.get_or_insert_map("map").insert(txn, "from_a", 1);
+    })
+    .await;
+    on_b.edit(|txn| {
+        txn.get_or_insert_map("map").insert(txn, "from_b", 2);
+    })
+    .await;
+
+    // Each instance saves a document holding only its own edit; whichever
+    // saves second finds the other's snapshot stored and merges it.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let stored = loop {
+        let stored = b
+            .database
+            .stored_state(&board)
+            .map(|state| content_of(&state));
+        if let Some(content) = &stored {
+            if content["map"].get("from_a").is_some() && content["map"].get("from_b").is_some() {
+                break content.clone();
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the stored state never held both edits: {stored:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(stored["map"]["from_a"], 1);
+    assert_eq!(stored["map"]["from_b"], 2);
+    assert!(
+        map_has(&on_a, "from_a") && map_has(&on_b, "from_b"),
+        "each side still has its own edit"
+    );
+
+    // Back online, the live copies agree as well.
+    proxy.restore();
+    on_a.wait_for(|c| map_has(c, "from_b")).await;
+    on_b.wait_for(|c| map_has(c, "from_a")).await;
+    assert_eq!(content_of(&on_a.state()), content_of(&on_b.state()));
 }
 
 /// `host:port` of a Redis URL.
