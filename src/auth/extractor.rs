@@ -46,13 +46,20 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, AppError> {
     Ok(Some(token.trim()))
 }
 
-/// Verifies a token and checks that its account still exists.
-pub async fn authenticate_token(state: &AppState, token: &str) -> Result<AuthUser, AppError> {
-    let claims = state
+/// Verifies a token's signature and expiry (no database): the account id it
+/// names. Whether that account still exists is [`authenticate_token`]'s job.
+pub fn verify_token(state: &AppState, token: &str) -> Result<Uuid, AppError> {
+    state
         .jwt
         .verify(token)
-        .map_err(|_| AppError::Unauthorized("invalid or expired token"))?;
-    match state.db.find_user(claims.sub).await? {
+        .map(|claims| claims.sub)
+        .map_err(|_| AppError::Unauthorized("invalid or expired token"))
+}
+
+/// Verifies a token and checks that its account still exists.
+pub async fn authenticate_token(state: &AppState, token: &str) -> Result<AuthUser, AppError> {
+    let user_id = verify_token(state, token)?;
+    match state.db.find_user(user_id).await? {
         Some(user) => Ok(AuthUser { id: user.id }),
         None => Err(AppError::Unauthorized("invalid or expired token")),
     }

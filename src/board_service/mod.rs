@@ -21,7 +21,7 @@ pub mod store;
 use std::{
     collections::HashMap,
     sync::{
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, Mutex, MutexGuard, PoisonError,
     },
     time::Duration,
@@ -80,6 +80,8 @@ struct Inner {
     sockets: TaskTracker,
     /// Where accepted changes go besides this process's sockets (other instances).
     relay: Option<Arc<dyn Relay>>,
+    /// Bumped by every access change applied here (see [`BoardService::access_epoch`]).
+    access_epoch: AtomicU64,
 }
 
 /// The registry of live boards. Cheap to clone.
@@ -148,6 +150,7 @@ impl BoardService {
                 workers: TaskTracker::new(),
                 sockets: TaskTracker::new(),
                 relay,
+                access_epoch: AtomicU64::new(0),
             }),
         }
     }
@@ -328,6 +331,14 @@ impl BoardService {
         });
     }
 
+    /// Counts the access changes (deletions, removals, role changes, from this
+    /// instance or another) applied so far. A socket reads it before its access
+    /// is checked and again once it has joined its board: only when it moved
+    /// can a change have slipped between the two and need a second look.
+    pub fn access_epoch(&self) -> u64 {
+        self.inner.access_epoch.load(Ordering::SeqCst)
+    }
+
     /// Applies an access change made here, and tells the other instances.
     fn access_changed(&self, event: AccessEvent) {
         self.apply_access(&event);
@@ -339,6 +350,9 @@ impl BoardService {
     /// Applies an access change to this process's sockets (and nothing else:
     /// the relay delivers changes made elsewhere through here).
     pub fn apply_access(&self, event: &AccessEvent) {
+        // Before any socket is looked at: a socket that joins after this scan
+        // sees the new epoch and checks its access again.
+        self.inner.access_epoch.fetch_add(1, Ordering::SeqCst);
         match *event {
             AccessEvent::BoardDeleted(board_id) => {
                 let slot = lock(&self.inner.boards).remove(&board_id);

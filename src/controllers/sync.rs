@@ -28,9 +28,8 @@ use uuid::Uuid;
 
 use crate::{
     app::AppState,
-    auth::{authenticate_token, bearer_token},
+    auth::{authenticate_token, bearer_token, verify_token},
     board_service::{session::Session, CloseReason, PeerChannels},
-    controllers::access::BoardAccess,
     db::Role,
     error::{AppError, ErrorBody},
     extract::{Path, Query},
@@ -102,13 +101,23 @@ pub async fn sync_board(
             .as_deref()
             .ok_or(AppError::Unauthorized("missing token"))?,
     };
-    let user = authenticate_token(&state, token).await?;
-    let role = BoardAccess::check(&state, board_id, user).await?.role();
+    // Read before access is checked: see `recheck_access` below.
+    let access_epoch = state.live.access_epoch();
+    let user_id = verify_token(&state, token)?;
+    // One query on the common path: a membership implies its account exists
+    // (memberships are deleted with their account). Only a refusal has to say
+    // which it is: 401 for a deleted account, 404 otherwise.
+    let role = match state.db.find_board_for(board_id, user_id).await? {
+        Some(board) => board.role,
+        None => {
+            authenticate_token(&state, token).await?;
+            return Err(AppError::NotFound("board not found"));
+        }
+    };
     let upgrade =
         upgrade.map_err(|_| AppError::BadRequest("expected a WebSocket upgrade".to_owned()))?;
     let lease = state.live.open(board_id).await?;
     let max = state.config.max_message_bytes;
-    let user_id = user.id;
     Ok(upgrade
         // tungstenite keeps (and zero-fills) its whole read buffer per socket; the
         // 128 KiB default would make every idle socket cost that much. Larger
@@ -122,7 +131,9 @@ pub async fn sync_board(
             live.track_socket(async move {
                 tracing::debug!(board.id = %board_id, user.id = %user_id, "socket opened");
                 let (session, channels) = Session::start(&state.live, lease, user_id, role).await;
-                recheck_access(&state, &session, board_id, role).await;
+                if state.live.access_epoch() != access_epoch {
+                    recheck_access(&state, &session, board_id, role).await;
+                }
                 run_socket(socket, session, channels, &state).await;
             })
         }))
@@ -130,7 +141,8 @@ pub async fn sync_board(
 
 /// Membership may have changed between the check before the upgrade and the
 /// socket joining its board, when a removal or deletion could not reach it yet:
-/// look once more now that it is reachable.
+/// look once more now that it is reachable. Only needed when an access change
+/// was applied in between (the service's access epoch moved), which is rare.
 async fn recheck_access(state: &AppState, session: &Session, board_id: Uuid, role: Role) {
     let user_id = session.peer().user_id;
     match state.db.find_board_for(board_id, user_id).await {
