@@ -258,3 +258,17 @@ async fn two_instances_saving_one_board_merge_instead_of_overwriting() {
     );
     drop((on_first, on_second));
 }
+
+#[tokio::test]
+async fn every_access_change_moves_the_epoch_even_for_boards_not_in_memory() {
+    // A socket between its access check and joining its board is not reachable
+    // yet; the epoch is how it learns that it must check again.
+    let service = service(Arc::new(FakeStore::default()), 50);
+    let (board, user) = (Uuid::new_v4(), Uuid::new_v4());
+    let before = service.access_epoch();
+    service.member_removed(board, user);
+    service.role_changed(board, user, canvas_server::db::Role::Viewer);
+    service.boards_deleted(&[board]);
+    service.user_removed_everywhere(user);
+    assert_eq!(service.access_epoch(), before + 4);
+}
