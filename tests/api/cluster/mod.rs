@@ -20,6 +20,7 @@ use canvas_server::{cluster::RedisUrl, Config};
 use crate::{
     harness::{test_config, TestApp},
     sync_client::{content_of, SyncClient, WAIT},
+    tcp_proxy::TcpProxy,
 };
 
 /// The Redis to test against, or `None` (with the reason printed) to skip.
@@ -80,6 +81,37 @@ async fn two_instances(
     wait_until_ready(&a, 200).await;
     wait_until_ready(&b, 200).await;
     Some((a, b))
+}
+
+/// Like [`two_instances`], but the second reaches Redis through a proxy the
+/// test can cut and restore.
+async fn two_instances_one_cuttable(
+    redis_url: &str,
+    configure: impl Fn(Config) -> Config,
+) -> Option<(TestApp, TestApp, TcpProxy)> {
+    let authority = upstream_authority(redis_url);
+    let upstream = tokio::net::lookup_host(&authority)
+        .await
+        .expect("resolve TEST_REDIS_URL")
+        .next()
+        .expect("an address");
+    let proxy = TcpProxy::start(upstream).await;
+    let proxied = redis_url.replacen(&authority, &proxy.addr.to_string(), 1);
+    let prefix = unique_prefix();
+    let a = TestApp::spawn_with(configure(clustered(redis_url, &prefix))).await?;
+    let b = a
+        .spawn_sibling(configure(clustered(&proxied, &prefix)))
+        .await;
+    wait_until_ready(&a, 200).await;
+    wait_until_ready(&b, 200).await;
+    Some((a, b, proxy))
+}
+
+/// `host:port` of a Redis URL.
+fn upstream_authority(url: &str) -> String {
+    let rest = url.split("://").nth(1).unwrap_or(url);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    authority.rsplit('@').next().unwrap_or(authority).to_owned()
 }
 
 /// Waits until `/readyz` answers `status`.

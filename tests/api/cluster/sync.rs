@@ -6,13 +6,12 @@ use serde_json::json;
 use yrs::{Array, Map, Text, Transact, WriteTxn};
 
 use super::{
-    clustered, map_has, test_redis_url, two_instances, unique_prefix, wait_until_ready,
+    map_has, test_redis_url, two_instances, two_instances_one_cuttable, wait_until_ready,
     without_saves,
 };
 use crate::{
-    harness::{yjs_update, TestApp},
+    harness::yjs_update,
     sync_client::{connect, content_of, WAIT},
-    tcp_proxy::TcpProxy,
 };
 
 #[tokio::test]
@@ -137,23 +136,9 @@ async fn lost_messages_are_recovered_by_anti_entropy_once_redis_is_back() {
     else {
         return;
     };
-    let authority = upstream_authority(&url);
-    let upstream = tokio::net::lookup_host(&authority)
-        .await
-        .expect("resolve TEST_REDIS_URL")
-        .next()
-        .expect("an address");
-    let proxy = TcpProxy::start(upstream).await;
-    let proxied = url.replacen(&authority, &proxy.addr.to_string(), 1);
-    let prefix = unique_prefix();
-    let Some(a) = TestApp::spawn_with(without_saves(clustered(&url, &prefix))).await else {
+    let Some((a, b, proxy)) = two_instances_one_cuttable(&url, without_saves).await else {
         return;
     };
-    let b = a
-        .spawn_sibling(without_saves(clustered(&proxied, &prefix)))
-        .await;
-    wait_until_ready(&a, 200).await;
-    wait_until_ready(&b, 200).await;
 
     let ada = a.register("ada").await;
     let board = a.create_board(&ada, "Plan").await;
@@ -216,22 +201,10 @@ async fn saves_while_redis_is_down_merge_both_instances_edits_instead_of_overwri
     ) else {
         return;
     };
-    let authority = upstream_authority(&url);
-    let upstream = tokio::net::lookup_host(&authority)
-        .await
-        .expect("resolve TEST_REDIS_URL")
-        .next()
-        .expect("an address");
-    let proxy = TcpProxy::start(upstream).await;
-    let proxied = url.replacen(&authority, &proxy.addr.to_string(), 1);
-    let prefix = unique_prefix();
     // Saves on (50 ms debounce): both instances write the board while cut off.
-    let Some(a) = TestApp::spawn_with(clustered(&url, &prefix)).await else {
+    let Some((a, b, proxy)) = two_instances_one_cuttable(&url, |c| c).await else {
         return;
     };
-    let b = a.spawn_sibling(clustered(&proxied, &prefix)).await;
-    wait_until_ready(&a, 200).await;
-    wait_until_ready(&b, 200).await;
 
     let ada = a.register("ada").await;
     let board = a.create_board(&ada, "Plan").await;
@@ -280,13 +253,6 @@ async fn saves_while_redis_is_down_merge_both_instances_edits_instead_of_overwri
     on_a.wait_for(|c| map_has(c, "from_b")).await;
     on_b.wait_for(|c| map_has(c, "from_a")).await;
     assert_eq!(content_of(&on_a.state()), content_of(&on_b.state()));
-}
-
-/// `host:port` of a Redis URL.
-fn upstream_authority(url: &str) -> String {
-    let rest = url.split("://").nth(1).unwrap_or(url);
-    let authority = rest.split('/').next().unwrap_or(rest);
-    authority.rsplit('@').next().unwrap_or(authority).to_owned()
 }
 
 #[tokio::test]
