@@ -11,9 +11,8 @@ use super::DbError;
 /// A connection to whichever backend is configured. Queries are written once
 /// against this type; diesel checks them against both backends at compile time.
 ///
-/// PostgreSQL comes first: `establish` tries the variants in order and SQLite
-/// would accept any string as a file name. The pool only ever hands it URLs of
-/// the configured kind anyway.
+/// Connections are made by `manager.rs`, which establishes the configured
+/// variant directly (the derived `establish` would try each in turn).
 #[derive(diesel::MultiConnection)]
 pub enum AnyConnection {
     Postgres(PgConnection),

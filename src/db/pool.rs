@@ -8,11 +8,14 @@ use deadpool_diesel::Runtime;
 use diesel::connection::SimpleConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-use super::{connection::AnyConnection, DbError};
+use super::{
+    connection::AnyConnection,
+    manager::{ConnectionManager, Pooled},
+    DbError,
+};
 use crate::config::DatabaseLocation;
 
-type Manager = deadpool_diesel::Manager<AnyConnection>;
-type Pool = deadpool_diesel::Pool<Manager>;
+type Pool = deadpool_diesel::Pool<ConnectionManager>;
 
 /// The migrations of each backend, compiled into the binary. The two sets are
 /// kept equivalent: `tests/api_postgres` compares the schemas they produce.
@@ -70,22 +73,20 @@ impl Db {
                 (url.clone(), POSTGRES_POOL_SIZE, false, Backend::Postgres)
             }
         };
-        let manager = Manager::new(url, Runtime::Tokio1);
+        let manager = ConnectionManager::new(url, backend);
         let pool = Pool::builder(manager)
             .max_size(max_size)
             .wait_timeout(Some(POOL_WAIT))
             .create_timeout(Some(POOL_WAIT))
             .runtime(Runtime::Tokio1)
-            .post_create(Hook::async_fn(
-                move |conn: &mut deadpool_diesel::Connection<AnyConnection>, _| {
-                    Box::pin(async move {
-                        conn.interact(move |conn| configure_connection(conn, file))
-                            .await
-                            .map_err(|err| HookError::message(err.to_string()))?
-                            .map_err(|err| HookError::message(err.to_string()))
-                    })
-                },
-            ))
+            .post_create(Hook::async_fn(move |conn: &mut Pooled, _| {
+                Box::pin(async move {
+                    conn.interact(move |conn| configure_connection(conn, file))
+                        .await
+                        .map_err(|err| HookError::message(err.to_string()))?
+                        .map_err(|err| HookError::message(err.to_string()))
+                })
+            }))
             .build()
             .map_err(|err| DbError::Unavailable(err.to_string()))?;
         let db = Self { pool, backend };
@@ -159,4 +160,27 @@ fn configure_connection(conn: &mut AnyConnection, file: bool) -> Result<(), DbEr
         AnyConnection::Postgres(conn) => conn.batch_execute("SET TIME ZONE 'UTC'")?,
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_unreachable_postgres_is_reported_as_such_and_never_tried_as_a_file() {
+        let url = "postgres://canvas@127.0.0.1:1/canvas".to_owned();
+        let err = Db::open(&DatabaseLocation::Postgres(url))
+            .await
+            .expect_err("nothing listens on port 1");
+        let message = err.to_string();
+        assert!(
+            message.contains("127.0.0.1") && message.contains("port 1"),
+            "the reason is libpq's: {message}"
+        );
+        // SQLite would have read the URL as a path starting `postgres:/`.
+        assert!(
+            !std::path::Path::new("postgres:").exists(),
+            "no SQLite file was made from the URL"
+        );
+    }
 }

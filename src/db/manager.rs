@@ -1,0 +1,72 @@
+//! Makes the pool's connections: always of the configured backend.
+//!
+//! deadpool-diesel's own manager calls `AnyConnection::establish`, which tries
+//! every backend in turn and reports only that none worked. That would hide
+//! why PostgreSQL refused (a wrong password, a server that is down), and when
+//! PostgreSQL is unreachable it would try the URL as an SQLite file name. This
+//! manager establishes exactly the backend the URL was parsed as.
+
+use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
+use deadpool_diesel::{Error, Runtime};
+use diesel::{
+    connection::TransactionManager, Connection, ConnectionResult, PgConnection, SqliteConnection,
+};
+
+use super::{connection::AnyConnection, pool::Backend};
+
+/// A pooled connection (diesel is synchronous: it runs on the blocking pool).
+pub(super) type Pooled = deadpool_diesel::Connection<AnyConnection>;
+
+/// Creates and checks connections to one database.
+pub(super) struct ConnectionManager {
+    url: String,
+    backend: Backend,
+}
+
+impl ConnectionManager {
+    pub(super) fn new(url: String, backend: Backend) -> Self {
+        Self { url, backend }
+    }
+}
+
+fn establish(backend: Backend, url: &str) -> ConnectionResult<AnyConnection> {
+    match backend {
+        Backend::Postgres => PgConnection::establish(url).map(AnyConnection::Postgres),
+        Backend::Sqlite => SqliteConnection::establish(url).map(AnyConnection::Sqlite),
+    }
+}
+
+impl managed::Manager for ConnectionManager {
+    type Type = Pooled;
+    type Error = Error;
+
+    async fn create(&self) -> Result<Pooled, Error> {
+        let url = self.url.clone();
+        let backend = self.backend;
+        Pooled::new(Runtime::Tokio1, move || {
+            establish(backend, &url).map_err(Error::Connection)
+        })
+        .await
+    }
+
+    async fn recycle(&self, conn: &mut Pooled, _: &Metrics) -> RecycleResult<Error> {
+        if conn.is_mutex_poisoned() {
+            return Err(RecycleError::message(
+                "a query panicked while holding this connection",
+            ));
+        }
+        // A connection left inside a transaction must never be reused.
+        conn.interact(|conn| {
+            if <AnyConnection as Connection>::TransactionManager::is_broken_transaction_manager(
+                conn,
+            ) {
+                Err(Error::BrokenTransactionManger)
+            } else {
+                Ok(())
+            }
+        })
+        .await
+        .map_err(|err| RecycleError::message(format!("connection check failed: {err}")))?
+        .map_err(RecycleError::Backend)
+    }
+}
