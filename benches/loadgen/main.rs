@@ -17,7 +17,8 @@
 //!                 connections 2000/200, coldload, saves, isolation (each on a
 //!                 fresh server)
 //!
-//! target (default: start canvas-server on a temporary database, throttles off)
+//! target (default: start canvas-server on a temporary database, throttles off;
+//! the environment variable CANVAS_SERVER_BIN names another build of it)
 //!   --url ws://HOST:PORT/PREFIX  rooms are PREFIX/ROOM (Hocuspocus: documents on that socket)
 //!   --pid PID                    process whose CPU and memory are reported (with --url)
 //!   --param K=V                  extra query parameter, repeatable (alias: --token-param)
