@@ -11,7 +11,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use uuid::Uuid;
 
-use super::{BoardService, CloseReason, Lease, LiveBoard, OpenError, Peer, PeerChannels};
+use super::{BoardService, CloseReason, Lease, LiveBoard, OpenError, Peer};
 use crate::{
     db::Role,
     protocol::{
@@ -42,13 +42,8 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 impl Session {
     /// Attaches a socket of `user_id` with `role` to the leased board and queues
     /// the opening messages: the server's sync step 1 and the awareness states.
-    pub async fn start(
-        service: &BoardService,
-        lease: Lease,
-        user_id: Uuid,
-        role: Role,
-    ) -> (Self, PeerChannels) {
-        let (peer, channels) = Peer::new(user_id, role, service.settings().queue);
+    pub async fn start(service: &BoardService, lease: Lease, user_id: Uuid, role: Role) -> Self {
+        let peer = Peer::new(user_id, role, service.settings().queue);
         let board = Arc::clone(lease.board());
         // Join before reading the state vector: an update applied in between is
         // then both broadcast to us and (harmlessly) in our step 2.
@@ -65,7 +60,7 @@ impl Session {
         if let Some(frame) = board.awareness_frame() {
             peer.send(frame);
         }
-        (Self { lease, peer }, channels)
+        Self { lease, peer }
     }
 
     /// The board.
@@ -176,6 +171,9 @@ impl Session {
 impl Drop for Session {
     fn drop(&mut self) {
         self.board().leave(self.peer.id);
+        // Off the board, nothing more is queued: the writer ends once it has
+        // written what is (or sent the close frame the board asked for).
+        self.peer.finish();
     }
 }
 
