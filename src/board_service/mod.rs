@@ -19,7 +19,7 @@ pub mod store;
 use std::{
     collections::HashMap,
     sync::{
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, Mutex, MutexGuard, PoisonError,
     },
     time::Duration,
@@ -75,6 +75,8 @@ struct Inner {
     final_flush: AtomicBool,
     workers: TaskTracker,
     sockets: TaskTracker,
+    /// See [`BoardService::access_epoch`].
+    access_epoch: AtomicU64,
 }
 
 /// The registry of live boards. Cheap to clone.
@@ -133,6 +135,7 @@ impl BoardService {
                 final_flush: AtomicBool::new(false),
                 workers: TaskTracker::new(),
                 sockets: TaskTracker::new(),
+                access_epoch: AtomicU64::new(0),
             }),
         }
     }
@@ -262,8 +265,21 @@ impl BoardService {
         true
     }
 
+    /// Moves on whenever a board is deleted, a member removed or an account
+    /// deleted, or a role changed (each counted before it reaches the sockets).
+    /// A socket whose access was checked after reading one value, and that
+    /// joined its board while the value was still the same, missed none of them.
+    pub fn access_epoch(&self) -> u64 {
+        self.inner.access_epoch.load(Ordering::SeqCst)
+    }
+
+    fn access_changed(&self) {
+        self.inner.access_epoch.fetch_add(1, Ordering::SeqCst);
+    }
+
     /// Boards were deleted: close their sockets (4404) and drop them unsaved.
     pub fn boards_deleted(&self, board_ids: &[Uuid]) {
+        self.access_changed();
         for &board_id in board_ids {
             let slot = lock(&self.inner.boards).remove(&board_id);
             if let Some(board) = slot.and_then(|slot| slot.board.get().cloned()) {
@@ -276,6 +292,7 @@ impl BoardService {
 
     /// A member was removed: close that user's sockets on the board (4403).
     pub fn member_removed(&self, board_id: Uuid, user_id: Uuid) {
+        self.access_changed();
         if let Some(board) = self.loaded(board_id) {
             board.close_peers(Some(user_id), CloseReason::MemberRemoved);
         }
@@ -283,6 +300,7 @@ impl BoardService {
 
     /// An account was deleted: close its sockets on every board (4403).
     pub fn user_removed_everywhere(&self, user_id: Uuid) {
+        self.access_changed();
         for board in self.all_loaded() {
             board.close_peers(Some(user_id), CloseReason::MemberRemoved);
         }
@@ -290,6 +308,7 @@ impl BoardService {
 
     /// A member's role changed: its live sockets follow at once.
     pub fn role_changed(&self, board_id: Uuid, user_id: Uuid, role: Role) {
+        self.access_changed();
         if let Some(board) = self.loaded(board_id) {
             board.set_role(user_id, role);
         }

@@ -96,6 +96,8 @@ pub async fn sync_board(
             return Err(AppError::TooManyRequests(retry_after.as_secs()));
         }
     }
+    // Read before access is checked: see `recheck_access`.
+    let access_epoch = state.live.access_epoch();
     let token = match bearer_token(&headers)? {
         Some(token) => token,
         None => params
@@ -127,11 +129,13 @@ pub async fn sync_board(
             live.track_socket(async move {
                 tracing::debug!(board.id = %board_id, user.id = %user_id, "socket opened");
                 let session = Session::start(&state.live, lease, user_id, role).await;
-                // Boxed (in its own statement, or the temporary keeps its
-                // room): a database call's future is larger than the whole
-                // socket loop, and this future keeps room for its largest part.
-                let recheck = Box::pin(recheck_access(&state, &session, board_id, role));
-                recheck.await;
+                if state.live.access_epoch() != access_epoch {
+                    // Boxed (in its own statement, or the temporary keeps its
+                    // room): a database call's future is larger than the whole
+                    // socket loop, and this future keeps room for its largest part.
+                    let recheck = Box::pin(recheck_access(&state, &session, board_id, role));
+                    recheck.await;
+                }
                 let writer = tokio::spawn(write_loop(
                     sink,
                     Arc::clone(session.peer()),
@@ -144,7 +148,9 @@ pub async fn sync_board(
 
 /// Membership may have changed between the check before the upgrade and the
 /// socket joining its board, when a removal or deletion could not reach it yet:
-/// look once more now that it is reachable.
+/// look once more now that it is reachable. Only needed when the board service
+/// heard of such a change meanwhile (its access epoch moved): one that comes
+/// after the socket joined reaches the socket itself.
 async fn recheck_access(state: &AppState, session: &Session, board_id: Uuid, role: Role) {
     let user_id = session.peer().user_id;
     match state.db.find_board_for(board_id, user_id).await {

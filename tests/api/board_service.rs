@@ -199,3 +199,31 @@ async fn shutdown_saves_every_dirty_board_before_returning() {
     let stored = store.saved.lock().expect("lock");
     assert!(ids.iter().all(|id| stored.contains_key(id)));
 }
+
+#[tokio::test]
+async fn every_access_change_moves_the_access_epoch_and_nothing_else_does() {
+    // A socket skips its after-join membership check when the epoch did not
+    // move, so each way access can be lost or changed must move it.
+    let service = service(Arc::new(FakeStore::default()), 50);
+    let (board, user) = (Uuid::new_v4(), Uuid::new_v4());
+    let start = service.access_epoch();
+    let lease = service.open(board).await.expect("opens");
+    apply_update(Arc::clone(lease.board()), an_update("k"))
+        .await
+        .expect("applies");
+    assert_eq!(service.access_epoch(), start, "opening and editing");
+
+    let changes: [&dyn Fn(&BoardService); 4] = [
+        &|s| s.member_removed(board, user),
+        &|s| s.role_changed(board, user, canvas_server::db::Role::Viewer),
+        &|s| s.user_removed_everywhere(user),
+        &|s| s.boards_deleted(&[board]),
+    ];
+    let mut last = start;
+    for change in changes {
+        change(&service);
+        let now = service.access_epoch();
+        assert!(now > last, "an access change moves the epoch");
+        last = now;
+    }
+}
