@@ -48,15 +48,21 @@ impl Session {
         // Join before reading the state vector: an update applied in between is
         // then both broadcast to us and (harmlessly) in our step 2.
         board.join(Arc::clone(&peer));
-        // The server's step 1 needs the decoded document; it follows when that
-        // is ready, while the client's own step 1 can already be answered.
-        let sv_board = Arc::clone(&board);
-        let sv_peer = Arc::clone(&peer);
-        tokio::spawn(async move {
-            if let Some(state_vector) = blocking(move || sv_board.state_vector()).await {
-                sv_peer.send(Bytes::from(message::encode_sync_step1(&state_vector)));
-            }
-        });
+        // The server's step 1 needs the decoded document. Usually it is, and
+        // free: answer at once (a trip through the blocking pool costs more
+        // than the encoding). Otherwise it follows when the document is ready,
+        // while the client's own step 1 can already be answered.
+        if let Some(state_vector) = board.try_state_vector() {
+            peer.send(Bytes::from(message::encode_sync_step1(&state_vector)));
+        } else {
+            let sv_board = Arc::clone(&board);
+            let sv_peer = Arc::clone(&peer);
+            tokio::spawn(async move {
+                if let Some(state_vector) = blocking(move || sv_board.state_vector()).await {
+                    sv_peer.send(Bytes::from(message::encode_sync_step1(&state_vector)));
+                }
+            });
+        }
         if let Some(frame) = board.awareness_frame() {
             peer.send(frame);
         }
