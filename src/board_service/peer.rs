@@ -87,9 +87,10 @@ pub struct QueueLimits {
 
 static NEXT_PEER_ID: AtomicU64 = AtomicU64::new(1);
 
-/// A writer's batch whose buffer grew past this many frames is given back to
-/// the allocator once written, so a burst does not stay with an idle socket.
-const KEEP_BATCH_CAPACITY: usize = 64;
+/// A writer's batch whose buffer grew past this many frames (8 KiB) is given
+/// back to the allocator once written, so a burst does not stay with an idle
+/// socket; below it, a busy socket reuses its buffers without allocating.
+const KEEP_BATCH_CAPACITY: usize = 256;
 
 /// The board-side handle of one socket, shared with the socket's tasks.
 #[derive(Debug)]

@@ -302,16 +302,18 @@ async fn write_batch(
     batch: &mut VecDeque<Bytes>,
 ) -> Result<(), axum::Error> {
     let (mut frames, mut bytes) = (0, 0);
+    let mut tally = metrics::MessageTally::default();
     let mut result = Ok(());
     while let Some(frame) = batch.pop_front() {
         frames += 1;
         bytes += frame.len();
-        metrics::ws_message(metrics::Direction::Out, &frame);
+        tally.add(&frame);
         result = sink.feed(Message::Binary(frame)).await;
         if result.is_err() {
             break;
         }
     }
+    tally.flush(metrics::Direction::Out);
     if result.is_ok() {
         result = sink.flush().await;
     }
