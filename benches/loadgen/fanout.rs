@@ -92,8 +92,19 @@ pub fn now_ns(base: Instant) -> u64 {
     base.elapsed().as_nanos() as u64
 }
 
-/// Runs one fanout on fresh rooms of `backend`.
-pub async fn run(backend: &Backend, spec: &Spec) -> anyhow::Result<Outcome> {
+/// The clients of one fanout, connected and synced, not yet writing.
+pub struct Group {
+    spec: Spec,
+    rooms: Vec<Room>,
+    roles: Vec<ClientRole>,
+    tracks: Arc<Vec<BoardTrack>>,
+    conns: Vec<(Conn, Option<Doc>)>,
+    connect_times: Vec<Duration>,
+}
+
+/// Connects and syncs every client of `spec` to `rooms` (one per board), a
+/// bounded number at a time. The sockets belong to the runtime this runs on.
+pub async fn connect(rooms: Vec<Room>, spec: Spec) -> anyhow::Result<Group> {
     anyhow::ensure!(
         spec.boards >= 1 && spec.clients >= spec.boards,
         "need clients >= boards >= 1"
@@ -109,7 +120,7 @@ pub async fn run(backend: &Backend, spec: &Spec) -> anyhow::Result<Outcome> {
             "closed loop needs two clients per board"
         );
     }
-    let rooms = backend.rooms("fanout", spec.boards).await?;
+    anyhow::ensure!(rooms.len() == spec.boards, "one room per board");
 
     // Plan: client i joins board i % B as member i / B; clients below W write.
     let mut roles: Vec<ClientRole> = (0..spec.clients)
@@ -153,7 +164,6 @@ pub async fn run(backend: &Backend, spec: &Spec) -> anyhow::Result<Outcome> {
             .collect(),
     );
 
-    // Connect and sync everyone, a bounded number at a time.
     let gate = Arc::new(Semaphore::new(spec.connect_concurrency.max(1)));
     let mut connecting = Vec::new();
     for (role, doc) in roles.iter().zip(docs) {
@@ -179,75 +189,193 @@ pub async fn run(backend: &Backend, spec: &Spec) -> anyhow::Result<Outcome> {
         conns.push((conn, doc));
         connect_times.push(took);
     }
+    Ok(Group {
+        spec,
+        rooms,
+        roles,
+        tracks,
+        conns,
+        connect_times,
+    })
+}
 
-    let base = Instant::now();
-    let start = tokio::time::Instant::now() + Duration::from_millis(50);
-    let shared = Arc::new(Shared {
-        base,
-        start,
-        sending: AtomicBool::new(true),
-        pace: spec.pace,
-        writers_total: spec.writers,
-        quota: spec.updates_per_writer,
-        behind_ns: AtomicU64::new(0),
-        writers_done: AtomicU64::new(0),
-    });
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let pid = backend.pid();
-    let cpu = CpuWindow::start(pid);
-    let mut tasks = Vec::new();
-    for (role, (conn, doc)) in roles.iter().cloned().zip(conns) {
-        tasks.push(tokio::spawn(run_client(
-            conn,
-            doc,
-            role,
-            Arc::clone(&tracks),
-            Arc::clone(&shared),
-            stop_rx.clone(),
-        )));
+/// A group's clients at work: writing on their pace and receiving.
+pub struct Running {
+    spec: Spec,
+    rooms: Vec<Room>,
+    tracks: Arc<Vec<BoardTrack>>,
+    shared: Arc<Shared>,
+    tasks: Vec<tokio::task::JoinHandle<ClientOutcome>>,
+    connect_times: Vec<Duration>,
+}
+
+impl Group {
+    /// Starts every client task (on the current runtime); writing begins at
+    /// `start`, and the tasks end when `stop` turns true.
+    pub fn launch(
+        self,
+        base: Instant,
+        start: tokio::time::Instant,
+        stop: watch::Receiver<bool>,
+    ) -> Running {
+        let shared = Arc::new(Shared {
+            base,
+            start,
+            sending: AtomicBool::new(true),
+            pace: self.spec.pace,
+            writers_total: self.spec.writers,
+            quota: self.spec.updates_per_writer,
+            behind_ns: AtomicU64::new(0),
+            writers_done: AtomicU64::new(0),
+        });
+        let tasks = self
+            .roles
+            .iter()
+            .cloned()
+            .zip(self.conns)
+            .map(|(role, (conn, doc))| {
+                tokio::spawn(run_client(
+                    conn,
+                    doc,
+                    role,
+                    Arc::clone(&self.tracks),
+                    Arc::clone(&shared),
+                    stop.clone(),
+                ))
+            })
+            .collect();
+        Running {
+            spec: self.spec,
+            rooms: self.rooms,
+            tracks: self.tracks,
+            shared,
+            tasks,
+            connect_times: self.connect_times,
+        }
+    }
+}
+
+/// What a group's run measured.
+pub struct Finished {
+    pub hist: Hist,
+    pub outcomes: Vec<ClientOutcome>,
+    pub sent: u64,
+    pub expected: u64,
+    pub rooms: Vec<Room>,
+    pub connect_times: Vec<Duration>,
+    /// Largest open-loop send delay behind schedule, in ns.
+    pub behind_ns: u64,
+}
+
+impl Running {
+    /// Whether every writer reached its quota.
+    fn all_written(&self) -> bool {
+        self.shared.writers_done.load(Ordering::Acquire) as usize >= self.spec.writers
     }
 
-    // Write until the time is up (or every writer has its quota), then drain.
-    let deadline = start + spec.duration;
+    fn stop_sending(&self) {
+        self.shared.sending.store(false, Ordering::Release);
+    }
+
+    fn drained(&self) -> bool {
+        self.tracks.iter().all(BoardTrack::drained)
+    }
+
+    /// Waits for the client tasks (after `stop` turned true) and merges what
+    /// they measured.
+    pub async fn finish(self) -> anyhow::Result<Finished> {
+        let mut hist = Hist::default();
+        let mut outcomes: Vec<ClientOutcome> = Vec::new();
+        for task in self.tasks {
+            outcomes.push(task.await?);
+        }
+        for outcome in &outcomes {
+            hist.merge(&outcome.receiver.hist);
+        }
+        let sent: u64 = self
+            .tracks
+            .iter()
+            .flat_map(|b| &b.writers)
+            .map(|w| w.sent.load(Ordering::Acquire))
+            .sum();
+        let expected: u64 = self.tracks.iter().map(BoardTrack::expected).sum();
+        Ok(Finished {
+            hist,
+            outcomes,
+            sent,
+            expected,
+            rooms: self.rooms,
+            connect_times: self.connect_times,
+            behind_ns: self.shared.behind_ns.load(Ordering::Relaxed),
+        })
+    }
+}
+
+/// Lets `groups` write until `deadline` (or until each has its quota), then
+/// stops their writers and waits (5 s at most) for the deliveries in flight.
+/// Returns (writing time since `start`, draining time).
+pub async fn write_and_drain(
+    groups: &[&Running],
+    start: tokio::time::Instant,
+    deadline: tokio::time::Instant,
+) -> (Duration, Duration) {
     loop {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let all_done = shared.writers_done.load(Ordering::Acquire) as usize >= spec.writers;
+        let all_done = groups.iter().all(|g| g.all_written());
         if all_done || tokio::time::Instant::now() >= deadline {
             break;
         }
     }
-    shared.sending.store(false, Ordering::Release);
+    for group in groups {
+        group.stop_sending();
+    }
     let send_window = start.elapsed();
     let drain_started = Instant::now();
-    while !tracks.iter().all(BoardTrack::drained)
-        && drain_started.elapsed() < Duration::from_secs(5)
-    {
+    while !groups.iter().all(|g| g.drained()) && drain_started.elapsed() < Duration::from_secs(5) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let drain = drain_started.elapsed();
+    (send_window, drain_started.elapsed())
+}
+
+impl Finished {
+    /// Sum of a per-client counter.
+    pub fn sum(&self, f: fn(&ClientOutcome) -> u64) -> u64 {
+        self.outcomes.iter().map(f).sum()
+    }
+
+    /// Close codes of sockets the server ended early, and client errors.
+    pub fn problems(&self) -> (Vec<Value>, Vec<String>) {
+        (
+            self.outcomes
+                .iter()
+                .filter_map(|o| o.ended.clone())
+                .collect(),
+            self.outcomes
+                .iter()
+                .filter_map(|o| o.error.clone())
+                .collect(),
+        )
+    }
+}
+
+/// Runs one fanout on fresh rooms of `backend`.
+pub async fn run(backend: &Backend, spec: &Spec) -> anyhow::Result<Outcome> {
+    let rooms = backend.rooms("fanout", spec.boards).await?;
+    let group = connect(rooms, spec.clone()).await?;
+    let base = Instant::now();
+    let start = tokio::time::Instant::now() + Duration::from_millis(50);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let cpu = CpuWindow::start(backend.pid());
+    let running = group.launch(base, start, stop_rx);
+    let (send_window, drain) = write_and_drain(&[&running], start, start + spec.duration).await;
     let used = cpu.finish();
     let server_rss = backend.rss_kib();
     let _ = stop_tx.send(true);
+    let mut done = running.finish().await?;
 
-    let mut hist = Hist::default();
-    let mut outcomes: Vec<ClientOutcome> = Vec::new();
-    for task in tasks {
-        outcomes.push(task.await?);
-    }
-    for outcome in &outcomes {
-        hist.merge(&outcome.receiver.hist);
-    }
-    let sum = |f: fn(&ClientOutcome) -> u64| outcomes.iter().map(f).sum::<u64>();
-    let sent: u64 = tracks
-        .iter()
-        .flat_map(|b| &b.writers)
-        .map(|w| w.sent.load(Ordering::Acquire))
-        .sum();
-    let expected: u64 = tracks.iter().map(BoardTrack::expected).sum();
-    let deliveries = hist.count();
+    let deliveries = done.hist.count();
     let window_s = send_window.as_secs_f64();
-    let ended: Vec<Value> = outcomes.iter().filter_map(|o| o.ended.clone()).collect();
-    let errors: Vec<String> = outcomes.iter().filter_map(|o| o.error.clone()).collect();
+    let (ended, errors) = done.problems();
     let mut line = json!({
         "target": backend.describe(),
         "clients": spec.clients,
@@ -255,23 +383,23 @@ pub async fn run(backend: &Backend, spec: &Spec) -> anyhow::Result<Outcome> {
         "boards": spec.boards,
         "write_s": round3(window_s),
         "drain_ms": round2(drain.as_secs_f64() * 1e3),
-        "updates_sent": sent,
-        "updates_per_s": round2(sent as f64 / window_s),
+        "updates_sent": done.sent,
+        "updates_per_s": round2(done.sent as f64 / window_s),
         "deliveries": deliveries,
-        "deliveries_expected": expected,
+        "deliveries_expected": done.expected,
         "deliveries_per_s": round2(deliveries as f64 / (window_s + drain.as_secs_f64())),
-        "latency_ms": hist.summary_ms(),
-        "connect_sync_ms": summary_of(&connect_times),
+        "latency_ms": done.hist.summary_ms(),
+        "connect_sync_ms": summary_of(&done.connect_times),
         "server_cpu_pct": used.server_pct(),
         "server_cpu_us_per_delivery": used.server_cpu_s
             .filter(|_| deliveries > 0)
             .map(|s| round3(s * 1e6 / deliveries as f64)),
         "server_rss_kib": server_rss,
         "loadgen_cpu_pct": used.own_pct(),
-        "out_of_order": sum(|o| o.receiver.out_of_order),
-        "stale": sum(|o| o.receiver.stale),
-        "undecodable": sum(|o| o.receiver.undecodable),
-        "decoded_by_yrs": sum(|o| o.receiver.decoded_by_yrs),
+        "out_of_order": done.sum(|o| o.receiver.out_of_order),
+        "stale": done.sum(|o| o.receiver.stale),
+        "undecodable": done.sum(|o| o.receiver.undecodable),
+        "decoded_by_yrs": done.sum(|o| o.receiver.decoded_by_yrs),
         "sockets_ended_early": ended,
         "errors": errors,
     });
@@ -279,19 +407,19 @@ pub async fn run(backend: &Backend, spec: &Spec) -> anyhow::Result<Outcome> {
         Pace::Open { rate } => {
             line["pace"] = json!("open");
             line["rate_target"] = json!(rate);
-            line["send_behind_max_ms"] = json!(round3(
-                shared.behind_ns.load(Ordering::Relaxed) as f64 / 1e6
-            ));
+            line["send_behind_max_ms"] = json!(round3(done.behind_ns as f64 / 1e6));
         }
         Pace::Closed { window } => {
             line["pace"] = json!("closed");
             line["window"] = json!(window);
         }
     }
-    let replica = outcomes.into_iter().find_map(|o| o.replica);
+    let replica = std::mem::take(&mut done.outcomes)
+        .into_iter()
+        .find_map(|o| o.replica);
     Ok(Outcome {
         json: line,
-        rooms,
+        rooms: done.rooms,
         replica,
     })
 }

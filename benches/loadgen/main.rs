@@ -11,10 +11,14 @@
 //!   connections   N sockets over B boards, each synced; connect+sync time, RSS per socket
 //!   coldload      the automerge-paper trace as a Y.Text; fresh clients warm and cold
 //!   saves         database writes during a fanout; stored size after many updates
+//!   isolation     a quiet board's delivery latency, alone and beside a busy board
+//!                 (closed-loop fanout)
 //!   all           fanout closed 50/10 w8, open 1000/s over 50 and 100 clients,
-//!                 connections 2000/200, coldload, saves (each on a fresh server)
+//!                 connections 2000/200, coldload, saves, isolation (each on a
+//!                 fresh server)
 //!
-//! target (default: start canvas-server on a temporary database, throttles off)
+//! target (default: start canvas-server on a temporary database, throttles off;
+//! the environment variable CANVAS_SERVER_BIN names another build of it)
 //!   --url ws://HOST:PORT/PREFIX  rooms are PREFIX/ROOM (Hocuspocus: documents on that socket)
 //!   --pid PID                    process whose CPU and memory are reported (with --url)
 //!   --param K=V                  extra query parameter, repeatable (alias: --token-param)
@@ -27,6 +31,8 @@
 //!   --clients 50  --writers 10  --boards 1 (saves: 10)
 //!   --window 8 (closed loop, default)  |  --rate 1000 (open loop, updates/s over all writers)
 //!   --duration-secs 10  --updates 100000 (saves: stored-size part)
+//! isolation (--clients, --writers, --window: the busy board, default 50/10/8)
+//!   --quiet-clients 5  --quiet-writers 2  --quiet-rate 100 (updates/s)  --duration-secs 10
 //! connections
 //!   --sockets 2000  --boards 200  --concurrency 64
 //! coldload
@@ -40,6 +46,7 @@ mod coldload;
 mod connections;
 mod fanout;
 mod hist;
+mod isolation;
 mod procstat;
 mod proto;
 mod saves;
@@ -80,11 +87,14 @@ struct Opts {
     trace: std::path::PathBuf,
     fresh_clients: usize,
     unload_wait: Duration,
+    quiet_clients: usize,
+    quiet_writers: usize,
+    quiet_rate: f64,
     threads: usize,
 }
 
 fn usage() -> &'static str {
-    "usage: cargo bench --bench loadgen -- <fanout|connections|coldload|saves|all> [options]\n\
+    "usage: cargo bench --bench loadgen -- <fanout|connections|coldload|saves|isolation|all> [options]\n\
      (see benches/loadgen/main.rs for the options)"
 }
 
@@ -111,6 +121,9 @@ fn parse_args(args: Vec<String>) -> anyhow::Result<Option<Opts>> {
         trace: DEFAULT_TRACE.into(),
         fresh_clients: 20,
         unload_wait: Duration::from_secs(5),
+        quiet_clients: 5,
+        quiet_writers: 2,
+        quiet_rate: 100.0,
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
     };
     let mut args = args.into_iter();
@@ -142,6 +155,9 @@ fn parse_args(args: Vec<String>) -> anyhow::Result<Option<Opts>> {
             "--unload-wait-secs" => {
                 opts.unload_wait = Duration::from_secs_f64(value("--unload-wait-secs")?.parse()?)
             }
+            "--quiet-clients" => opts.quiet_clients = value("--quiet-clients")?.parse()?,
+            "--quiet-writers" => opts.quiet_writers = value("--quiet-writers")?.parse()?,
+            "--quiet-rate" => opts.quiet_rate = value("--quiet-rate")?.parse()?,
             "--threads" => opts.threads = value("--threads")?.parse()?,
             other if other.starts_with('-') => bail!("unknown option {other}"),
             other if scenario.is_none() => scenario = Some(other.to_owned()),
@@ -225,6 +241,25 @@ impl Opts {
         }
     }
 
+    fn isolation(&self) -> isolation::Spec {
+        let window = self.window.unwrap_or(8);
+        isolation::Spec {
+            busy: self.fanout(Pace::Closed { window }, 50, 1),
+            quiet: fanout::Spec {
+                clients: self.quiet_clients,
+                writers: self.quiet_writers,
+                boards: 1,
+                pace: Pace::Open {
+                    rate: self.quiet_rate,
+                },
+                duration: self.duration,
+                updates_per_writer: None,
+                replica: false,
+                connect_concurrency: 8,
+            },
+        }
+    }
+
     fn saves(&self) -> saves::Spec {
         saves::Spec {
             fanout: self.fanout(self.pace(), 50, 10),
@@ -242,6 +277,7 @@ enum Job {
     Connections(connections::Spec),
     Coldload(coldload::Spec),
     Saves(saves::Spec),
+    Isolation(isolation::Spec),
 }
 
 fn jobs(opts: &Opts) -> anyhow::Result<Vec<(&'static str, Job)>> {
@@ -250,6 +286,17 @@ fn jobs(opts: &Opts) -> anyhow::Result<Vec<(&'static str, Job)>> {
         "connections" => vec![("connections", Job::Connections(opts.connections(200)))],
         "coldload" => vec![("coldload", Job::Coldload(opts.coldload()))],
         "saves" => vec![("saves", Job::Saves(opts.saves()))],
+        "isolation" => {
+            anyhow::ensure!(
+                opts.rate.is_none(),
+                "isolation: the busy board is closed loop; use --quiet-rate"
+            );
+            anyhow::ensure!(
+                opts.boards.is_none_or(|b| b == 1),
+                "isolation: one busy board"
+            );
+            vec![("isolation", Job::Isolation(opts.isolation()))]
+        }
         "all" => {
             let fixed = Opts {
                 clients: None,
@@ -270,6 +317,7 @@ fn jobs(opts: &Opts) -> anyhow::Result<Vec<(&'static str, Job)>> {
                 ("connections", Job::Connections(fixed.connections(200))),
                 ("coldload", Job::Coldload(fixed.coldload())),
                 ("saves", Job::Saves(fixed.saves())),
+                ("isolation", Job::Isolation(fixed.isolation())),
             ]
         }
         other => bail!("unknown scenario {other:?}\n{}", usage()),
@@ -284,6 +332,7 @@ async fn run_job(opts: &Opts, job: &Job) -> anyhow::Result<Value> {
         Job::Connections(spec) => connections::run(&backend, spec).await,
         Job::Coldload(spec) => coldload::run(&backend, spec).await,
         Job::Saves(spec) => saves::run(&backend, spec).await,
+        Job::Isolation(spec) => isolation::run(&backend, spec).await,
     }
 }
 

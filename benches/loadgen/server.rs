@@ -35,7 +35,10 @@ impl Drop for CanvasServer {
 }
 
 fn spawn(dir: &std::path::Path, db: &std::path::Path) -> anyhow::Result<(Child, String)> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_canvas-server"))
+    // An A/B comparison runs the same load generator against a saved build.
+    let bin = std::env::var_os("CANVAS_SERVER_BIN")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_canvas-server").into());
+    let mut child = Command::new(bin)
         .current_dir(dir)
         .env("BIND_ADDR", "127.0.0.1:0")
         .env("DATABASE_URL", format!("sqlite://{}", db.display()))

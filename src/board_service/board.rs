@@ -216,6 +216,19 @@ impl LiveBoard {
         lock(self.doc()).transact().state_vector().encode_v1()
     }
 
+    /// Like [`Self::state_vector`], but `None` instead of waiting when the
+    /// document is not decoded yet or another thread holds it. (Encoding it is
+    /// one entry per client id: microseconds.)
+    pub fn try_state_vector(&self) -> Option<Vec<u8>> {
+        let doc = match self.doc.get()?.try_lock() {
+            Ok(doc) => doc,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        let state_vector = doc.transact().state_vector().encode_v1();
+        Some(state_vector)
+    }
+
     /// What a client with `state_vector` lacks, as one v1 update. Blocking.
     pub fn diff(&self, state_vector: &[u8]) -> Result<Vec<u8>, DocError> {
         contained(|| {

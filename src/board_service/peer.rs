@@ -1,13 +1,21 @@
 //! One connected socket as the board service sees it: who it is, what it may do,
 //! its bounded outbound queue, and the signal that closes it.
+//!
+//! The queue and the close decision live inside the [`Peer`] itself (one lock,
+//! two `Notify`s) rather than in channels: an idle socket then costs no queue
+//! blocks or channel allocations, and the writer takes everything queued in
+//! one step instead of one frame at a time.
 
-use std::sync::{
-    atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering},
-    Arc,
+use std::{
+    collections::VecDeque,
+    sync::{
+        atomic::{AtomicU64, AtomicU8, Ordering},
+        Arc, Mutex, MutexGuard, PoisonError,
+    },
 };
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::db::Role;
@@ -79,7 +87,12 @@ pub struct QueueLimits {
 
 static NEXT_PEER_ID: AtomicU64 = AtomicU64::new(1);
 
-/// The board-side handle of one socket.
+/// A writer's batch whose buffer grew past this many frames (8 KiB) is given
+/// back to the allocator once written, so a burst does not stay with an idle
+/// socket; below it, a busy socket reuses its buffers without allocating.
+const KEEP_BATCH_CAPACITY: usize = 256;
+
+/// The board-side handle of one socket, shared with the socket's tasks.
 #[derive(Debug)]
 pub struct Peer {
     /// Unique within the process.
@@ -87,44 +100,59 @@ pub struct Peer {
     /// The authenticated user.
     pub user_id: Uuid,
     role: AtomicU8,
-    outbound: mpsc::Sender<Bytes>,
-    queued_bytes: Arc<AtomicUsize>,
-    max_queued_bytes: usize,
-    close: watch::Sender<Option<CloseReason>>,
+    limits: QueueLimits,
+    queue: Mutex<Queue>,
+    /// Wakes the writer: frames queued, a close decided, or the socket left.
+    /// One waiter, so a wake-up given while it is busy is kept for its next wait.
+    wake_writer: Notify,
+    /// Wakes everything waiting for the close decision.
+    closed: Notify,
 }
 
-/// The socket-side ends of a [`Peer`]: frames to write and the close signal.
-#[derive(Debug)]
-pub struct PeerChannels {
-    /// Frames to write, in order.
-    pub outbound: mpsc::Receiver<Bytes>,
-    /// Set once when the server decides to close the socket.
-    pub close: watch::Receiver<Option<CloseReason>>,
-    /// Decrement by a frame's length once it is written.
-    pub queued_bytes: Arc<AtomicUsize>,
+#[derive(Debug, Default)]
+struct Queue {
+    frames: VecDeque<Bytes>,
+    /// Frames queued or taken by the writer and not yet written.
+    pending_frames: usize,
+    /// Bytes of those frames.
+    pending_bytes: usize,
+    close: Option<CloseReason>,
+    /// The socket left its board: nothing more will be queued.
+    finished: bool,
+}
+
+/// What the writer should do next (see [`Peer::take_frames`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriterStep {
+    /// Frames were moved into the batch: write them, then call [`Peer::written`].
+    Write,
+    /// Nothing to write: wait for [`Peer::writer_wakeup`].
+    Wait,
+    /// Send this close frame (if any) and stop; queued frames are dropped.
+    Close(Option<CloseReason>),
+}
+
+fn lock(queue: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
+    // Only plain bookkeeping happens under this lock; a panic there leaves the
+    // queue usable, so carry on with it.
+    queue.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Peer {
-    /// A new peer and the channels its socket task drives.
-    pub fn new(user_id: Uuid, role: Role, limits: QueueLimits) -> (Arc<Self>, PeerChannels) {
-        let (outbound_tx, outbound_rx) = mpsc::channel(limits.frames.max(1));
-        let (close_tx, close_rx) = watch::channel(None);
-        let queued_bytes = Arc::new(AtomicUsize::new(0));
-        let peer = Arc::new(Self {
+    /// A new peer.
+    pub fn new(user_id: Uuid, role: Role, limits: QueueLimits) -> Arc<Self> {
+        Arc::new(Self {
             id: NEXT_PEER_ID.fetch_add(1, Ordering::Relaxed),
             user_id,
             role: AtomicU8::new(encode_role(role)),
-            outbound: outbound_tx,
-            queued_bytes: Arc::clone(&queued_bytes),
-            max_queued_bytes: limits.bytes,
-            close: close_tx,
-        });
-        let channels = PeerChannels {
-            outbound: outbound_rx,
-            close: close_rx,
-            queued_bytes,
-        };
-        (peer, channels)
+            limits: QueueLimits {
+                frames: limits.frames.max(1),
+                bytes: limits.bytes,
+            },
+            queue: Mutex::new(Queue::default()),
+            wake_writer: Notify::new(),
+            closed: Notify::new(),
+        })
     }
 
     /// The user's current role on the board (it can change while connected).
@@ -140,43 +168,107 @@ impl Peer {
     /// Queues a frame without waiting. A socket whose queue is full is closed
     /// with 1013 rather than buffered without bound or silently skipped.
     pub fn send(&self, frame: Bytes) -> bool {
-        if self.is_closing() {
+        let len = frame.len();
+        let mut queue = lock(&self.queue);
+        if queue.close.is_some() || queue.finished {
             return false;
         }
-        let len = frame.len();
-        let queued = self.queued_bytes.fetch_add(len, Ordering::AcqRel) + len;
+        let frames = queue.pending_frames + 1;
+        let bytes = queue.pending_bytes + len;
         // One frame larger than the byte budget still goes through when the
         // queue is otherwise empty: a big board must reach a client that keeps up.
-        if queued > self.max_queued_bytes && queued != len {
-            self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+        if frames > self.limits.frames || (bytes > self.limits.bytes && bytes != len) {
+            drop(queue);
             self.close(CloseReason::SlowClient);
             return false;
         }
-        match self.outbound.try_send(frame) {
-            Ok(()) => true,
-            Err(_) => {
-                self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
-                self.close(CloseReason::SlowClient);
-                false
-            }
+        queue.pending_frames = frames;
+        queue.pending_bytes = bytes;
+        queue.frames.push_back(frame);
+        // The writer is woken once per batch: while frames wait, it has been.
+        let first = queue.frames.len() == 1;
+        drop(queue);
+        if first {
+            self.wake_writer.notify_one();
         }
+        true
     }
 
     /// Asks the socket to close with `reason`; the first reason given wins.
     pub fn close(&self, reason: CloseReason) {
-        self.close.send_if_modified(|current| {
-            if current.is_none() {
-                *current = Some(reason);
-                true
-            } else {
-                false
+        {
+            let mut queue = lock(&self.queue);
+            if queue.close.is_some() {
+                return;
             }
-        });
+            queue.close = Some(reason);
+        }
+        self.closed.notify_waiters();
+        self.wake_writer.notify_one();
     }
 
     /// Whether a close was requested.
     pub fn is_closing(&self) -> bool {
-        self.close.borrow().is_some()
+        self.close_reason().is_some()
+    }
+
+    /// The close requested, if any.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        lock(&self.queue).close
+    }
+
+    /// Resolves once a close is requested.
+    pub async fn closed(&self) -> CloseReason {
+        loop {
+            let notified = self.closed.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a close in between still wakes us.
+            notified.as_mut().enable();
+            if let Some(reason) = self.close_reason() {
+                return reason;
+            }
+            notified.await;
+        }
+    }
+
+    /// The socket left its board: the writer ends once the queue is written.
+    pub fn finish(&self) {
+        lock(&self.queue).finished = true;
+        self.wake_writer.notify_one();
+    }
+
+    /// For the socket's writer: moves every queued frame into `batch` (which
+    /// it must have emptied) and says what to do.
+    pub fn take_frames(&self, batch: &mut VecDeque<Bytes>) -> WriterStep {
+        let mut queue = lock(&self.queue);
+        if let Some(reason) = queue.close {
+            return WriterStep::Close(Some(reason));
+        }
+        if queue.frames.is_empty() {
+            return if queue.finished {
+                WriterStep::Close(None)
+            } else {
+                WriterStep::Wait
+            };
+        }
+        std::mem::swap(&mut queue.frames, batch);
+        WriterStep::Write
+    }
+
+    /// For the socket's writer: `frames` frames of `bytes` bytes from its
+    /// batch are written, which makes room in the queue.
+    pub fn written(&self, frames: usize, bytes: usize, batch: &mut VecDeque<Bytes>) {
+        if batch.capacity() > KEEP_BATCH_CAPACITY && batch.is_empty() {
+            batch.shrink_to(KEEP_BATCH_CAPACITY / 4);
+        }
+        let mut queue = lock(&self.queue);
+        queue.pending_frames = queue.pending_frames.saturating_sub(frames);
+        queue.pending_bytes = queue.pending_bytes.saturating_sub(bytes);
+    }
+
+    /// For the socket's writer: resolves when there may be something to do.
+    pub async fn writer_wakeup(&self) {
+        self.wake_writer.notified().await;
     }
 }
 
@@ -206,11 +298,11 @@ mod tests {
 
     #[test]
     fn a_full_frame_queue_closes_the_socket_as_slow() {
-        let (peer, channels) = Peer::new(Uuid::new_v4(), Role::Editor, limits(2, 1 << 20));
+        let peer = Peer::new(Uuid::new_v4(), Role::Editor, limits(2, 1 << 20));
         assert!(peer.send(Bytes::from_static(b"a")));
         assert!(peer.send(Bytes::from_static(b"b")));
         assert!(!peer.send(Bytes::from_static(b"c")));
-        assert_eq!(*channels.close.borrow(), Some(CloseReason::SlowClient));
+        assert_eq!(peer.close_reason(), Some(CloseReason::SlowClient));
         assert!(
             !peer.send(Bytes::from_static(b"d")),
             "nothing queued after close"
@@ -219,22 +311,84 @@ mod tests {
 
     #[test]
     fn queued_bytes_over_budget_close_the_socket() {
-        let (peer, channels) = Peer::new(Uuid::new_v4(), Role::Editor, limits(100, 10));
+        let peer = Peer::new(Uuid::new_v4(), Role::Editor, limits(100, 10));
         assert!(
             peer.send(Bytes::from(vec![0; 20])),
             "a lone large frame passes"
         );
         assert!(!peer.send(Bytes::from(vec![0; 1])));
-        assert_eq!(*channels.close.borrow(), Some(CloseReason::SlowClient));
+        assert_eq!(peer.close_reason(), Some(CloseReason::SlowClient));
+    }
+
+    #[test]
+    fn frames_being_written_still_count_until_written() {
+        let peer = Peer::new(Uuid::new_v4(), Role::Editor, limits(2, 1 << 20));
+        let mut batch = VecDeque::new();
+        assert!(peer.send(Bytes::from_static(b"a")));
+        assert!(peer.send(Bytes::from_static(b"b")));
+        assert_eq!(peer.take_frames(&mut batch), WriterStep::Write);
+        assert_eq!(batch.len(), 2);
+        assert!(
+            !peer.send(Bytes::from_static(b"c")),
+            "the taken batch is not written yet"
+        );
+        assert_eq!(peer.close_reason(), Some(CloseReason::SlowClient));
+
+        let peer = Peer::new(Uuid::new_v4(), Role::Editor, limits(2, 1 << 20));
+        assert!(peer.send(Bytes::from_static(b"a")));
+        let mut batch = VecDeque::new();
+        assert_eq!(peer.take_frames(&mut batch), WriterStep::Write);
+        batch.clear();
+        peer.written(1, 1, &mut batch);
+        assert!(peer.send(Bytes::from_static(b"b")));
+        assert!(peer.send(Bytes::from_static(b"c")));
+        assert_eq!(peer.close_reason(), None);
+    }
+
+    #[test]
+    fn the_writer_drains_after_the_socket_leaves_but_not_after_a_close() {
+        let peer = Peer::new(Uuid::new_v4(), Role::Editor, limits(8, 1 << 20));
+        let mut batch = VecDeque::new();
+        assert_eq!(peer.take_frames(&mut batch), WriterStep::Wait);
+        assert!(peer.send(Bytes::from_static(b"a")));
+        peer.finish();
+        assert!(
+            !peer.send(Bytes::from_static(b"b")),
+            "nothing after leaving"
+        );
+        assert_eq!(peer.take_frames(&mut batch), WriterStep::Write);
+        batch.clear();
+        assert_eq!(peer.take_frames(&mut batch), WriterStep::Close(None));
+
+        let peer = Peer::new(Uuid::new_v4(), Role::Editor, limits(8, 1 << 20));
+        assert!(peer.send(Bytes::from_static(b"a")));
+        peer.close(CloseReason::BoardDeleted);
+        assert_eq!(
+            peer.take_frames(&mut batch),
+            WriterStep::Close(Some(CloseReason::BoardDeleted))
+        );
+    }
+
+    #[tokio::test]
+    async fn waiting_for_the_close_sees_a_close_requested_before_or_during_the_wait() {
+        let peer = Peer::new(Uuid::new_v4(), Role::Editor, limits(8, 1 << 20));
+        let waiter = tokio::spawn({
+            let peer = Arc::clone(&peer);
+            async move { peer.closed().await }
+        });
+        tokio::task::yield_now().await;
+        peer.close(CloseReason::GoingAway);
+        assert_eq!(waiter.await.ok(), Some(CloseReason::GoingAway));
+        assert_eq!(peer.closed().await, CloseReason::GoingAway);
     }
 
     #[test]
     fn the_first_close_reason_wins_and_roles_change_live() {
-        let (peer, channels) = Peer::new(Uuid::new_v4(), Role::Editor, limits(4, 100));
+        let peer = Peer::new(Uuid::new_v4(), Role::Editor, limits(4, 100));
         peer.set_role(Role::Viewer);
         assert_eq!(peer.role(), Role::Viewer);
         peer.close(CloseReason::MemberRemoved);
         peer.close(CloseReason::GoingAway);
-        assert_eq!(*channels.close.borrow(), Some(CloseReason::MemberRemoved));
+        assert_eq!(peer.close_reason(), Some(CloseReason::MemberRemoved));
     }
 }

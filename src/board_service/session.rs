@@ -11,7 +11,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use uuid::Uuid;
 
-use super::{BoardService, CloseReason, Lease, LiveBoard, OpenError, Peer, PeerChannels, Relay};
+use super::{BoardService, CloseReason, Lease, LiveBoard, OpenError, Peer, Relay};
 use crate::{
     db::Role,
     protocol::{
@@ -44,31 +44,32 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 impl Session {
     /// Attaches a socket of `user_id` with `role` to the leased board and queues
     /// the opening messages: the server's sync step 1 and the awareness states.
-    pub async fn start(
-        service: &BoardService,
-        lease: Lease,
-        user_id: Uuid,
-        role: Role,
-    ) -> (Self, PeerChannels) {
-        let (peer, channels) = Peer::new(user_id, role, service.settings().queue);
+    pub async fn start(service: &BoardService, lease: Lease, user_id: Uuid, role: Role) -> Self {
+        let peer = Peer::new(user_id, role, service.settings().queue);
         let board = Arc::clone(lease.board());
         // Join before reading the state vector: an update applied in between is
         // then both broadcast to us and (harmlessly) in our step 2.
         board.join(Arc::clone(&peer));
-        // The server's step 1 needs the decoded document; it follows when that
-        // is ready, while the client's own step 1 can already be answered.
-        let sv_board = Arc::clone(&board);
-        let sv_peer = Arc::clone(&peer);
-        tokio::spawn(async move {
-            if let Some(state_vector) = blocking(move || sv_board.state_vector()).await {
-                sv_peer.send(Bytes::from(message::encode_sync_step1(&state_vector)));
-            }
-        });
+        // The server's step 1 needs the decoded document. Usually it is, and
+        // free: answer at once (a trip through the blocking pool costs more
+        // than the encoding). Otherwise it follows when the document is ready,
+        // while the client's own step 1 can already be answered.
+        if let Some(state_vector) = board.try_state_vector() {
+            peer.send(Bytes::from(message::encode_sync_step1(&state_vector)));
+        } else {
+            let sv_board = Arc::clone(&board);
+            let sv_peer = Arc::clone(&peer);
+            tokio::spawn(async move {
+                if let Some(state_vector) = blocking(move || sv_board.state_vector()).await {
+                    sv_peer.send(Bytes::from(message::encode_sync_step1(&state_vector)));
+                }
+            });
+        }
         if let Some(frame) = board.awareness_frame() {
             peer.send(frame);
         }
         let relay = service.relay().cloned();
-        (Self { lease, peer, relay }, channels)
+        Self { lease, peer, relay }
     }
 
     /// The board.
@@ -189,6 +190,9 @@ impl Drop for Session {
         if let (Some(relay), Some(payload)) = (&self.relay, removal) {
             relay.awareness(self.board().id, &payload);
         }
+        // Off the board, nothing more is queued: the writer ends once it has
+        // written what is (or sent the close frame the board asked for).
+        self.peer.finish();
     }
 }
 

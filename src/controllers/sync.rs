@@ -6,9 +6,7 @@
 //! board's [`Session`], and a writer task drains the socket's bounded queue,
 //! pings, and sends the close frame the board service decided on.
 
-use std::time::Duration;
-
-use std::net::SocketAddr;
+use std::{collections::VecDeque, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
     extract::{
@@ -19,17 +17,19 @@ use axum::{
     response::Response,
 };
 use bytes::Bytes;
-use futures_util::{stream::SplitSink, SinkExt, StreamExt};
+use futures_util::{
+    stream::{SplitSink, SplitStream},
+    SinkExt, StreamExt,
+};
 use serde::Deserialize;
-use std::sync::{atomic::Ordering, Arc};
-use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::{
     app::AppState,
     auth::{authenticate_token, bearer_token, verify_token},
-    board_service::{session::Session, CloseReason, PeerChannels},
+    board_service::{session::Session, CloseReason, Peer, WriterStep},
     db::Role,
     error::{AppError, ErrorBody},
     extract::{Path, Query},
@@ -40,10 +40,11 @@ use crate::{
 /// How long a close frame may take to reach a client before the connection is
 /// dropped (a slow client first has to read what was already written to it).
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Initial read buffer of a socket (see the upgrade).
-const READ_BUFFER_BYTES: usize = 4 * 1024;
-/// Most queued frames written before one flush (fewer syscalls under load).
-const WRITE_BATCH: usize = 64;
+/// Initial read buffer of a socket (see the upgrade). Every idle socket keeps
+/// it, zero-filled, so it is half of an idle socket's memory at 4 KiB. A frame
+/// larger than this is still read whole (the buffer grows to the frame), in
+/// reads of this size: a 1 MiB frame takes 512 reads, well under a millisecond.
+const READ_BUFFER_BYTES: usize = 2 * 1024;
 
 /// Query parameters of the sync route.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -127,22 +128,36 @@ pub async fn sync_board(
         .max_frame_size(max)
         .on_failed_upgrade(move |err| tracing::debug!(board.id = %board_id, %err, "upgrade failed"))
         .on_upgrade(move |socket| {
+            // Split before the socket's future exists: whatever that future
+            // captures stays in it for the socket's life, and the halves are
+            // pointers where the socket itself is a few hundred bytes.
+            let (sink, stream) = socket.split();
             let live = state.live.clone();
             live.track_socket(async move {
                 tracing::debug!(board.id = %board_id, user.id = %user_id, "socket opened");
-                let (session, channels) = Session::start(&state.live, lease, user_id, role).await;
+                let session = Session::start(&state.live, lease, user_id, role).await;
                 if state.live.access_epoch() != access_epoch {
-                    recheck_access(&state, &session, board_id, role).await;
+                    // Boxed (in its own statement, or the temporary keeps its
+                    // room): a database call's future is larger than the whole
+                    // socket loop, and this future keeps room for its largest part.
+                    let recheck = Box::pin(recheck_access(&state, &session, board_id, role));
+                    recheck.await;
                 }
-                run_socket(socket, session, channels, &state).await;
+                let writer = tokio::spawn(write_loop(
+                    sink,
+                    Arc::clone(session.peer()),
+                    state.config.ws_ping_interval,
+                ));
+                run_socket(stream, session, writer, &state).await;
             })
         }))
 }
 
 /// Membership may have changed between the check before the upgrade and the
 /// socket joining its board, when a removal or deletion could not reach it yet:
-/// look once more now that it is reachable. Only needed when an access change
-/// was applied in between (the service's access epoch moved), which is rare.
+/// look once more now that it is reachable. Only needed when the board service
+/// heard of such a change meanwhile (its access epoch moved): one that comes
+/// after the socket joined reaches the socket itself.
 async fn recheck_access(state: &AppState, session: &Session, board_id: Uuid, role: Role) {
     let user_id = session.peer().user_id;
     match state.db.find_board_for(board_id, user_id).await {
@@ -158,18 +173,20 @@ async fn recheck_access(state: &AppState, session: &Session, board_id: Uuid, rol
     }
 }
 
-async fn run_socket(socket: WebSocket, session: Session, channels: PeerChannels, state: &AppState) {
+async fn run_socket(
+    mut stream: SplitStream<WebSocket>,
+    session: Session,
+    mut writer: JoinHandle<()>,
+    state: &AppState,
+) {
     metrics::ws_open(1.0);
-    let (sink, mut stream) = socket.split();
     let peer = Arc::clone(session.peer());
-    let mut close = channels.close.clone();
-    let mut writer = tokio::spawn(write_loop(sink, channels, state.config.ws_ping_interval));
     let idle_timeout = state.config.ws_idle_timeout;
     let rate = MessageLimiter::per_second(state.config.rate_ws_msgs_per_sec);
     loop {
         tokio::select! {
             biased;
-            _ = close.changed() => break,
+            _ = peer.closed() => break,
             next = tokio::time::timeout(idle_timeout, stream.next()) => match next {
                 Err(_) => {
                     tracing::debug!(peer = peer.id, "socket idle past its timeout; dropping");
@@ -183,7 +200,11 @@ async fn run_socket(socket: WebSocket, session: Session, channels: PeerChannels,
                         reject(&session, CloseReason::RateLimited);
                         break;
                     }
-                    if let Err(reason) = session.handle_frame(frame).await {
+                    // Boxed: handling a frame can wait on the blocking pool,
+                    // and its future would otherwise double this loop's size,
+                    // which every idle socket carries.
+                    let handled = Box::pin(session.handle_frame(frame));
+                    if let Err(reason) = handled.await {
                         reject(&session, reason);
                         break;
                     }
@@ -202,14 +223,14 @@ async fn run_socket(socket: WebSocket, session: Session, channels: PeerChannels,
             }
         }
     }
-    let reason = *close.borrow();
+    let reason = peer.close_reason();
     if let Some(reason) = reason {
         metrics::ws_closed(reason.code());
     }
     metrics::ws_open(-1.0);
     let closing = reason.is_some();
-    // Leaving the board drops the peer's queue sender, which ends the writer
-    // once it has written what is queued (or sent the close frame).
+    // Leaving the board ends the writer once it has written what is queued
+    // (or sent the close frame).
     drop(session);
     drop(peer);
     let wait = if closing {
@@ -246,68 +267,69 @@ fn is_too_large(err: axum::Error) -> bool {
 
 async fn write_loop(
     mut sink: SplitSink<WebSocket, Message>,
-    channels: PeerChannels,
+    peer: Arc<Peer>,
     ping_interval: Duration,
 ) {
-    let PeerChannels {
-        mut outbound,
-        mut close,
-        queued_bytes,
-    } = channels;
     let mut ping =
         tokio::time::interval_at(tokio::time::Instant::now() + ping_interval, ping_interval);
+    let mut batch = VecDeque::new();
     loop {
-        tokio::select! {
-            biased;
-            _ = close.changed() => {
-                send_close(&mut sink, &close).await;
+        match peer.take_frames(&mut batch) {
+            WriterStep::Write => {
+                if write_batch(&mut sink, &peer, &mut batch).await.is_err() {
+                    return;
+                }
+            }
+            WriterStep::Close(reason) => {
+                // Boxed: needed once, and larger than the rest of this loop.
+                let closing = Box::pin(send_close(&mut sink, reason));
+                closing.await;
                 return;
             }
-            frame = outbound.recv() => {
-                let Some(frame) = frame else {
-                    // The socket left its board; say so if the board asked.
-                    send_close(&mut sink, &close).await;
-                    return;
-                };
-                if write_batch(&mut sink, &mut outbound, &queued_bytes, frame).await.is_err() {
-                    return;
-                }
-            }
-            _ = ping.tick() => {
-                if sink.send(Message::Ping(Bytes::new())).await.is_err() {
-                    return;
+            WriterStep::Wait => {
+                tokio::select! {
+                    biased;
+                    () = peer.writer_wakeup() => {}
+                    _ = ping.tick() => {
+                        if sink.send(Message::Ping(Bytes::new())).await.is_err() {
+                            return;
+                        }
+                    }
                 }
             }
         }
     }
 }
 
-/// Writes `first` and whatever else is already queued, then flushes once.
+/// Writes every frame of `batch`, then flushes once (one write syscall for
+/// many frames when the board is busy).
 async fn write_batch(
     sink: &mut SplitSink<WebSocket, Message>,
-    outbound: &mut mpsc::Receiver<Bytes>,
-    queued_bytes: &std::sync::atomic::AtomicUsize,
-    first: Bytes,
+    peer: &Peer,
+    batch: &mut VecDeque<Bytes>,
 ) -> Result<(), axum::Error> {
-    let mut next = Some(first);
-    let mut written = 0;
-    while let Some(frame) = next.take() {
-        queued_bytes.fetch_sub(frame.len(), Ordering::AcqRel);
-        metrics::ws_message(metrics::Direction::Out, &frame);
-        sink.feed(Message::Binary(frame)).await?;
-        written += 1;
-        if written < WRITE_BATCH {
-            next = outbound.try_recv().ok();
+    let (mut frames, mut bytes) = (0, 0);
+    let mut tally = metrics::MessageTally::default();
+    let mut result = Ok(());
+    while let Some(frame) = batch.pop_front() {
+        frames += 1;
+        bytes += frame.len();
+        tally.add(&frame);
+        result = sink.feed(Message::Binary(frame)).await;
+        if result.is_err() {
+            break;
         }
     }
-    sink.flush().await
+    tally.flush(metrics::Direction::Out);
+    if result.is_ok() {
+        result = sink.flush().await;
+    }
+    batch.clear();
+    peer.written(frames, bytes, batch);
+    result
 }
 
-async fn send_close(
-    sink: &mut SplitSink<WebSocket, Message>,
-    close: &watch::Receiver<Option<CloseReason>>,
-) {
-    let reason = *close.borrow();
+async fn send_close(sink: &mut SplitSink<WebSocket, Message>, reason: Option<CloseReason>) {
     if let Some(reason) = reason {
         let frame = Message::Close(Some(CloseFrame {
             code: reason.code(),

@@ -260,15 +260,29 @@ async fn two_instances_saving_one_board_merge_instead_of_overwriting() {
 }
 
 #[tokio::test]
-async fn every_access_change_moves_the_epoch_even_for_boards_not_in_memory() {
-    // A socket between its access check and joining its board is not reachable
-    // yet; the epoch is how it learns that it must check again.
+async fn every_access_change_moves_the_access_epoch_and_nothing_else_does() {
+    // A socket skips its after-join membership check when the epoch did not
+    // move, so each way access can be lost or changed must move it.
     let service = service(Arc::new(FakeStore::default()), 50);
     let (board, user) = (Uuid::new_v4(), Uuid::new_v4());
-    let before = service.access_epoch();
-    service.member_removed(board, user);
-    service.role_changed(board, user, canvas_server::db::Role::Viewer);
-    service.boards_deleted(&[board]);
-    service.user_removed_everywhere(user);
-    assert_eq!(service.access_epoch(), before + 4);
+    let start = service.access_epoch();
+    let lease = service.open(board).await.expect("opens");
+    apply_update(Arc::clone(lease.board()), an_update("k"))
+        .await
+        .expect("applies");
+    assert_eq!(service.access_epoch(), start, "opening and editing");
+
+    let changes: [&dyn Fn(&BoardService); 4] = [
+        &|s| s.member_removed(board, user),
+        &|s| s.role_changed(board, user, canvas_server::db::Role::Viewer),
+        &|s| s.user_removed_everywhere(user),
+        &|s| s.boards_deleted(&[board]),
+    ];
+    let mut last = start;
+    for change in changes {
+        change(&service);
+        let now = service.access_epoch();
+        assert!(now > last, "an access change moves the epoch");
+        last = now;
+    }
 }
