@@ -8,9 +8,7 @@
 
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 use deadpool_diesel::{Error, Runtime};
-use diesel::{
-    connection::TransactionManager, Connection, ConnectionResult, PgConnection, SqliteConnection,
-};
+use diesel::{Connection, ConnectionResult, PgConnection, SqliteConnection};
 
 use super::{connection::AnyConnection, pool::Backend};
 
@@ -49,24 +47,16 @@ impl managed::Manager for ConnectionManager {
         .await
     }
 
+    /// Cheap on purpose: deadpool-diesel's manager checks the connection on the
+    /// blocking pool here, a second thread hop for every query. `Db::interact`
+    /// instead checks it right after each use and discards one left inside a
+    /// transaction, so only a panic mid-query is left to catch here.
     async fn recycle(&self, conn: &mut Pooled, _: &Metrics) -> RecycleResult<Error> {
         if conn.is_mutex_poisoned() {
             return Err(RecycleError::message(
                 "a query panicked while holding this connection",
             ));
         }
-        // A connection left inside a transaction must never be reused.
-        conn.interact(|conn| {
-            if <AnyConnection as Connection>::TransactionManager::is_broken_transaction_manager(
-                conn,
-            ) {
-                Err(Error::BrokenTransactionManger)
-            } else {
-                Ok(())
-            }
-        })
-        .await
-        .map_err(|err| RecycleError::message(format!("connection check failed: {err}")))?
-        .map_err(RecycleError::Backend)
+        Ok(())
     }
 }

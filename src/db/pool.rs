@@ -121,9 +121,18 @@ impl Db {
         let conn = self.pool.get().await;
         crate::metrics::pool_wait(waiting.elapsed());
         let conn = conn.map_err(|err| DbError::Unavailable(err.to_string()))?;
-        conn.interact(f)
+        let (result, broken) = conn
+            .interact(|conn| {
+                let result = f(conn);
+                (result, connection_is_broken(conn))
+            })
             .await
-            .map_err(|err| DbError::Query(format!("database task failed: {err}")))?
+            .map_err(|err| DbError::Query(format!("database task failed: {err}")))?;
+        if broken {
+            // Left inside a transaction: never hand it out again.
+            drop(deadpool::managed::Object::take(conn));
+        }
+        result
     }
 
     /// Which database this is.
@@ -145,6 +154,14 @@ impl Db {
         })
         .await
     }
+}
+
+/// Whether a connection was left inside a transaction (the body of one
+/// panicked, or a rollback failed). Checked right after each use, on the thread
+/// that used it, so that handing it out again needs no trip to that thread.
+fn connection_is_broken(conn: &mut AnyConnection) -> bool {
+    use diesel::{connection::TransactionManager, Connection};
+    <AnyConnection as Connection>::TransactionManager::is_broken_transaction_manager(conn)
 }
 
 fn configure_connection(conn: &mut AnyConnection, file: bool) -> Result<(), DbError> {
