@@ -18,8 +18,8 @@ use std::{io::Write, time::Duration};
 use canvas_server::{cluster::RedisUrl, Config};
 
 use crate::{
-    harness::{test_config, TestApp},
-    sync_client::{content_of, SyncClient, WAIT},
+    harness::{test_config, TestApp, TestUser},
+    sync_client::{connect, content_of, SyncClient, WAIT},
     tcp_proxy::TcpProxy,
 };
 
@@ -132,6 +132,15 @@ async fn wait_until_ready(app: &TestApp, status: u16) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// A new board of `ada`'s, with one of her clients on each instance.
+async fn a_board_on_both(a: &TestApp, b: &TestApp) -> (TestUser, String, SyncClient, SyncClient) {
+    let ada = a.register("ada").await;
+    let board = a.create_board(&ada, "Plan").await;
+    let on_a = connect(&a.sync_url(&board, &ada.token)).await;
+    let on_b = connect(&b.sync_url(&board, &ada.token)).await;
+    (ada, board, on_a, on_b)
 }
 
 fn map_has(client: &SyncClient, key: &str) -> bool {

@@ -6,8 +6,8 @@ use serde_json::json;
 use yrs::{Array, Map, Text, Transact, WriteTxn};
 
 use super::{
-    map_has, test_redis_url, two_instances, two_instances_one_cuttable, wait_until_ready,
-    without_saves,
+    a_board_on_both, map_has, test_redis_url, two_instances, two_instances_one_cuttable,
+    wait_until_ready, without_saves,
 };
 use crate::{
     harness::yjs_update,
@@ -24,10 +24,7 @@ async fn clients_on_different_instances_converge_and_see_each_others_awareness()
     let Some((a, b)) = two_instances(&url, |c| c).await else {
         return;
     };
-    let ada = a.register("ada").await;
-    let board = a.create_board(&ada, "Plan").await;
-    let mut on_a = connect(&a.sync_url(&board, &ada.token)).await;
-    let mut on_b = connect(&b.sync_url(&board, &ada.token)).await;
+    let (ada, board, mut on_a, mut on_b) = a_board_on_both(&a, &b).await;
 
     on_a.edit(|txn| {
         txn.get_or_insert_map("map").insert(txn, "shape", "circle");
@@ -140,10 +137,7 @@ async fn lost_messages_are_recovered_by_anti_entropy_once_redis_is_back() {
         return;
     };
 
-    let ada = a.register("ada").await;
-    let board = a.create_board(&ada, "Plan").await;
-    let mut on_a = connect(&a.sync_url(&board, &ada.token)).await;
-    let mut on_b = connect(&b.sync_url(&board, &ada.token)).await;
+    let (_, _, mut on_a, mut on_b) = a_board_on_both(&a, &b).await;
     on_a.edit(|txn| {
         txn.get_or_insert_text("text").insert(txn, 0, "hello world");
     })
@@ -206,10 +200,7 @@ async fn saves_while_redis_is_down_merge_both_instances_edits_instead_of_overwri
         return;
     };
 
-    let ada = a.register("ada").await;
-    let board = a.create_board(&ada, "Plan").await;
-    let mut on_a = connect(&a.sync_url(&board, &ada.token)).await;
-    let mut on_b = connect(&b.sync_url(&board, &ada.token)).await;
+    let (_, board, mut on_a, mut on_b) = a_board_on_both(&a, &b).await;
 
     proxy.cut();
     wait_until_ready(&b, 503).await;
@@ -325,10 +316,7 @@ async fn converged_instances_exchange_only_their_periodic_summaries() {
     let Some((a, b)) = two_instances(&url, |c| c).await else {
         return;
     };
-    let ada = a.register("ada").await;
-    let board = a.create_board(&ada, "Plan").await;
-    let mut on_a = connect(&a.sync_url(&board, &ada.token)).await;
-    let mut on_b = connect(&b.sync_url(&board, &ada.token)).await;
+    let (_, board, mut on_a, mut on_b) = a_board_on_both(&a, &b).await;
     on_a.edit(|txn| {
         txn.get_or_insert_text("text").insert(txn, 0, "hello world");
     })
