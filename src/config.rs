@@ -36,13 +36,15 @@ impl DatabaseLocation {
         match self {
             Self::SqliteFile(path) => format!("sqlite://{path}"),
             Self::SqliteMemory => "sqlite::memory:".to_owned(),
-            Self::Postgres(url) => redact_password(url),
+            Self::Postgres(url) => redact_url_password(url),
         }
     }
 }
 
-/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
-fn redact_password(url: &str) -> String {
+/// A database or Redis URL fit for logs and errors:
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`. Credentials
+/// without a `:` may be a bare password (`redis://secret@host`): all hidden.
+pub(crate) fn redact_url_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -51,7 +53,7 @@ fn redact_password(url: &str) -> String {
     };
     match credentials.split_once(':') {
         Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
+        None => format!("{scheme}://***@{host}"),
     }
 }
 
@@ -164,7 +166,7 @@ impl Config {
                 Some(
                     RedisUrl::parse(value).map_err(|reason| ConfigError::Invalid {
                         name: "REDIS_URL",
-                        value: RedisUrl::redacted(value),
+                        value: redact_url_password(value),
                         reason,
                     })?,
                 );
@@ -383,6 +385,14 @@ mod tests {
             DatabaseLocation::Postgres("postgres://u:pw@h/db".into())
         );
         assert_eq!(postgres.redacted(), "postgres://u:***@h/db");
+        assert_eq!(
+            redact_url_password("redis://secret@cache:6379"),
+            "redis://***@cache:6379"
+        );
+        assert_eq!(
+            redact_url_password("redis://cache:6379"),
+            "redis://cache:6379"
+        );
         assert!(Config::from_vars(&vars(&[("DATABASE_URL", "mysql://x")])).is_err());
     }
 

@@ -59,22 +59,12 @@ impl RedisUrl {
         redis::Client::open(url).map_err(|err| err.to_string())?;
         Ok(Self(url.to_owned()))
     }
-
-    /// The URL with any password replaced by `***` (for logs and errors).
-    pub fn redacted(url: &str) -> String {
-        match (url.find("://"), url.rfind('@')) {
-            (Some(scheme), Some(at)) if at > scheme => {
-                format!("{}***{}", &url[..scheme + 3], &url[at..])
-            }
-            _ => url.to_owned(),
-        }
-    }
 }
 
 impl std::fmt::Debug for RedisUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_tuple("RedisUrl")
-            .field(&Self::redacted(&self.0))
+            .field(&crate::config::redact_url_password(&self.0))
             .finish()
     }
 }
