@@ -203,12 +203,18 @@ impl LiveBoard {
     /// Like [`Self::apply_update`], but `None` instead of waiting when another
     /// thread holds the document (so the async threads never block on it).
     pub fn try_apply_update(&self, update: &[u8]) -> Option<Result<(), DocError>> {
-        let doc = match self.doc.get()?.try_lock() {
-            Ok(doc) => doc,
-            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return None,
-        };
+        let doc = self.try_doc()?;
         Some(apply_to(&doc, update))
+    }
+
+    /// The document if it is decoded and no other thread holds it, else `None`
+    /// (for the async threads, which must never wait on it).
+    fn try_doc(&self) -> Option<MutexGuard<'_, Doc>> {
+        match self.doc.get()?.try_lock() {
+            Ok(doc) => Some(doc),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
     }
 
     /// The document's state vector, encoded. Blocking.
@@ -220,12 +226,7 @@ impl LiveBoard {
     /// document is not decoded yet or another thread holds it. (Encoding it is
     /// one entry per client id: microseconds.)
     pub fn try_state_vector(&self) -> Option<Vec<u8>> {
-        let doc = match self.doc.get()?.try_lock() {
-            Ok(doc) => doc,
-            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return None,
-        };
-        let state_vector = doc.transact().state_vector().encode_v1();
+        let state_vector = self.try_doc()?.transact().state_vector().encode_v1();
         Some(state_vector)
     }
 
