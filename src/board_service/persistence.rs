@@ -174,7 +174,10 @@ async fn save(service: &BoardService, board: &Arc<LiveBoard>) -> Result<(), Save
             .store
             .save(board.id, bytes, expected_version)
             .await;
-        crate::metrics::board_save(result.is_ok(), size, started.elapsed());
+        // A conflict wrote nothing: it counts as a merge, not as a save.
+        if !matches!(result, Ok(SaveOutcome::Conflict(_))) {
+            crate::metrics::board_save(result.is_ok(), size, started.elapsed());
+        }
         match result {
             Ok(SaveOutcome::Saved { version }) => {
                 let mut state = board.state();

@@ -135,11 +135,6 @@ impl Db {
         result
     }
 
-    /// Which database this is.
-    pub fn backend(&self) -> Backend {
-        self.backend
-    }
-
     /// Stops handing out connections: every later call fails as unavailable.
     /// The last step of shutdown (and how tests make the database unreachable).
     pub fn close(&self) {
