@@ -58,7 +58,11 @@ pub fn verify_token(state: &AppState, token: &str) -> Result<Uuid, AppError> {
 
 /// Verifies a token and checks that its account still exists.
 pub async fn authenticate_token(state: &AppState, token: &str) -> Result<AuthUser, AppError> {
-    let user_id = verify_token(state, token)?;
+    account_exists(state, verify_token(state, token)?).await
+}
+
+/// The account a verified token names, unless it was deleted since (401).
+pub async fn account_exists(state: &AppState, user_id: Uuid) -> Result<AuthUser, AppError> {
     match state.db.find_user(user_id).await? {
         Some(user) => Ok(AuthUser { id: user.id }),
         None => Err(AppError::Unauthorized("invalid or expired token")),

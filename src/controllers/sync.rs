@@ -28,7 +28,7 @@ use uuid::Uuid;
 
 use crate::{
     app::AppState,
-    auth::{authenticate_token, bearer_token, verify_token},
+    auth::{account_exists, bearer_token, verify_token},
     board_service::{session::Session, CloseReason, Peer, WriterStep},
     db::Role,
     error::{AppError, ErrorBody},
@@ -111,7 +111,7 @@ pub async fn sync_board(
     let role = match state.db.find_board_for(board_id, user_id).await? {
         Some(board) => board.role,
         None => {
-            authenticate_token(&state, token).await?;
+            account_exists(&state, user_id).await?;
             return Err(AppError::NotFound("board not found"));
         }
     };

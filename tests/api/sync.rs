@@ -345,6 +345,16 @@ async fn the_upgrade_is_refused_over_http_without_a_valid_token_or_membership() 
         try_connect(&app.sync_url(&missing, &ada.token)).await.err(),
         Some(404)
     );
+    // A token whose account was deleted is refused as a token, not as a stranger.
+    app.delete("/api/v1/me", Some(&mallory.token))
+        .await
+        .assert_status(204);
+    assert_eq!(
+        try_connect(&app.sync_url(&board, &mallory.token))
+            .await
+            .err(),
+        Some(401)
+    );
     // Refused upgrades never loaded a board.
     assert_eq!(app.state.live.loaded_count(), 0);
 }
