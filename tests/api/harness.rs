@@ -54,12 +54,7 @@ impl TestDatabase {
                 Some(Self::Sqlite { _dir: dir, path })
             }
             Backend::Postgres => {
-                let Some(admin_url) = postgres_url() else {
-                    // CI provides the database; a skip there would hide a failure.
-                    assert!(
-                        std::env::var("CI").as_deref() != Ok("true"),
-                        "CI=true but TEST_POSTGRES_URL is not set (.ci/run sets it)"
-                    );
+                let Some(admin_url) = service_url("TEST_POSTGRES_URL") else {
                     static SAID: Once = Once::new();
                     SAID.call_once(|| {
                         let _ = writeln!(
@@ -151,11 +146,21 @@ impl Drop for TestDatabase {
     }
 }
 
-/// `TEST_POSTGRES_URL`, when set and not empty.
-pub fn postgres_url() -> Option<String> {
-    std::env::var("TEST_POSTGRES_URL")
-        .ok()
-        .filter(|url| !url.is_empty())
+/// The URL of a service the tests may use (`TEST_POSTGRES_URL`,
+/// `TEST_REDIS_URL`), when set and not empty. Without it the caller skips its
+/// test and says why, except under `CI=true`: CI provides the services, and a
+/// skip there would hide a failure.
+pub fn service_url(variable: &str) -> Option<String> {
+    match std::env::var(variable) {
+        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_owned()),
+        _ => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but {variable} is not set (.ci/run sets it)"
+            );
+            None
+        }
+    }
 }
 
 /// Runs one statement on PostgreSQL (schema set-up and clean-up).

@@ -18,28 +18,21 @@ use std::{io::Write, time::Duration};
 use canvas_server::{cluster::RedisUrl, Config};
 
 use crate::{
-    harness::{test_config, TestApp, TestUser},
+    harness::{service_url, test_config, TestApp, TestUser},
     sync_client::{connect, content_of, SyncClient, WAIT},
     tcp_proxy::TcpProxy,
 };
 
 /// The Redis to test against, or `None` (with the reason printed) to skip.
 fn test_redis_url(test: &str) -> Option<String> {
-    match std::env::var("TEST_REDIS_URL") {
-        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_owned()),
-        _ => {
-            // CI provides Redis; a skip there would hide a failure.
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI=true but TEST_REDIS_URL is not set (.ci/run sets it)"
-            );
-            let _ = writeln!(
-                std::io::stderr(),
-                "skipped {test}: set TEST_REDIS_URL (e.g. redis://127.0.0.1:6379) to run it"
-            );
-            None
-        }
+    let url = service_url("TEST_REDIS_URL");
+    if url.is_none() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped {test}: set TEST_REDIS_URL (e.g. redis://127.0.0.1:6379) to run it"
+        );
     }
+    url
 }
 
 /// The test configuration with Redis on, a prefix of its own, and summaries
