@@ -21,6 +21,7 @@ pub mod protocol;
 pub mod router;
 pub mod throttle;
 pub mod validate;
+pub mod websocket;
 
 use std::{future::Future, net::SocketAddr};
 

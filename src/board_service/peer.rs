@@ -25,6 +25,8 @@ use crate::db::Role;
 pub enum CloseReason {
     /// 1001: the server is shutting down.
     GoingAway,
+    /// 1002: the client broke the WebSocket protocol (RFC 6455).
+    ProtocolError,
     /// 1007: a frame did not decode or yrs rejected its update.
     InvalidData,
     /// 1007: the payload guard refused a Yjs payload (bad lengths, counts, nesting).
@@ -50,6 +52,7 @@ impl CloseReason {
     pub fn code(self) -> u16 {
         match self {
             Self::GoingAway => 1001,
+            Self::ProtocolError => 1002,
             Self::InvalidData | Self::Hostile => 1007,
             Self::PolicyViolation | Self::RateLimited => 1008,
             Self::TooLarge => 1009,
@@ -64,6 +67,7 @@ impl CloseReason {
     pub fn text(self) -> &'static str {
         match self {
             Self::GoingAway => "server shutting down",
+            Self::ProtocolError => "protocol error",
             Self::InvalidData | Self::Hostile => "invalid message",
             Self::PolicyViolation => "policy violation",
             Self::RateLimited => "message rate exceeded",
@@ -119,17 +123,40 @@ struct Queue {
     close: Option<CloseReason>,
     /// The socket left its board: nothing more will be queued.
     finished: bool,
+    /// The payload of the client's latest ping, not yet answered.
+    pong: Option<Bytes>,
+    /// The client closed with this code: echo it once the queue is written.
+    client_close: Option<u16>,
+}
+
+/// A close frame to send: code and reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CloseFrame {
+    /// The close code.
+    pub code: u16,
+    /// The reason text.
+    pub reason: &'static str,
+}
+
+impl From<CloseReason> for CloseFrame {
+    fn from(reason: CloseReason) -> Self {
+        Self {
+            code: reason.code(),
+            reason: reason.text(),
+        }
+    }
 }
 
 /// What the writer should do next (see [`Peer::take_frames`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriterStep {
-    /// Frames were moved into the batch: write them, then call [`Peer::written`].
-    Write,
+    /// Frames were moved into the batch (which may be empty when there is
+    /// only a pong): write the pong, if any, and them, then call [`Peer::written`].
+    Write(Option<Bytes>),
     /// Nothing to write: wait for [`Peer::writer_wakeup`].
     Wait,
     /// Send this close frame (if any) and stop; queued frames are dropped.
-    Close(Option<CloseReason>),
+    Close(Option<CloseFrame>),
 }
 
 fn lock(queue: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
@@ -231,6 +258,24 @@ impl Peer {
         }
     }
 
+    /// Answers the client's ping (only the latest unanswered one, as RFC 6455
+    /// allows), ahead of queued frames.
+    pub fn pong(&self, payload: Bytes) {
+        let mut queue = lock(&self.queue);
+        if queue.close.is_some() || queue.finished {
+            return;
+        }
+        queue.pong = Some(payload);
+        drop(queue);
+        self.wake_writer.notify_one();
+    }
+
+    /// The client sent a close frame with `code`: once the socket has left its
+    /// board and its queue is written, the writer answers with the same code.
+    pub fn client_closed(&self, code: u16) {
+        lock(&self.queue).client_close = Some(code);
+    }
+
     /// The socket left its board: the writer ends once the queue is written.
     pub fn finish(&self) {
         lock(&self.queue).finished = true;
@@ -242,17 +287,21 @@ impl Peer {
     pub fn take_frames(&self, batch: &mut VecDeque<Bytes>) -> WriterStep {
         let mut queue = lock(&self.queue);
         if let Some(reason) = queue.close {
-            return WriterStep::Close(Some(reason));
+            return WriterStep::Close(Some(reason.into()));
         }
-        if queue.frames.is_empty() {
+        if queue.frames.is_empty() && queue.pong.is_none() {
             return if queue.finished {
-                WriterStep::Close(None)
+                WriterStep::Close(
+                    queue
+                        .client_close
+                        .map(|code| CloseFrame { code, reason: "" }),
+                )
             } else {
                 WriterStep::Wait
             };
         }
         std::mem::swap(&mut queue.frames, batch);
-        WriterStep::Write
+        WriterStep::Write(queue.pong.take())
     }
 
     /// For the socket's writer: `frames` frames of `bytes` bytes from its
@@ -326,7 +375,7 @@ mod tests {
         let mut batch = VecDeque::new();
         assert!(peer.send(Bytes::from_static(b"a")));
         assert!(peer.send(Bytes::from_static(b"b")));
-        assert_eq!(peer.take_frames(&mut batch), WriterStep::Write);
+        assert_eq!(peer.take_frames(&mut batch), WriterStep::Write(None));
         assert_eq!(batch.len(), 2);
         assert!(
             !peer.send(Bytes::from_static(b"c")),
@@ -337,7 +386,7 @@ mod tests {
         let peer = Peer::new(Uuid::new_v4(), Role::Editor, limits(2, 1 << 20));
         assert!(peer.send(Bytes::from_static(b"a")));
         let mut batch = VecDeque::new();
-        assert_eq!(peer.take_frames(&mut batch), WriterStep::Write);
+        assert_eq!(peer.take_frames(&mut batch), WriterStep::Write(None));
         batch.clear();
         peer.written(1, 1, &mut batch);
         assert!(peer.send(Bytes::from_static(b"b")));
@@ -356,7 +405,7 @@ mod tests {
             !peer.send(Bytes::from_static(b"b")),
             "nothing after leaving"
         );
-        assert_eq!(peer.take_frames(&mut batch), WriterStep::Write);
+        assert_eq!(peer.take_frames(&mut batch), WriterStep::Write(None));
         batch.clear();
         assert_eq!(peer.take_frames(&mut batch), WriterStep::Close(None));
 
@@ -365,7 +414,7 @@ mod tests {
         peer.close(CloseReason::BoardDeleted);
         assert_eq!(
             peer.take_frames(&mut batch),
-            WriterStep::Close(Some(CloseReason::BoardDeleted))
+            WriterStep::Close(Some(CloseReason::BoardDeleted.into()))
         );
     }
 
@@ -380,6 +429,32 @@ mod tests {
         peer.close(CloseReason::GoingAway);
         assert_eq!(waiter.await.ok(), Some(CloseReason::GoingAway));
         assert_eq!(peer.closed().await, CloseReason::GoingAway);
+    }
+
+    #[test]
+    fn a_pong_goes_out_alone_and_a_client_close_is_echoed_after_the_queue() {
+        let peer = Peer::new(Uuid::new_v4(), Role::Editor, limits(8, 1 << 20));
+        let mut batch = VecDeque::new();
+        peer.pong(Bytes::from_static(b"p1"));
+        peer.pong(Bytes::from_static(b"p2"));
+        assert_eq!(
+            peer.take_frames(&mut batch),
+            WriterStep::Write(Some(Bytes::from_static(b"p2"))),
+            "only the latest ping is answered"
+        );
+        assert!(batch.is_empty());
+        assert!(peer.send(Bytes::from_static(b"a")));
+        peer.client_closed(4000);
+        peer.finish();
+        assert_eq!(peer.take_frames(&mut batch), WriterStep::Write(None));
+        batch.clear();
+        assert_eq!(
+            peer.take_frames(&mut batch),
+            WriterStep::Close(Some(CloseFrame {
+                code: 4000,
+                reason: ""
+            }))
+        );
     }
 
     #[test]

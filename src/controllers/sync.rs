@@ -2,49 +2,44 @@
 //!
 //! Everything is checked before the upgrade (token, membership, the board
 //! loads), so a refused client gets a plain HTTP error and no socket. After the
-//! upgrade this file only moves frames: a reader loop hands binary frames to the
-//! board's [`Session`], and a writer task drains the socket's bounded queue,
-//! pings, and sends the close frame the board service decided on.
+//! upgrade this file only moves messages: a reader loop hands binary messages
+//! to the board's [`Session`], and a writer task drains the socket's bounded
+//! queue, pings, and sends the close frame the board service decided on. The
+//! framing itself is in [`crate::websocket`].
 
 use std::{collections::VecDeque, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
-    extract::{
-        ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
-        ConnectInfo, State,
-    },
+    extract::{ConnectInfo, State},
     http::HeaderMap,
     response::Response,
 };
 use bytes::Bytes;
-use futures_util::{
-    stream::{SplitSink, SplitStream},
-    SinkExt, StreamExt,
-};
 use serde::Deserialize;
-use tokio::task::JoinHandle;
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    task::JoinHandle,
+};
 use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::{
     app::AppState,
     auth::{account_exists, bearer_token, verify_token},
-    board_service::{session::Session, CloseReason, Peer, WriterStep},
+    board_service::{session::Session, CloseFrame, CloseReason, Peer, WriterStep},
     db::Role,
     error::{AppError, ErrorBody},
     extract::{Path, Query},
     metrics,
     throttle::MessageLimiter,
+    websocket::{
+        FrameWriter, Incoming, MessageReader, ReadError, UpgradeRejection, WebSocketUpgrade,
+    },
 };
 
 /// How long a close frame may take to reach a client before the connection is
 /// dropped (a slow client first has to read what was already written to it).
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Initial read buffer of a socket (see the upgrade). Every idle socket keeps
-/// it, zero-filled, so it is half of an idle socket's memory at 4 KiB. A frame
-/// larger than this is still read whole (the buffer grows to the frame), in
-/// reads of this size: a 1 MiB frame takes 512 reads, well under a millisecond.
-const READ_BUFFER_BYTES: usize = 2 * 1024;
 
 /// Query parameters of the sync route.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -85,7 +80,7 @@ pub async fn sync_board(
     Path(board_id): Path<Uuid>,
     Query(params): Query<SyncParams>,
     headers: HeaderMap,
-    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+    upgrade: Result<WebSocketUpgrade, UpgradeRejection>,
 ) -> Result<Response, AppError> {
     if let Some(limiter) = &state.ws_connect_limiter {
         let ip = state.client_ip(peer, &headers);
@@ -115,42 +110,31 @@ pub async fn sync_board(
             return Err(AppError::NotFound("board not found"));
         }
     };
-    let upgrade =
-        upgrade.map_err(|_| AppError::BadRequest("expected a WebSocket upgrade".to_owned()))?;
+    let upgrade = upgrade
+        .map_err(|err| AppError::BadRequest(format!("expected a WebSocket upgrade: {err}")))?;
     let lease = state.live.open(board_id).await?;
     let max = state.config.max_message_bytes;
-    Ok(upgrade
-        // tungstenite keeps (and zero-fills) its whole read buffer per socket; the
-        // 128 KiB default would make every idle socket cost that much. Larger
-        // messages still grow the buffer as they arrive.
-        .read_buffer_size(READ_BUFFER_BYTES)
-        .max_message_size(max)
-        .max_frame_size(max)
-        .on_failed_upgrade(move |err| tracing::debug!(board.id = %board_id, %err, "upgrade failed"))
-        .on_upgrade(move |socket| {
-            // Split before the socket's future exists: whatever that future
-            // captures stays in it for the socket's life, and the halves are
-            // pointers where the socket itself is a few hundred bytes.
-            let (sink, stream) = socket.split();
-            let live = state.live.clone();
-            live.track_socket(async move {
-                tracing::debug!(board.id = %board_id, user.id = %user_id, "socket opened");
-                let session = Session::start(&state.live, lease, user_id, role).await;
-                if state.live.access_epoch() != access_epoch {
-                    // Boxed (in its own statement, or the temporary keeps its
-                    // room): a database call's future is larger than the whole
-                    // socket loop, and this future keeps room for its largest part.
-                    let recheck = Box::pin(recheck_access(&state, &session, board_id, role));
-                    recheck.await;
-                }
-                let writer = tokio::spawn(write_loop(
-                    sink,
-                    Arc::clone(session.peer()),
-                    state.config.ws_ping_interval,
-                ));
-                run_socket(stream, session, writer, &state).await;
-            })
-        }))
+    Ok(upgrade.max_message_size(max).on_upgrade(move |socket| {
+        let (reader, writer) = (socket.reader, socket.writer);
+        let live = state.live.clone();
+        live.track_socket(async move {
+            tracing::debug!(board.id = %board_id, user.id = %user_id, "socket opened");
+            let session = Session::start(&state.live, lease, user_id, role).await;
+            if state.live.access_epoch() != access_epoch {
+                // Boxed (in its own statement, or the temporary keeps its
+                // room): a database call's future is larger than the whole
+                // socket loop, and this future keeps room for its largest part.
+                let recheck = Box::pin(recheck_access(&state, &session, board_id, role));
+                recheck.await;
+            }
+            let writer = tokio::spawn(write_loop(
+                writer,
+                Arc::clone(session.peer()),
+                state.config.ws_ping_interval,
+            ));
+            run_socket(reader, session, writer, &state).await;
+        })
+    }))
 }
 
 /// Membership may have changed between the check before the upgrade and the
@@ -173,8 +157,8 @@ async fn recheck_access(state: &AppState, session: &Session, board_id: Uuid, rol
     }
 }
 
-async fn run_socket(
-    mut stream: SplitStream<WebSocket>,
+async fn run_socket<R: AsyncRead + Unpin>(
+    mut reader: MessageReader<R>,
     session: Session,
     mut writer: JoinHandle<()>,
     state: &AppState,
@@ -187,14 +171,18 @@ async fn run_socket(
         tokio::select! {
             biased;
             _ = peer.closed() => break,
-            next = tokio::time::timeout(idle_timeout, stream.next()) => match next {
+            next = tokio::time::timeout(idle_timeout, reader.next_message()) => match next {
                 Err(_) => {
                     tracing::debug!(peer = peer.id, "socket idle past its timeout; dropping");
                     peer.close(CloseReason::GoingAway);
                     break;
                 }
-                Ok(None) | Ok(Some(Ok(Message::Close(_)))) => break,
-                Ok(Some(Ok(Message::Binary(frame)))) => {
+                Ok(Ok(None)) => break,
+                Ok(Ok(Some(Incoming::Close(code)))) => {
+                    peer.client_closed(code);
+                    break;
+                }
+                Ok(Ok(Some(Incoming::Binary(frame)))) => {
                     metrics::ws_message(metrics::Direction::In, &frame);
                     if rate.as_ref().is_some_and(|rate| !rate.allow()) {
                         reject(&session, CloseReason::RateLimited);
@@ -209,15 +197,23 @@ async fn run_socket(
                         break;
                     }
                 }
-                Ok(Some(Ok(Message::Text(_)))) => {
+                Ok(Ok(Some(Incoming::Text))) => {
                     reject(&session, CloseReason::InvalidData);
                     break;
                 }
-                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
-                Ok(Some(Err(err))) => {
-                    if is_too_large(err) {
-                        reject(&session, CloseReason::TooLarge);
-                    }
+                Ok(Ok(Some(Incoming::Ping(payload)))) => peer.pong(payload),
+                Ok(Ok(Some(Incoming::Pong))) => {}
+                Ok(Err(ReadError::TooLarge(_))) => {
+                    reject(&session, CloseReason::TooLarge);
+                    break;
+                }
+                Ok(Err(ReadError::Protocol(err))) => {
+                    tracing::debug!(peer = peer.id, %err, "WebSocket protocol error");
+                    reject(&session, CloseReason::ProtocolError);
+                    break;
+                }
+                Ok(Err(ReadError::Io(err))) => {
+                    tracing::debug!(peer = peer.id, %err, "socket read failed");
                     break;
                 }
             }
@@ -250,6 +246,7 @@ fn reject(session: &Session, reason: CloseReason) {
         CloseReason::TooLarge => "too_large",
         CloseReason::RateLimited => "rate",
         CloseReason::PolicyViolation => "policy",
+        CloseReason::ProtocolError => "protocol",
         _ => "undecodable",
     };
     metrics::frame_rejected(label);
@@ -258,15 +255,8 @@ fn reject(session: &Session, reason: CloseReason) {
     session.peer().close(reason);
 }
 
-fn is_too_large(err: axum::Error) -> bool {
-    match err.into_inner().downcast::<tungstenite::Error>() {
-        Ok(err) => matches!(*err, tungstenite::Error::Capacity(_)),
-        Err(_) => false,
-    }
-}
-
-async fn write_loop(
-    mut sink: SplitSink<WebSocket, Message>,
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut writer: FrameWriter<W>,
     peer: Arc<Peer>,
     ping_interval: Duration,
 ) {
@@ -275,14 +265,17 @@ async fn write_loop(
     let mut batch = VecDeque::new();
     loop {
         match peer.take_frames(&mut batch) {
-            WriterStep::Write => {
-                if write_batch(&mut sink, &peer, &mut batch).await.is_err() {
+            WriterStep::Write(pong) => {
+                if write_batch(&mut writer, &peer, pong, &mut batch)
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
-            WriterStep::Close(reason) => {
+            WriterStep::Close(frame) => {
                 // Boxed: needed once, and larger than the rest of this loop.
-                let closing = Box::pin(send_close(&mut sink, reason));
+                let closing = Box::pin(send_close(&mut writer, frame));
                 closing.await;
                 return;
             }
@@ -291,7 +284,7 @@ async fn write_loop(
                     biased;
                     () = peer.writer_wakeup() => {}
                     _ = ping.tick() => {
-                        if sink.send(Message::Ping(Bytes::new())).await.is_err() {
+                        if writer.ping().await.is_err() {
                             return;
                         }
                     }
@@ -301,41 +294,36 @@ async fn write_loop(
     }
 }
 
-/// Writes every frame of `batch`, then flushes once (one write syscall for
-/// many frames when the board is busy).
-async fn write_batch(
-    sink: &mut SplitSink<WebSocket, Message>,
+/// Writes the pong and every frame of `batch` in one write (many frames per
+/// system call when the board is busy).
+async fn write_batch<W: AsyncWrite + Unpin>(
+    writer: &mut FrameWriter<W>,
     peer: &Peer,
+    pong: Option<Bytes>,
     batch: &mut VecDeque<Bytes>,
-) -> Result<(), axum::Error> {
-    let (mut frames, mut bytes) = (0, 0);
+) -> std::io::Result<()> {
     let mut tally = metrics::MessageTally::default();
-    let mut result = Ok(());
-    while let Some(frame) = batch.pop_front() {
-        frames += 1;
+    let mut bytes = 0;
+    for frame in batch.iter() {
         bytes += frame.len();
-        tally.add(&frame);
-        result = sink.feed(Message::Binary(frame)).await;
-        if result.is_err() {
-            break;
-        }
+        tally.add(frame);
     }
-    tally.flush(metrics::Direction::Out);
+    let frames = batch.len();
+    let result = writer.write_batch(pong.as_deref(), batch).await;
     if result.is_ok() {
-        result = sink.flush().await;
+        tally.flush(metrics::Direction::Out);
     }
     batch.clear();
     peer.written(frames, bytes, batch);
     result
 }
 
-async fn send_close(sink: &mut SplitSink<WebSocket, Message>, reason: Option<CloseReason>) {
-    if let Some(reason) = reason {
-        let frame = Message::Close(Some(CloseFrame {
-            code: reason.code(),
-            reason: reason.text().into(),
-        }));
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(frame)).await;
-    }
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.close()).await;
+async fn send_close<W: AsyncWrite + Unpin>(writer: &mut FrameWriter<W>, frame: Option<CloseFrame>) {
+    let closing = async {
+        match frame {
+            Some(frame) => writer.close(frame.code, frame.reason).await,
+            None => writer.shutdown().await,
+        }
+    };
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, closing).await;
 }

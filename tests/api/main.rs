@@ -25,3 +25,4 @@ mod sync_client;
 mod sync_closes;
 mod tcp_proxy;
 mod throttles;
+mod websocket;

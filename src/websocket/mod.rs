@@ -1,0 +1,36 @@
+//! The server side of RFC 6455, just what the sync endpoint needs: the upgrade
+//! handshake, a reader that yields whole messages, and a writer that frames a
+//! batch of queued payloads into one write.
+//!
+//! Why not a general WebSocket library: a broadcast hands the same payload to
+//! every socket on a board, and a general library turns each send into a
+//! message object, a frame, a buffer copy and a flush. Here a recipient's cost
+//! is a header and one copy into its batch, which is most of what a delivery
+//! costs the server. Server frames are never masked and no extension is
+//! negotiated, so that is all the framing there is.
+
+mod frame;
+mod reader;
+mod upgrade;
+mod writer;
+
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use tokio::io::{ReadHalf, WriteHalf};
+
+pub use frame::ProtocolError;
+pub use reader::{Incoming, MessageReader, ReadError};
+pub use upgrade::{UpgradeRejection, WebSocketUpgrade};
+pub use writer::FrameWriter;
+
+/// The upgraded connection.
+type Connection = TokioIo<Upgraded>;
+
+/// An accepted WebSocket, split so that reading and writing run on their own tasks.
+#[derive(Debug)]
+pub struct WebSocket {
+    /// Messages from the client.
+    pub reader: MessageReader<ReadHalf<Connection>>,
+    /// Frames to the client.
+    pub writer: FrameWriter<WriteHalf<Connection>>,
+}

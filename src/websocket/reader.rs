@@ -1,0 +1,348 @@
+//! Reads whole messages from a client: frames parsed, unmasked and joined,
+//! with the size limit applied before any payload is buffered.
+
+use std::io;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+use super::frame::{is_sendable_close_code, unmask, FrameHeader, OpCode, ProtocolError};
+
+/// What an idle socket's buffer grows to on its first read. Smaller than a
+/// typical update burst, since every idle socket holds it while it waits.
+const FIRST_READ_BYTES: usize = 512;
+/// The most one read asks for: enough to take a busy socket's backlog at once.
+const MAX_READ_BYTES: usize = 64 * 1024;
+/// A buffer emptied after a large message is given back rather than kept by a
+/// socket that may now stay idle for hours.
+const KEEP_IDLE_BYTES: usize = 4 * 1024;
+
+/// One message from the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    /// A binary message, unmasked and joined from its fragments.
+    Binary(Bytes),
+    /// A text message (its content is not kept: the sync protocol has none).
+    Text,
+    /// A ping: answer with a pong carrying this payload.
+    Ping(Bytes),
+    /// A pong.
+    Pong,
+    /// The client closes, with this code (1000 when it gave none).
+    Close(u16),
+}
+
+/// Why reading stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The connection failed.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    /// The client broke RFC 6455: close with 1002.
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    /// A message (or its first frame's declared length) over the limit: close with 1009.
+    #[error("message larger than {0} bytes")]
+    TooLarge(usize),
+}
+
+/// Reads messages from one client connection.
+#[derive(Debug)]
+pub struct MessageReader<R> {
+    io: R,
+    buf: BytesMut,
+    /// The size of the next read; doubles while reads fill it.
+    read_size: usize,
+    /// A fragmented message being joined: its opcode and the bytes so far.
+    partial: Option<(OpCode, BytesMut)>,
+    max_message: usize,
+}
+
+impl<R: AsyncRead + Unpin> MessageReader<R> {
+    /// Reads from `io`, refusing messages over `max_message` bytes.
+    pub fn new(io: R, max_message: usize) -> Self {
+        Self {
+            io,
+            buf: BytesMut::new(),
+            read_size: FIRST_READ_BYTES,
+            partial: None,
+            max_message,
+        }
+    }
+
+    /// The next message; `Ok(None)` when the client closed the connection
+    /// without a close frame. Cancel-safe: bytes read stay buffered.
+    pub async fn next_message(&mut self) -> Result<Option<Incoming>, ReadError> {
+        loop {
+            let Some(header) = FrameHeader::parse(&self.buf)? else {
+                if !self.fill(1).await? {
+                    return Ok(None);
+                }
+                continue;
+            };
+            let joined = self.partial.as_ref().map_or(0, |(_, part)| part.len());
+            let limit = self.max_message;
+            if header.payload_len > (limit.saturating_sub(joined)) as u64 {
+                return Err(ReadError::TooLarge(limit));
+            }
+            // In range: at most `max_message`, which is a usize.
+            let payload_len = header.payload_len as usize;
+            let frame_len = header.header_len + payload_len;
+            while self.buf.len() < frame_len {
+                let missing = frame_len - self.buf.len();
+                if !self.fill(missing).await? {
+                    return Ok(None);
+                }
+            }
+            let mut frame = self.buf.split_to(frame_len);
+            let mut payload = frame.split_off(header.header_len);
+            unmask(&mut payload, header.mask);
+            self.release_if_idle();
+            if let Some(message) = self.assemble(header, payload)? {
+                return Ok(Some(message));
+            }
+        }
+    }
+
+    /// Turns a frame into a message, or keeps it as part of one.
+    fn assemble(
+        &mut self,
+        header: FrameHeader,
+        payload: BytesMut,
+    ) -> Result<Option<Incoming>, ReadError> {
+        match header.opcode {
+            OpCode::Ping => Ok(Some(Incoming::Ping(payload.freeze()))),
+            OpCode::Pong => Ok(Some(Incoming::Pong)),
+            OpCode::Close => Ok(Some(Incoming::Close(close_code(&payload)?))),
+            OpCode::Text | OpCode::Binary => {
+                if self.partial.is_some() {
+                    return Err(ProtocolError::UnexpectedContinuation.into());
+                }
+                if header.fin {
+                    return Ok(Some(message(header.opcode, payload)));
+                }
+                self.partial = Some((header.opcode, payload));
+                Ok(None)
+            }
+            OpCode::Continuation => {
+                let Some((opcode, mut joined)) = self.partial.take() else {
+                    return Err(ProtocolError::UnexpectedContinuation.into());
+                };
+                joined.extend_from_slice(&payload);
+                if header.fin {
+                    return Ok(Some(message(opcode, joined)));
+                }
+                self.partial = Some((opcode, joined));
+                Ok(None)
+            }
+        }
+    }
+
+    /// Reads at least once, wanting `wanted` more bytes; `false` at end of stream.
+    async fn fill(&mut self, wanted: usize) -> io::Result<bool> {
+        let ask = wanted.max(self.read_size);
+        self.buf.reserve(ask);
+        let spare = self.buf.capacity() - self.buf.len();
+        let read = self.io.read_buf(&mut self.buf).await?;
+        if read == spare && self.read_size < MAX_READ_BYTES {
+            self.read_size *= 2;
+        }
+        Ok(read > 0)
+    }
+
+    /// An emptied buffer that grew for a large message is freed, and reads
+    /// start small again.
+    fn release_if_idle(&mut self) {
+        if self.buf.is_empty() && self.buf.capacity() > KEEP_IDLE_BYTES {
+            self.buf = BytesMut::new();
+            self.read_size = FIRST_READ_BYTES;
+        }
+    }
+}
+
+fn message(opcode: OpCode, payload: BytesMut) -> Incoming {
+    if opcode == OpCode::Text {
+        Incoming::Text
+    } else {
+        Incoming::Binary(payload.freeze())
+    }
+}
+
+/// The code of a close frame: none means 1000; a one-byte payload or a code
+/// no endpoint may send is a protocol error.
+fn close_code(payload: &[u8]) -> Result<u16, ProtocolError> {
+    match payload {
+        [] => Ok(1000),
+        [high, low, ..] => {
+            let code = u16::from_be_bytes([*high, *low]);
+            if is_sendable_close_code(code) {
+                Ok(code)
+            } else {
+                Err(ProtocolError::InvalidClose)
+            }
+        }
+        [_] => Err(ProtocolError::InvalidClose),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MASK: [u8; 4] = [0x37, 0xFA, 0x21, 0x3D];
+
+    fn frame(first: u8, payload: &[u8]) -> Vec<u8> {
+        let mut out = vec![first];
+        match payload.len() {
+            len @ 0..=125 => out.push(0x80 | len as u8),
+            len @ 126..=0xFFFF => {
+                out.push(0x80 | 126);
+                out.extend_from_slice(&(len as u16).to_be_bytes());
+            }
+            len => {
+                out.push(0x80 | 127);
+                out.extend_from_slice(&(len as u64).to_be_bytes());
+            }
+        }
+        out.extend_from_slice(&MASK);
+        let mut masked = payload.to_vec();
+        unmask(&mut masked, MASK);
+        out.extend_from_slice(&masked);
+        out
+    }
+
+    async fn read_all(bytes: Vec<u8>, max: usize) -> Vec<Result<Incoming, String>> {
+        let mut reader = MessageReader::new(&bytes[..], max);
+        let mut out = Vec::new();
+        loop {
+            match reader.next_message().await {
+                Ok(Some(message)) => out.push(Ok(message)),
+                Ok(None) => return out,
+                Err(err) => {
+                    out.push(Err(err.to_string()));
+                    return out;
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn reads_messages_of_every_length_encoding_back_to_back() {
+        let sizes = [0, 1, 125, 126, 65_535, 65_536, 200_000];
+        let mut stream = Vec::new();
+        for size in sizes {
+            stream.extend(frame(0x82, &vec![size as u8; size]));
+        }
+        let messages = read_all(stream, 1 << 20).await;
+        assert_eq!(messages.len(), sizes.len());
+        for (message, size) in messages.into_iter().zip(sizes) {
+            assert_eq!(
+                message,
+                Ok(Incoming::Binary(Bytes::from(vec![size as u8; size])))
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn joins_fragments_with_control_frames_between_them() {
+        let mut stream = frame(0x02, b"hel");
+        stream.extend(frame(0x89, b"ping"));
+        stream.extend(frame(0x00, b"lo "));
+        stream.extend(frame(0x8A, b""));
+        stream.extend(frame(0x80, b"world"));
+        stream.extend(frame(0x81, b"text"));
+        stream.extend(frame(0x88, &[0x03, 0xE9, b'b', b'y', b'e']));
+        assert_eq!(
+            read_all(stream, 1024).await,
+            [
+                Ok(Incoming::Ping(Bytes::from_static(b"ping"))),
+                Ok(Incoming::Pong),
+                Ok(Incoming::Binary(Bytes::from_static(b"hello world"))),
+                Ok(Incoming::Text),
+                Ok(Incoming::Close(1001)),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn refuses_messages_over_the_limit_before_buffering_them() {
+        let mut declared = vec![0x82, 0x80 | 127];
+        declared.extend_from_slice(&(1u64 << 40).to_be_bytes());
+        declared.extend_from_slice(&MASK);
+        let refused = read_all(declared, 1024).await;
+        assert!(
+            matches!(&refused[..], [Err(err)] if err.contains("1024")),
+            "{refused:?}"
+        );
+
+        let mut fragmented = frame(0x02, &[0; 600]);
+        fragmented.extend(frame(0x80, &[0; 600]));
+        let refused = read_all(fragmented, 1024).await;
+        assert!(
+            matches!(&refused[..], [Err(err)] if err.contains("1024")),
+            "{refused:?}"
+        );
+
+        let exact = read_all(frame(0x82, &[7; 1024]), 1024).await;
+        assert_eq!(exact, [Ok(Incoming::Binary(Bytes::from(vec![7; 1024])))]);
+    }
+
+    #[tokio::test]
+    async fn refuses_broken_sequences_and_close_payloads() {
+        let cases: [(Vec<u8>, &str); 5] = [
+            (frame(0x80, b"x"), "continuation"),
+            (
+                [frame(0x02, b"a"), frame(0x82, b"b")].concat(),
+                "continuation",
+            ),
+            (frame(0x88, &[3]), "close"),
+            (frame(0x88, &1005u16.to_be_bytes()), "close"),
+            (vec![0x82, 0x01, b'x'], "not masked"),
+        ];
+        for (stream, expected) in cases {
+            let result = read_all(stream, 1024).await;
+            assert!(
+                matches!(result.last(), Some(Err(err)) if err.contains(expected)),
+                "{expected}: {result:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_empty_close_means_1000_and_a_cut_stream_ends_quietly() {
+        assert_eq!(
+            read_all(frame(0x88, b""), 64).await,
+            [Ok(Incoming::Close(1000))]
+        );
+        let mut cut = frame(0x82, b"complete");
+        let next = frame(0x82, b"never finished");
+        cut.extend_from_slice(&next[..next.len() - 3]);
+        assert_eq!(
+            read_all(cut, 64).await,
+            [Ok(Incoming::Binary(Bytes::from_static(b"complete")))]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_reader_fed_one_byte_at_a_time_sees_the_same_messages() {
+        let mut stream = frame(0x82, &[9; 300]);
+        stream.extend(frame(0x02, b"ab"));
+        stream.extend(frame(0x80, b"cd"));
+        let (mut client, server) = tokio::io::duplex(1);
+        let writer = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            for byte in stream {
+                if client.write_all(&[byte]).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let mut reader = MessageReader::new(server, 1024);
+        let first = reader.next_message().await.ok().flatten();
+        let second = reader.next_message().await.ok().flatten();
+        assert_eq!(first, Some(Incoming::Binary(Bytes::from(vec![9; 300]))));
+        assert_eq!(second, Some(Incoming::Binary(Bytes::from_static(b"abcd"))));
+        assert!(writer.await.is_ok());
+        assert!(matches!(reader.next_message().await, Ok(None)));
+    }
+}

@@ -1,0 +1,150 @@
+//! Writes server frames. A batch of queued messages goes out as one buffer
+//! (one write call for the lot), each frame encoded here with no per-message
+//! machinery: the payloads are the shared bytes every recipient of a
+//! broadcast holds, so the only per-recipient work is a header and a copy.
+
+use std::{collections::VecDeque, io};
+
+use bytes::Bytes;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+use super::frame::{write_header, OpCode, MAX_HEADER_LEN};
+
+/// Payloads up to this size are copied into the batch's buffer; larger ones
+/// are written from their own bytes (copying megabytes would cost more than a
+/// second write call).
+const COPY_LIMIT: usize = 16 * 1024;
+
+/// The writing half of a server WebSocket.
+#[derive(Debug)]
+pub struct FrameWriter<W> {
+    io: W,
+}
+
+impl<W: AsyncWrite + Unpin> FrameWriter<W> {
+    /// Writes to `io`.
+    pub fn new(io: W) -> Self {
+        Self { io }
+    }
+
+    /// Writes `pong` (if any) and then every payload of `batch` as a binary
+    /// frame. The buffer lives only for the call, so an idle socket keeps none.
+    pub async fn write_batch(
+        &mut self,
+        pong: Option<&[u8]>,
+        batch: &VecDeque<Bytes>,
+    ) -> io::Result<()> {
+        let size: usize = pong.map_or(0, |pong| pong.len() + MAX_HEADER_LEN)
+            + batch
+                .iter()
+                .map(|payload| MAX_HEADER_LEN + payload.len().min(COPY_LIMIT))
+                .sum::<usize>();
+        let mut out = Vec::with_capacity(size);
+        if let Some(pong) = pong {
+            write_header(&mut out, OpCode::Pong, pong.len());
+            out.extend_from_slice(pong);
+        }
+        for payload in batch {
+            write_header(&mut out, OpCode::Binary, payload.len());
+            if payload.len() <= COPY_LIMIT {
+                out.extend_from_slice(payload);
+            } else {
+                self.io.write_all(&out).await?;
+                out.clear();
+                self.io.write_all(payload).await?;
+            }
+        }
+        if !out.is_empty() {
+            self.io.write_all(&out).await?;
+        }
+        self.io.flush().await
+    }
+
+    /// Writes an empty ping.
+    pub async fn ping(&mut self) -> io::Result<()> {
+        self.io.write_all(&[0x80 | 0x9, 0]).await?;
+        self.io.flush().await
+    }
+
+    /// Writes a close frame with `code` and `reason` (cut to the 123 bytes a
+    /// control frame leaves for it), then ends the write direction.
+    pub async fn close(&mut self, code: u16, reason: &str) -> io::Result<()> {
+        let mut reason_len = reason.len().min(123);
+        while !reason.is_char_boundary(reason_len) {
+            reason_len -= 1;
+        }
+        let mut out = Vec::with_capacity(4 + reason_len);
+        write_header(&mut out, OpCode::Close, 2 + reason_len);
+        out.extend_from_slice(&code.to_be_bytes());
+        out.extend_from_slice(&reason.as_bytes()[..reason_len]);
+        self.io.write_all(&out).await?;
+        self.shutdown().await
+    }
+
+    /// Ends the write direction without a close frame.
+    pub async fn shutdown(&mut self) -> io::Result<()> {
+        self.io.shutdown().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn written(run: impl AsyncFnOnce(&mut FrameWriter<&mut Vec<u8>>)) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut writer = FrameWriter::new(&mut out);
+        run(&mut writer).await;
+        out
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_framed_in_order_with_the_pong_first() {
+        let big = Bytes::from(vec![5; COPY_LIMIT + 1]);
+        let batch: VecDeque<Bytes> = [
+            Bytes::from_static(b"ab"),
+            big.clone(),
+            Bytes::from_static(b"c"),
+        ]
+        .into();
+        let out = written(async |writer| {
+            assert!(writer.write_batch(Some(b"hi"), &batch).await.is_ok());
+        })
+        .await;
+        let mut expected = vec![0x8A, 2, b'h', b'i', 0x82, 2, b'a', b'b', 0x82, 126];
+        expected.extend_from_slice(&((COPY_LIMIT + 1) as u16).to_be_bytes());
+        expected.extend_from_slice(&big);
+        expected.extend_from_slice(&[0x82, 1, b'c']);
+        assert_eq!(out, expected);
+    }
+
+    #[tokio::test]
+    async fn close_frames_carry_the_code_and_a_reason_cut_at_a_character() {
+        let out = written(async |writer| {
+            assert!(writer.close(4403, "removed").await.is_ok());
+        })
+        .await;
+        assert_eq!(out, [&[0x88, 9, 0x11, 0x33][..], b"removed"].concat());
+
+        let long = "é".repeat(100);
+        let out = written(async |writer| {
+            assert!(writer.close(1000, &long).await.is_ok());
+        })
+        .await;
+        assert_eq!(
+            usize::from(out[1]),
+            2 + 122,
+            "122 bytes is 61 whole characters"
+        );
+        assert!(std::str::from_utf8(&out[4..]).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_ping_is_two_bytes() {
+        let out = written(async |writer| {
+            assert!(writer.ping().await.is_ok());
+        })
+        .await;
+        assert_eq!(out, [0x89, 0]);
+    }
+}
