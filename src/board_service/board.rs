@@ -296,9 +296,15 @@ impl LiveBoard {
     /// Queues `frame` to every peer except `except`. Peers whose queue is full
     /// are closed (1013) by [`Peer::send`].
     pub fn broadcast(&self, frame: &Bytes, except: Option<u64>) {
+        self.broadcast_all(std::slice::from_ref(frame), except);
+    }
+
+    /// Queues `frames`, in order, to every peer except `except`: one lock and
+    /// at most one writer wake-up per peer for the lot.
+    pub fn broadcast_all(&self, frames: &[Bytes], except: Option<u64>) {
         let state = self.state();
         for peer in state.peers.iter().filter(|peer| Some(peer.id) != except) {
-            peer.send(frame.clone());
+            peer.send_all(frames);
         }
     }
 

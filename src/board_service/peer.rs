@@ -195,25 +195,31 @@ impl Peer {
     /// Queues a frame without waiting. A socket whose queue is full is closed
     /// with 1013 rather than buffered without bound or silently skipped.
     pub fn send(&self, frame: Bytes) -> bool {
-        let len = frame.len();
+        self.send_all(std::slice::from_ref(&frame))
+    }
+
+    /// Queues frames in order under one lock, waking the writer at most once.
+    /// All or nothing: a batch that does not fit closes the socket with 1013.
+    pub fn send_all(&self, frames: &[Bytes]) -> bool {
+        let len: usize = frames.iter().map(Bytes::len).sum();
         let mut queue = lock(&self.queue);
         if queue.close.is_some() || queue.finished {
             return false;
         }
-        let frames = queue.pending_frames + 1;
+        let pending = queue.pending_frames + frames.len();
         let bytes = queue.pending_bytes + len;
-        // One frame larger than the byte budget still goes through when the
-        // queue is otherwise empty: a big board must reach a client that keeps up.
-        if frames > self.limits.frames || (bytes > self.limits.bytes && bytes != len) {
+        // Frames larger than the byte budget still go through when the queue
+        // is otherwise empty: a big board must reach a client that keeps up.
+        if pending > self.limits.frames || (bytes > self.limits.bytes && queue.pending_bytes != 0) {
             drop(queue);
             self.close(CloseReason::SlowClient);
             return false;
         }
-        queue.pending_frames = frames;
+        queue.pending_frames = pending;
         queue.pending_bytes = bytes;
-        queue.frames.push_back(frame);
         // The writer is woken once per batch: while frames wait, it has been.
-        let first = queue.frames.len() == 1;
+        let first = queue.frames.is_empty();
+        queue.frames.extend(frames.iter().cloned());
         drop(queue);
         if first {
             self.wake_writer.notify_one();
@@ -356,6 +362,18 @@ mod tests {
             !peer.send(Bytes::from_static(b"d")),
             "nothing queued after close"
         );
+    }
+
+    #[test]
+    fn a_batch_is_queued_whole_or_closes_the_socket() {
+        let peer = Peer::new(Uuid::new_v4(), Role::Editor, limits(3, 1 << 20));
+        let frames = [Bytes::from_static(b"a"), Bytes::from_static(b"b")];
+        assert!(peer.send_all(&frames));
+        let mut batch = VecDeque::new();
+        assert_eq!(peer.take_frames(&mut batch), WriterStep::Write(None));
+        assert_eq!(batch, frames);
+        assert!(!peer.send_all(&frames), "2 taken + 2 more is over 3");
+        assert_eq!(peer.close_reason(), Some(CloseReason::SlowClient));
     }
 
     #[test]

@@ -34,7 +34,13 @@ pub struct Session {
     peer: Arc<Peer>,
     /// Other instances, told about what this socket changed.
     relay: Option<Arc<dyn Relay>>,
+    /// Frames for the board's other sockets, not yet queued to them (see
+    /// [`Session::flush`]).
+    outbox: Vec<Bytes>,
 }
+
+/// The most frames a session holds back before queuing them to the others.
+const MAX_OUTBOX: usize = 64;
 
 /// Runs `f` on the blocking pool; `None` if it panicked.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
@@ -69,7 +75,12 @@ impl Session {
             peer.send(frame);
         }
         let relay = service.relay().cloned();
-        Self { lease, peer, relay }
+        Self {
+            lease,
+            peer,
+            relay,
+            outbox: Vec::new(),
+        }
     }
 
     /// The board.
@@ -82,8 +93,26 @@ impl Session {
         &self.peer
     }
 
+    /// Queues what this socket's messages sent to the board's other sockets.
+    ///
+    /// Frames are held back while the client's next message is already read
+    /// (call this when it is not, or when [`Session::wants_flush`]): every other
+    /// socket then gets a burst of updates under one lock and one wake-up, and
+    /// its writer sends the burst in one write instead of one write each.
+    pub fn flush(&mut self) {
+        if !self.outbox.is_empty() {
+            self.board().broadcast_all(&self.outbox, Some(self.peer.id));
+            self.outbox.clear();
+        }
+    }
+
+    /// Whether enough is held back that it should be queued now.
+    pub fn wants_flush(&self) -> bool {
+        self.outbox.len() >= MAX_OUTBOX
+    }
+
     /// Handles one binary frame. `Err` means: close the socket with that reason.
-    pub async fn handle_frame(&self, frame: Bytes) -> Result<(), CloseReason> {
+    pub async fn handle_frame(&mut self, frame: Bytes) -> Result<(), CloseReason> {
         let message = message::decode(&frame).map_err(|err| {
             tracing::debug!(peer = self.peer.id, %err, "undecodable frame");
             CloseReason::InvalidData
@@ -101,6 +130,8 @@ impl Session {
                 let state_vector = frame.slice_ref(state_vector);
                 let board = Arc::clone(self.board());
                 let seq = board.change_seq();
+                // Nothing waits in the outbox while this waits for the pool.
+                self.flush();
                 let diff = blocking(move || {
                     guard::check_state_vector(&state_vector).map_err(|_| CloseReason::Hostile)?;
                     board
@@ -139,7 +170,7 @@ impl Session {
         }
     }
 
-    async fn apply(&self, update: Bytes, relay: Option<Bytes>) -> Result<(), CloseReason> {
+    async fn apply(&mut self, update: Bytes, relay: Option<Bytes>) -> Result<(), CloseReason> {
         if !self.peer.role().can_edit() {
             let shape = check_update(update).await?;
             if !shape.is_empty {
@@ -148,10 +179,11 @@ impl Session {
             }
             return Ok(());
         }
-        let outcome = apply_update(Arc::clone(self.board()), update.clone()).await?;
+        let board = Arc::clone(self.board());
+        let outcome = apply_update_with(board, update.clone(), || self.flush()).await?;
         if outcome == Applied::Changed {
             let frame = relay.unwrap_or_else(|| Bytes::from(message::encode_update(&update)));
-            self.board().broadcast(&frame, Some(self.peer.id));
+            self.outbox.push(frame);
             if let Some(relay) = &self.relay {
                 relay.update(self.board().id, &update);
             }
@@ -159,7 +191,7 @@ impl Session {
         Ok(())
     }
 
-    async fn awareness(&self, payload: Bytes, frame: Bytes) -> Result<(), CloseReason> {
+    async fn awareness(&mut self, payload: Bytes, frame: Bytes) -> Result<(), CloseReason> {
         let board = Arc::clone(self.board());
         let peer_id = self.peer.id;
         let checked = payload.clone();
@@ -172,11 +204,12 @@ impl Session {
         if frame.len() <= INLINE_CHECK_BYTES {
             apply()?;
         } else {
+            self.flush();
             blocking(apply)
                 .await
                 .unwrap_or(Err(CloseReason::InvalidData))?;
         }
-        self.board().broadcast(&frame, Some(self.peer.id));
+        self.outbox.push(frame);
         if let Some(relay) = &self.relay {
             relay.awareness(self.board().id, &payload);
         }
@@ -186,6 +219,8 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
+        // What the socket changed reaches the others even if it closes now.
+        self.flush();
         let removal = self.board().leave(self.peer.id);
         if let (Some(relay), Some(payload)) = (&self.relay, removal) {
             relay.awareness(self.board().id, &payload);
@@ -228,6 +263,15 @@ const INLINE_APPLY_BYTES: usize = 1024;
 /// updates run inline when the document is free; anything else on the blocking
 /// pool. `Err` is the close reason for the sender.
 pub async fn apply_update(board: Arc<LiveBoard>, update: Bytes) -> Result<Applied, CloseReason> {
+    apply_update_with(board, update, || {}).await
+}
+
+/// [`apply_update`], running `before_wait` before any trip to the pool.
+async fn apply_update_with(
+    board: Arc<LiveBoard>,
+    update: Bytes,
+    before_wait: impl FnOnce(),
+) -> Result<Applied, CloseReason> {
     let inline = if update.len() <= INLINE_APPLY_BYTES {
         check_and_apply(&board, &update, false)
     } else {
@@ -236,6 +280,7 @@ pub async fn apply_update(board: Arc<LiveBoard>, update: Bytes) -> Result<Applie
     let result = match inline {
         Some(result) => result,
         None => {
+            before_wait();
             let worker_board = Arc::clone(&board);
             blocking(move || check_and_apply(&worker_board, &update, true))
                 .await

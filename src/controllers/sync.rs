@@ -159,7 +159,7 @@ async fn recheck_access(state: &AppState, session: &Session, board_id: Uuid, rol
 
 async fn run_socket<R: AsyncRead + Unpin>(
     mut reader: MessageReader<R>,
-    session: Session,
+    mut session: Session,
     mut writer: JoinHandle<()>,
     state: &AppState,
 ) {
@@ -168,6 +168,12 @@ async fn run_socket<R: AsyncRead + Unpin>(
     let idle_timeout = state.config.ws_idle_timeout;
     let rate = MessageLimiter::per_second(state.config.rate_ws_msgs_per_sec);
     loop {
+        // What the client's messages sent to the others is held while its
+        // next message is already here, so a burst goes out together (see
+        // `Session::flush`); never while waiting for the network.
+        if !reader.has_buffered_frame() || session.wants_flush() {
+            session.flush();
+        }
         tokio::select! {
             biased;
             _ = peer.closed() => break,
@@ -282,7 +288,12 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             WriterStep::Wait => {
                 tokio::select! {
                     biased;
-                    () = peer.writer_wakeup() => {}
+                    () = peer.writer_wakeup() => {
+                        // Let the tasks that are ready now (other sockets'
+                        // readers broadcasting) queue theirs first: one write
+                        // then carries more frames.
+                        tokio::task::yield_now().await;
+                    }
                     _ = ping.tick() => {
                         if writer.ping().await.is_err() {
                             return;

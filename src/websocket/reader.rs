@@ -104,6 +104,17 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
         }
     }
 
+    /// Whether a whole frame is already buffered, so the next
+    /// [`Self::next_message`] starts without waiting for the network.
+    pub fn has_buffered_frame(&self) -> bool {
+        match FrameHeader::parse(&self.buf) {
+            Ok(Some(header)) => (self.buf.len() - header.header_len) as u64 >= header.payload_len,
+            // A broken frame is "ready" too: reading it reports the error.
+            Err(_) => true,
+            Ok(None) => false,
+        }
+    }
+
     /// Turns a frame into a message, or keeps it as part of one.
     fn assemble(
         &mut self,
@@ -306,6 +317,20 @@ mod tests {
                 "{expected}: {result:?}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_buffered_frame_is_known_before_it_is_read() {
+        let mut stream = frame(0x82, b"one");
+        stream.extend(frame(0x82, b"two"));
+        let half = frame(0x82, b"three");
+        stream.extend_from_slice(&half[..half.len() - 1]);
+        let mut reader = MessageReader::new(&stream[..], 1024);
+        assert!(!reader.has_buffered_frame(), "nothing read yet");
+        assert!(matches!(reader.next_message().await, Ok(Some(_))));
+        assert!(reader.has_buffered_frame(), "`two` came with `one`");
+        assert!(matches!(reader.next_message().await, Ok(Some(_))));
+        assert!(!reader.has_buffered_frame(), "`three` is not whole");
     }
 
     #[tokio::test]

@@ -177,3 +177,34 @@ async fn a_plain_get_on_the_sync_route_is_400_and_says_what_is_missing() {
     let message = response.json()["error"]["message"].to_string();
     assert!(message.contains("Connection"), "{message}");
 }
+
+#[tokio::test]
+async fn updates_sent_together_with_a_close_still_reach_the_others() {
+    let Some((app, board, token, mut socket)) = socket_on_a_board().await else {
+        return;
+    };
+    let mut reader = connect(&app.sync_url(&board, &token)).await;
+    let doc = Doc::new();
+    let text = doc.get_or_insert_text("text");
+    let mut frames = Vec::new();
+    for word in ["one ", "two ", "three"] {
+        let before = doc.transact().state_vector();
+        let len = text.len(&doc.transact());
+        text.insert(&mut doc.transact_mut(), len, word);
+        frames.push(message::encode_update(
+            &doc.transact().encode_diff_v1(&before),
+        ));
+    }
+    // One write: the server reads the updates and the close in one go.
+    for frame in frames {
+        socket
+            .feed(Message::Binary(Bytes::from(frame)))
+            .await
+            .expect("queued");
+    }
+    socket.feed(Message::Close(None)).await.expect("queued");
+    socket.flush().await.expect("written");
+    reader
+        .wait_for(|client| client.text_len("text") == "one two three".len())
+        .await;
+}
