@@ -99,6 +99,10 @@ pub struct LiveBoard {
     pub(super) worker_started: AtomicBool,
 }
 
+/// How many times [`LiveBoard::try_apply_update`] retries a busy document:
+/// a few microseconds, about one small update's integration.
+const BUSY_DOC_SPINS: u32 = 200;
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding a lock is contained by `catch_unwind` or ends a
     // task; the data behind it stays consistent enough to save, so keep going.
@@ -202,8 +206,24 @@ impl LiveBoard {
 
     /// Like [`Self::apply_update`], but `None` instead of waiting when another
     /// thread holds the document (so the async threads never block on it).
+    ///
+    /// On a busy board the holder is usually another socket's small update,
+    /// done within microseconds: a short spin takes the lock then, where
+    /// giving up would cost a trip through the blocking pool (two thread
+    /// wake-ups). A holder doing long work (a save, a large update) is
+    /// outlasted by the spin, and the caller goes to the pool as before.
     pub fn try_apply_update(&self, update: &[u8]) -> Option<Result<(), DocError>> {
-        let doc = self.try_doc()?;
+        let mut spins = 0;
+        let doc = loop {
+            match self.try_doc() {
+                Some(doc) => break doc,
+                None if spins < BUSY_DOC_SPINS && self.doc.get().is_some() => {
+                    spins += 1;
+                    std::hint::spin_loop();
+                }
+                None => return None,
+            }
+        };
         Some(apply_to(&doc, update))
     }
 

@@ -269,9 +269,13 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     let mut ping =
         tokio::time::interval_at(tokio::time::Instant::now() + ping_interval, ping_interval);
     let mut batch = VecDeque::new();
+    // Whether the last write carried several frames: the socket is on a busy
+    // board, where waiting a moment for more frames saves writes.
+    let mut busy = false;
     loop {
         match peer.take_frames(&mut batch) {
             WriterStep::Write(pong) => {
+                busy = batch.len() > 1;
                 if write_batch(&mut writer, &peer, pong, &mut batch)
                     .await
                     .is_err()
@@ -289,10 +293,13 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 tokio::select! {
                     biased;
                     () = peer.writer_wakeup() => {
-                        // Let the tasks that are ready now (other sockets'
-                        // readers broadcasting) queue theirs first: one write
-                        // then carries more frames.
-                        tokio::task::yield_now().await;
+                        // On a busy board, let the tasks that are ready now
+                        // (other sockets' readers broadcasting) queue theirs
+                        // first: one write then carries more frames. A quiet
+                        // socket (a handshake, a lone edit) writes at once.
+                        if busy {
+                            tokio::task::yield_now().await;
+                        }
                     }
                     _ = ping.tick() => {
                         if writer.ping().await.is_err() {
