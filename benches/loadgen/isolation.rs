@@ -11,6 +11,11 @@
 //! wait in a queue behind the busy board's clients: what remains is the
 //! server's doing, plus the OS sharing the cores (the busy board keeps both
 //! cores of a 2-core machine saturated, load generator included).
+//!
+//! With `--busy-nice N` the busy board's clients run on a runtime of their own
+//! whose threads lower their priority to nice N: the OS then runs the server
+//! and the quiet board first whenever they are ready, as if the busy load came
+//! from another machine (it still saturates the server: see its deliveries/s).
 
 use std::time::{Duration, Instant};
 
@@ -30,6 +35,8 @@ pub struct Spec {
     pub busy: fanout::Spec,
     /// The open-loop fanout on the quiet board.
     pub quiet: fanout::Spec,
+    /// The nice value of the busy board's client threads (0: the process's runtime).
+    pub busy_nice: u8,
 }
 
 /// A runtime for the quiet board's clients.
@@ -41,7 +48,32 @@ fn quiet_runtime() -> anyhow::Result<Runtime> {
         .build()?)
 }
 
-/// Connects the quiet board's clients on `rt` (their sockets belong to it).
+/// A runtime for the busy board's clients whose threads run at nice `nice`
+/// (`renice` on the thread's own id, read from `/proc/thread-self`).
+fn busy_runtime(nice: u8) -> anyhow::Result<Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .thread_name("loadgen-busy")
+        .on_thread_start(move || {
+            let tid = std::fs::read_link("/proc/thread-self")
+                .ok()
+                .and_then(|link| link.file_name().map(|tid| tid.to_owned()));
+            let reniced = tid.is_some_and(|tid| {
+                std::process::Command::new("renice")
+                    .args(["-n", &nice.to_string(), "-p"])
+                    .arg(tid)
+                    .stdout(std::process::Stdio::null())
+                    .status()
+                    .is_ok_and(|status| status.success())
+            });
+            if !reniced {
+                eprintln!("isolation: could not renice a busy client thread to {nice}");
+            }
+        })
+        .enable_all()
+        .build()?)
+}
+
+/// Connects a board's clients on `rt` (their sockets belong to it).
 async fn connect_on(
     rt: &Runtime,
     backend: &Backend,
@@ -77,9 +109,16 @@ pub async fn run(backend: &Backend, spec: &Spec) -> anyhow::Result<Value> {
         anyhow::bail!("the quiet board runs an open loop (--quiet-rate)");
     };
     let rt = quiet_runtime()?;
-    let result = phases(backend, spec, &rt).await;
+    let busy_rt = match spec.busy_nice {
+        0 => None,
+        nice => Some(busy_runtime(nice)?),
+    };
+    let result = phases(backend, spec, &rt, busy_rt.as_ref()).await;
     // Every client task has ended by now (or the run failed): nothing to wait for.
     rt.shutdown_background();
+    if let Some(busy_rt) = busy_rt {
+        busy_rt.shutdown_background();
+    }
     let (alone, beside, busy) = result?;
     Ok(json!({
         "target": backend.describe(),
@@ -92,6 +131,7 @@ pub async fn run(backend: &Backend, spec: &Spec) -> anyhow::Result<Value> {
             "beside_busy": beside,
         },
         "busy": busy,
+        "busy_nice": spec.busy_nice,
     }))
 }
 
@@ -100,6 +140,7 @@ async fn phases(
     backend: &Backend,
     spec: &Spec,
     rt: &Runtime,
+    busy_rt: Option<&Runtime>,
 ) -> anyhow::Result<(Value, Value, Value)> {
     // Phase 1.
     let quiet = connect_on(rt, backend, "isolation-alone", &spec.quiet).await?;
@@ -117,15 +158,21 @@ async fn phases(
     alone["server_cpu_pct"] = json!(alone_cpu.server_pct());
 
     // Phase 2: both connect first, then write over the same window.
-    let busy = {
-        let rooms = backend.rooms("isolation-busy", spec.busy.boards).await?;
-        fanout::connect(rooms, spec.busy.clone()).await?
+    let busy = match busy_rt {
+        Some(busy_rt) => connect_on(busy_rt, backend, "isolation-busy", &spec.busy).await?,
+        None => {
+            let rooms = backend.rooms("isolation-busy", spec.busy.boards).await?;
+            fanout::connect(rooms, spec.busy.clone()).await?
+        }
     };
     let quiet = connect_on(rt, backend, "isolation-quiet", &spec.quiet).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let base = Instant::now();
     let start = tokio::time::Instant::now() + Duration::from_millis(50);
-    let busy = busy.launch(base, start, stop_rx.clone());
+    let busy = {
+        let _on_busy = busy_rt.map(Runtime::enter);
+        busy.launch(base, start, stop_rx.clone())
+    };
     let quiet = {
         let _on_quiet = rt.enter();
         quiet.launch(base, start, stop_rx)

@@ -33,6 +33,9 @@
 //!   --duration-secs 10  --updates 100000 (saves: stored-size part)
 //! isolation (--clients, --writers, --window: the busy board, default 50/10/8)
 //!   --quiet-clients 5  --quiet-writers 2  --quiet-rate 100 (updates/s)  --duration-secs 10
+//!   --busy-nice 0  the busy board's clients run at this nice value (10: they yield
+//!                  the cores to the server and the quiet board, as a separate
+//!                  load host would)
 //! connections
 //!   --sockets 2000  --boards 200  --concurrency 64
 //! coldload
@@ -90,6 +93,7 @@ struct Opts {
     quiet_clients: usize,
     quiet_writers: usize,
     quiet_rate: f64,
+    busy_nice: u8,
     threads: usize,
 }
 
@@ -124,6 +128,7 @@ fn parse_args(args: Vec<String>) -> anyhow::Result<Option<Opts>> {
         quiet_clients: 5,
         quiet_writers: 2,
         quiet_rate: 100.0,
+        busy_nice: 0,
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
     };
     let mut args = args.into_iter();
@@ -158,6 +163,7 @@ fn parse_args(args: Vec<String>) -> anyhow::Result<Option<Opts>> {
             "--quiet-clients" => opts.quiet_clients = value("--quiet-clients")?.parse()?,
             "--quiet-writers" => opts.quiet_writers = value("--quiet-writers")?.parse()?,
             "--quiet-rate" => opts.quiet_rate = value("--quiet-rate")?.parse()?,
+            "--busy-nice" => opts.busy_nice = value("--busy-nice")?.parse()?,
             "--threads" => opts.threads = value("--threads")?.parse()?,
             other if other.starts_with('-') => bail!("unknown option {other}"),
             other if scenario.is_none() => scenario = Some(other.to_owned()),
@@ -245,6 +251,7 @@ impl Opts {
         let window = self.window.unwrap_or(8);
         isolation::Spec {
             busy: self.fanout(Pace::Closed { window }, 50, 1),
+            busy_nice: self.busy_nice,
             quiet: fanout::Spec {
                 clients: self.quiet_clients,
                 writers: self.quiet_writers,

@@ -53,9 +53,10 @@ pub struct SyncParams {
 ///
 /// Use the stock `y-websocket` `WebsocketProvider` with `serverUrl =
 /// ws://HOST/api/v1/boards`, `roomname = <id>/sync`, `params = {token}`. Close codes:
-/// 1001 server shutting down, 1007 undecodable frame or rejected update, 1008
-/// policy violation, 1009 message over `MAX_MESSAGE_BYTES`, 1013 client too slow
-/// (reconnect to resync), 4403 membership removed, 4404 board deleted. Viewers
+/// 1001 server shutting down, 1002 WebSocket protocol error (RFC 6455), 1007
+/// undecodable frame or rejected update, 1008 policy violation, 1009 message
+/// over `MAX_MESSAGE_BYTES`, 1013 client too slow (reconnect to resync), 4403
+/// membership removed, 4404 board deleted. Viewers
 /// receive everything but their edits are answered with an auth permission-denied
 /// message `read-only`.
 #[utoipa::path(
