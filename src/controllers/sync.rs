@@ -208,10 +208,21 @@ async fn run_socket<R: AsyncRead + Unpin>(
                     reject(&session, CloseReason::InvalidData);
                     break;
                 }
-                Ok(Ok(Some(Incoming::Ping(payload)))) => peer.pong(payload),
+                Ok(Ok(Some(Incoming::Ping(payload)))) => {
+                    // Pings count against the message rate: each costs a write.
+                    if rate.as_ref().is_some_and(|rate| !rate.allow()) {
+                        reject(&session, CloseReason::RateLimited);
+                        break;
+                    }
+                    peer.pong(payload);
+                }
                 Ok(Ok(Some(Incoming::Pong))) => {}
                 Ok(Err(ReadError::TooLarge(_))) => {
                     reject(&session, CloseReason::TooLarge);
+                    break;
+                }
+                Ok(Err(ReadError::TooFragmented)) => {
+                    reject(&session, CloseReason::PolicyViolation);
                     break;
                 }
                 Ok(Err(ReadError::Protocol(err))) => {

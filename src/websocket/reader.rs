@@ -16,6 +16,10 @@ const MAX_READ_BYTES: usize = 64 * 1024;
 /// A buffer emptied after a large message is given back rather than kept by a
 /// socket that may now stay idle for hours.
 const KEEP_IDLE_BYTES: usize = 4 * 1024;
+/// The most frames one message may be split into. Clients send whole messages
+/// or a few large pieces; without a bound, an endless run of empty fragments
+/// would keep a socket busy and never reach the size limit.
+pub const MAX_FRAGMENTS: usize = 4096;
 
 /// One message from the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +48,9 @@ pub enum ReadError {
     /// A message (or its first frame's declared length) over the limit: close with 1009.
     #[error("message larger than {0} bytes")]
     TooLarge(usize),
+    /// A message split into more than [`MAX_FRAGMENTS`] frames: close with 1008.
+    #[error("message split into more than {MAX_FRAGMENTS} frames")]
+    TooFragmented,
 }
 
 /// Reads messages from one client connection.
@@ -55,6 +62,8 @@ pub struct MessageReader<R> {
     read_size: usize,
     /// A fragmented message being joined: its opcode and the bytes so far.
     partial: Option<(OpCode, BytesMut)>,
+    /// Frames of that message so far.
+    fragments: usize,
     max_message: usize,
 }
 
@@ -66,6 +75,7 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
             buf: BytesMut::new(),
             read_size: FIRST_READ_BYTES,
             partial: None,
+            fragments: 0,
             max_message,
         }
     }
@@ -133,12 +143,17 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
                     return Ok(Some(message(header.opcode, payload)));
                 }
                 self.partial = Some((header.opcode, payload));
+                self.fragments = 1;
                 Ok(None)
             }
             OpCode::Continuation => {
                 let Some((opcode, mut joined)) = self.partial.take() else {
                     return Err(ProtocolError::UnexpectedContinuation.into());
                 };
+                self.fragments += 1;
+                if self.fragments > MAX_FRAGMENTS {
+                    return Err(ReadError::TooFragmented);
+                }
                 joined.extend_from_slice(&payload);
                 if header.fin {
                     return Ok(Some(message(opcode, joined)));
@@ -296,6 +311,27 @@ mod tests {
 
         let exact = read_all(frame(0x82, &[7; 1024]), 1024).await;
         assert_eq!(exact, [Ok(Incoming::Binary(Bytes::from(vec![7; 1024])))]);
+    }
+
+    #[tokio::test]
+    async fn refuses_a_message_in_too_many_fragments() {
+        let mut stream = frame(0x02, b"a");
+        for _ in 1..MAX_FRAGMENTS - 1 {
+            stream.extend(frame(0x00, b""));
+        }
+        let mut exact = stream.clone();
+        exact.extend(frame(0x80, b"z"));
+        assert_eq!(
+            read_all(exact, 1024).await,
+            [Ok(Incoming::Binary(Bytes::from_static(b"az")))]
+        );
+        stream.extend(frame(0x00, b""));
+        stream.extend(frame(0x80, b"z"));
+        let refused = read_all(stream, 1024).await;
+        assert!(
+            matches!(refused.last(), Some(Err(err)) if err.contains("frames")),
+            "{refused:?}"
+        );
     }
 
     #[tokio::test]

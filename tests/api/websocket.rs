@@ -208,3 +208,38 @@ async fn updates_sent_together_with_a_close_still_reach_the_others() {
         .wait_for(|client| client.text_len("text") == "one two three".len())
         .await;
 }
+
+#[tokio::test]
+async fn a_ping_flood_counts_against_the_message_rate_and_closes_1008() {
+    let Some(app) = TestApp::spawn_with(canvas_server::Config {
+        rate_ws_msgs_per_sec: 5,
+        ..crate::harness::test_config()
+    })
+    .await
+    else {
+        return;
+    };
+    let ada = app.register("ada").await;
+    let board = app.create_board(&ada, "Plan").await;
+    let (mut socket, _) = connect_async(app.sync_url(&board, &ada.token))
+        .await
+        .expect("upgrade");
+    // Burst allowance is 10 × 5 = 50 messages.
+    for _ in 0..200 {
+        if socket.send(Message::Ping(Bytes::new())).await.is_err() {
+            break;
+        }
+    }
+    let mut code = None;
+    while let Ok(Some(message)) = tokio::time::timeout(WAIT, socket.next()).await {
+        match message {
+            Ok(Message::Close(Some(frame))) => {
+                code = Some(u16::from(frame.code));
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    assert_eq!(code, Some(1008));
+}
