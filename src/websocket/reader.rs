@@ -166,7 +166,12 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
 
     /// Reads at least once, wanting `wanted` more bytes; `false` at end of stream.
     async fn fill(&mut self, wanted: usize) -> io::Result<bool> {
-        let ask = wanted.max(self.read_size);
+        // The buffer grows with what arrives (at most doubling per read), not
+        // to a frame's declared length at once: a client that declares a large
+        // frame and sends it slowly holds only what it has sent.
+        let ask = wanted
+            .min(self.buf.len().max(MAX_READ_BYTES))
+            .max(self.read_size);
         self.buf.reserve(ask);
         let spare = self.buf.capacity() - self.buf.len();
         let read = self.io.read_buf(&mut self.buf).await?;
@@ -331,6 +336,21 @@ mod tests {
         assert!(
             matches!(refused.last(), Some(Err(err)) if err.contains("frames")),
             "{refused:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_declared_length_is_not_reserved_before_its_bytes_arrive() {
+        let mut stream = vec![0x82, 0x80 | 127];
+        stream.extend_from_slice(&(1u64 << 20).to_be_bytes());
+        stream.extend_from_slice(&MASK);
+        stream.extend_from_slice(&[0; 100]);
+        let mut reader = MessageReader::new(&stream[..], 16 << 20);
+        assert!(matches!(reader.next_message().await, Ok(None)), "cut short");
+        assert!(
+            reader.buf.capacity() <= 2 * MAX_READ_BYTES,
+            "{} bytes reserved for 114 received",
+            reader.buf.capacity()
         );
     }
 
