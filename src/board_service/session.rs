@@ -113,6 +113,11 @@ impl Session {
 
     /// Handles one binary frame. `Err` means: close the socket with that reason.
     pub async fn handle_frame(&mut self, frame: Bytes) -> Result<(), CloseReason> {
+        // Nothing waits in the outbox while a frame waits for the blocking
+        // pool: large frames always may (below, the other ways do the same).
+        if frame.len() > INLINE_APPLY_BYTES {
+            self.flush();
+        }
         let message = message::decode(&frame).map_err(|err| {
             tracing::debug!(peer = self.peer.id, %err, "undecodable frame");
             CloseReason::InvalidData
@@ -130,7 +135,6 @@ impl Session {
                 let state_vector = frame.slice_ref(state_vector);
                 let board = Arc::clone(self.board());
                 let seq = board.change_seq();
-                // Nothing waits in the outbox while this waits for the pool.
                 self.flush();
                 let diff = blocking(move || {
                     guard::check_state_vector(&state_vector).map_err(|_| CloseReason::Hostile)?;
@@ -204,7 +208,6 @@ impl Session {
         if frame.len() <= INLINE_CHECK_BYTES {
             apply()?;
         } else {
-            self.flush();
             blocking(apply)
                 .await
                 .unwrap_or(Err(CloseReason::InvalidData))?;
