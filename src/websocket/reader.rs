@@ -60,11 +60,20 @@ pub struct MessageReader<R> {
     buf: BytesMut,
     /// The size of the next read; doubles while reads fill it.
     read_size: usize,
-    /// A fragmented message being joined: its opcode and the bytes so far.
-    partial: Option<(OpCode, BytesMut)>,
-    /// Frames of that message so far.
-    fragments: usize,
+    /// A fragmented message being joined.
+    partial: Option<Partial>,
     max_message: usize,
+}
+
+/// The fragments of a message received so far.
+#[derive(Debug)]
+struct Partial {
+    /// The first fragment's opcode: text or binary.
+    opcode: OpCode,
+    /// The payloads joined.
+    joined: BytesMut,
+    /// How many frames they came in.
+    frames: usize,
 }
 
 impl<R: AsyncRead + Unpin> MessageReader<R> {
@@ -75,7 +84,6 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
             buf: BytesMut::new(),
             read_size: FIRST_READ_BYTES,
             partial: None,
-            fragments: 0,
             max_message,
         }
     }
@@ -90,7 +98,7 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
                 }
                 continue;
             };
-            let joined = self.partial.as_ref().map_or(0, |(_, part)| part.len());
+            let joined = self.partial.as_ref().map_or(0, |part| part.joined.len());
             let limit = self.max_message;
             if header.payload_len > (limit.saturating_sub(joined)) as u64 {
                 return Err(ReadError::TooLarge(limit));
@@ -142,23 +150,26 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
                 if header.fin {
                     return Ok(Some(message(header.opcode, payload)));
                 }
-                self.partial = Some((header.opcode, payload));
-                self.fragments = 1;
+                self.partial = Some(Partial {
+                    opcode: header.opcode,
+                    joined: payload,
+                    frames: 1,
+                });
                 Ok(None)
             }
             OpCode::Continuation => {
-                let Some((opcode, mut joined)) = self.partial.take() else {
+                let Some(mut partial) = self.partial.take() else {
                     return Err(ProtocolError::UnexpectedContinuation.into());
                 };
-                self.fragments += 1;
-                if self.fragments > MAX_FRAGMENTS {
+                partial.frames += 1;
+                if partial.frames > MAX_FRAGMENTS {
                     return Err(ReadError::TooFragmented);
                 }
-                joined.extend_from_slice(&payload);
+                partial.joined.extend_from_slice(&payload);
                 if header.fin {
-                    return Ok(Some(message(opcode, joined)));
+                    return Ok(Some(message(partial.opcode, partial.joined)));
                 }
-                self.partial = Some((opcode, joined));
+                self.partial = Some(partial);
                 Ok(None)
             }
         }

@@ -62,7 +62,9 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
 
     /// Writes an empty ping.
     pub async fn ping(&mut self) -> io::Result<()> {
-        self.io.write_all(&[0x80 | 0x9, 0]).await?;
+        let mut out = Vec::with_capacity(2);
+        write_header(&mut out, OpCode::Ping, 0);
+        self.io.write_all(&out).await?;
         self.io.flush().await
     }
 
