@@ -191,8 +191,7 @@ async fn run_socket<R: AsyncRead + Unpin>(
                 }
                 Ok(Ok(Some(Incoming::Binary(frame)))) => {
                     metrics::ws_message(metrics::Direction::In, &frame);
-                    if rate.as_ref().is_some_and(|rate| !rate.allow()) {
-                        reject(&session, CloseReason::RateLimited);
+                    if over_rate(rate.as_ref(), &session) {
                         break;
                     }
                     // Boxed: handling a frame can wait on the blocking pool,
@@ -210,8 +209,7 @@ async fn run_socket<R: AsyncRead + Unpin>(
                 }
                 Ok(Ok(Some(Incoming::Ping(payload)))) => {
                     // Pings count against the message rate: each costs a write.
-                    if rate.as_ref().is_some_and(|rate| !rate.allow()) {
-                        reject(&session, CloseReason::RateLimited);
+                    if over_rate(rate.as_ref(), &session) {
                         break;
                     }
                     peer.pong(payload);
@@ -255,6 +253,16 @@ async fn run_socket<R: AsyncRead + Unpin>(
     if tokio::time::timeout(wait, &mut writer).await.is_err() {
         writer.abort();
     }
+}
+
+/// Counts one message against the socket's rate; over it, the socket is
+/// closed (1008) and this says so.
+fn over_rate(rate: Option<&MessageLimiter>, session: &Session) -> bool {
+    let over = rate.is_some_and(|rate| !rate.allow());
+    if over {
+        reject(session, CloseReason::RateLimited);
+    }
+    over
 }
 
 /// Closes the session's socket for a refused frame, logging and counting why.
