@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod config;
 pub mod controllers;
 pub mod db;
+pub mod descriptors;
 pub mod error;
 pub mod extract;
 pub mod metrics;

@@ -1,13 +1,26 @@
-//! The `canvas-server` binary: configuration → logging → app → serve.
+//! The `canvas-server` binary: descriptor limits → configuration → logging →
+//! app → serve.
 
 use std::sync::Arc;
 
-use canvas_server::{observability, serve, shutdown_signal, App, AppState, Config};
+use canvas_server::{
+    descriptors::{self, DescriptorRoom},
+    observability, serve, shutdown_signal, App, AppState, Config,
+};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // While the process has one thread: see `descriptors` for why.
+    let room = descriptors::prepare();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(room))
+}
+
+async fn run(room: DescriptorRoom) -> anyhow::Result<()> {
     let config = Config::from_env()?;
     observability::init_tracing(config.log_format);
+    log_descriptor_room(&room);
     let bind_addr = config.bind_addr;
     let state = AppState(Arc::new(App::new(config).await?));
     let listener = tokio::net::TcpListener::bind(bind_addr).await?;
@@ -20,6 +33,23 @@ async fn main() -> anyhow::Result<()> {
         None => None,
     };
     tracing::info!(addr = %listener.local_addr()?, "canvas-server listening");
-    serve(listener, metrics_listener, state, shutdown_signal()).await?;
+    // On a worker, not this thread: a worker that sees a new connection then
+    // accepts it itself instead of waking this thread to do it.
+    tokio::spawn(serve(listener, metrics_listener, state, shutdown_signal())).await??;
     Ok(())
+}
+
+fn log_descriptor_room(room: &DescriptorRoom) {
+    match &room.problem {
+        None => tracing::info!(
+            open_file_limit = room.soft_limit,
+            at_start = room.soft_limit_before,
+            descriptor_table = room.reserved,
+            "descriptor room made"
+        ),
+        Some(problem) => tracing::warn!(
+            open_file_limit = room.soft_limit,
+            "{problem}; sockets may be refused or stall on a burst of connections"
+        ),
+    }
 }

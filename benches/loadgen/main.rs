@@ -361,6 +361,13 @@ fn main() -> anyhow::Result<()> {
     };
     let jobs = jobs(&opts)?;
     track::check_update_reader()?;
+    // Thousands of client sockets: grow the descriptor table while this is
+    // the only thread, or each doubling stalls every connect in flight for
+    // an RCU grace period (the server does the same).
+    let room = canvas_server::descriptors::prepare();
+    if let Some(problem) = room.problem {
+        eprintln!("loadgen: {problem}");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(opts.threads.max(1))
         .enable_all()

@@ -38,6 +38,10 @@ pub use store::BoardStore;
 
 use crate::db::{DbError, Role};
 
+/// A stored snapshot up to this size is checked and decoded on the async
+/// thread that loads the board (microseconds); larger ones on the blocking pool.
+const INLINE_DECODE_BYTES: usize = 1024;
+
 /// Tunables of the service.
 #[derive(Debug, Clone)]
 pub struct ServiceSettings {
@@ -258,17 +262,36 @@ impl BoardService {
         let stored = self.inner.store.load(board_id).await?;
         let version = stored.as_ref().map_or(0, |stored| stored.version);
         let snapshot = stored.map(|stored| stored.state);
-        let board =
+        // A new or small board is checked and decoded here: two trips through
+        // the blocking pool would cost more than the work, and the first
+        // socket of every board waits for them.
+        let small = snapshot
+            .as_ref()
+            .is_none_or(|bytes| bytes.len() <= INLINE_DECODE_BYTES);
+        let board = if small {
+            LiveBoard::from_snapshot(board_id, snapshot)
+        } else {
             tokio::task::spawn_blocking(move || LiveBoard::from_snapshot(board_id, snapshot))
                 .await
                 .map_err(|_| OpenError::Corrupt(DocError::Panicked))?
-                .map_err(OpenError::Corrupt)?;
+        }
+        .map_err(OpenError::Corrupt)?;
         board.state().stored_version = version;
         let board = Arc::new(board);
-        // Decode in the background: fresh clients are served the stored bytes
-        // meanwhile, and whoever needs the document first waits for this.
-        let decoding = Arc::clone(&board);
-        tokio::task::spawn_blocking(move || decoding.decode());
+        if small {
+            board.decode();
+            if board.state().status == Status::Deleted {
+                // The decode logged why; the socket gets a 500, not an empty board.
+                return Err(OpenError::Corrupt(DocError::Decode(
+                    "stored state does not decode".into(),
+                )));
+            }
+        } else {
+            // Decode in the background: fresh clients are served the stored
+            // bytes meanwhile, and whoever needs the document first waits.
+            let decoding = Arc::clone(&board);
+            tokio::task::spawn_blocking(move || decoding.decode());
+        }
         tracing::debug!(board.id = %board_id, "board loaded");
         Ok(board)
     }

@@ -104,8 +104,21 @@ impl Db {
                 .map_err(|err| DbError::Query(format!("migrations failed: {err}")))
         })
         .await?;
+        db.warm().await?;
         tracing::info!(database = %location.redacted(), "database ready");
         Ok(db)
+    }
+
+    /// Opens every connection the pool may hold, now rather than under the
+    /// first burst of requests (every client reconnecting after a restart),
+    /// which would otherwise queue behind the connections being set up.
+    async fn warm(&self) -> Result<(), DbError> {
+        let size = self.pool.status().max_size;
+        let connections = futures_util::future::join_all((0..size).map(|_| self.pool.get())).await;
+        // Held until all are open, so each `get` opened one of its own.
+        let opened: Result<Vec<_>, _> = connections.into_iter().collect();
+        opened.map_err(|err| DbError::Unavailable(err.to_string()))?;
+        Ok(())
     }
 
     /// Runs `f` with a pooled connection on the blocking thread pool.
