@@ -278,6 +278,8 @@ impl BoardService {
         .map_err(OpenError::Corrupt)?;
         board.state().stored_version = version;
         let board = Arc::new(board);
+        // A large document is decoded on first use (see `Session::start`):
+        // fresh clients are served the stored bytes meanwhile.
         if small {
             board.decode();
             if board.state().status == Status::Deleted {
@@ -286,11 +288,6 @@ impl BoardService {
                     "stored state does not decode".into(),
                 )));
             }
-        } else {
-            // Decode in the background: fresh clients are served the stored
-            // bytes meanwhile, and whoever needs the document first waits.
-            let decoding = Arc::clone(&board);
-            tokio::task::spawn_blocking(move || decoding.decode());
         }
         tracing::debug!(board.id = %board_id, "board loaded");
         Ok(board)

@@ -6,9 +6,10 @@
 //! socket (closed 1007) and a blocking thread for a bounded time, never the
 //! async threads that serve the other boards.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use bytes::Bytes;
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::{BoardService, CloseReason, Lease, LiveBoard, OpenError, Peer, Relay};
@@ -37,7 +38,14 @@ pub struct Session {
     /// Frames for the board's other sockets, not yet queued to them (see
     /// [`Session::flush`]).
     outbox: Vec<Bytes>,
+    /// Told when the client's first message has been handled, while the
+    /// server's step 1 waits for that (see [`Session::start`]).
+    first_message: Option<Arc<Notify>>,
 }
+
+/// The longest the server's step 1 waits for a client's first message when
+/// it needs the board's document decoded first.
+const SERVER_STEP1_DEFER: Duration = Duration::from_millis(100);
 
 /// The most frames a session holds back before queuing them to the others.
 const MAX_OUTBOX: usize = 64;
@@ -58,18 +66,27 @@ impl Session {
         board.join(Arc::clone(&peer));
         // The server's step 1 needs the decoded document. Usually it is, and
         // free: answer at once (a trip through the blocking pool costs more
-        // than the encoding). Otherwise it follows when the document is ready,
-        // while the client's own step 1 can already be answered.
+        // than the encoding).
+        let mut first_message = None;
         if let Some(state_vector) = board.try_state_vector() {
             peer.send(Bytes::from(message::encode_sync_step1(&state_vector)));
         } else {
+            // A board just loaded: its document is decoded on first use, which
+            // takes milliseconds for a large one. A fresh client's step 1 is
+            // answered from the stored bytes without it, so the decoding waits
+            // until that answer is queued (the client's step 1 comes first
+            // from y-websocket) rather than take the CPU from it.
+            let first = Arc::new(Notify::new());
+            let answered = Arc::clone(&first);
             let sv_board = Arc::clone(&board);
             let sv_peer = Arc::clone(&peer);
             tokio::spawn(async move {
+                let _ = tokio::time::timeout(SERVER_STEP1_DEFER, answered.notified()).await;
                 if let Some(state_vector) = blocking(move || sv_board.state_vector()).await {
                     sv_peer.send(Bytes::from(message::encode_sync_step1(&state_vector)));
                 }
             });
+            first_message = Some(first);
         }
         if let Some(frame) = board.awareness_frame() {
             peer.send(frame);
@@ -80,6 +97,7 @@ impl Session {
             peer,
             relay,
             outbox: Vec::new(),
+            first_message,
         }
     }
 
@@ -113,6 +131,14 @@ impl Session {
 
     /// Handles one binary frame. `Err` means: close the socket with that reason.
     pub async fn handle_frame(&mut self, frame: Bytes) -> Result<(), CloseReason> {
+        let handled = self.handle_message(frame).await;
+        if let Some(first) = self.first_message.take() {
+            first.notify_one();
+        }
+        handled
+    }
+
+    async fn handle_message(&mut self, frame: Bytes) -> Result<(), CloseReason> {
         // Nothing waits in the outbox while a frame waits for the blocking
         // pool: large frames always may (below, the other ways do the same).
         if frame.len() > INLINE_APPLY_BYTES {

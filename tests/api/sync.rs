@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde_json::json;
-use yrs::{Array, Map, Text, WriteTxn};
+use yrs::{Array, Map, Text, Transact, WriteTxn};
 
 use crate::{
     harness::{test_config, TestApp},
@@ -225,6 +225,65 @@ async fn content_survives_a_restart_on_the_same_database_file() {
     let app = app.restart().await;
     let mut fresh = connect(&app.sync_url(&board, &ada.token)).await;
     fresh.wait_for(|c| content_of(&c.state()) == expected).await;
+}
+
+/// Puts 8 KiB of text on a new board (far over what is decoded at load),
+/// waits for it to be saved, and restarts, so the next socket loads it.
+async fn large_board_after_a_restart() -> Option<(TestApp, crate::harness::TestUser, String)> {
+    let app = TestApp::spawn().await?;
+    let ada = app.register("ada").await;
+    let board = app.create_board(&ada, "Large").await;
+    let mut writer = connect(&app.sync_url(&board, &ada.token)).await;
+    writer
+        .edit(|txn| {
+            txn.get_or_insert_text("text")
+                .insert(txn, 0, &"stored ".repeat(1200));
+        })
+        .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while app.count("SELECT COUNT(*) AS n FROM board_states") == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "board was never saved"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    writer.close().await;
+    Some((app.restart().await, ada, board))
+}
+
+#[tokio::test]
+async fn a_client_joining_a_large_board_as_it_loads_keeps_its_offline_edits() {
+    let Some((app, ada, board)) = large_board_after_a_restart().await else {
+        return;
+    };
+    let url = app.sync_url(&board, &ada.token);
+    let mut offline = try_connect(&url).await.expect("upgrade accepted");
+    {
+        let mut txn = offline.doc.transact_mut();
+        txn.get_or_insert_map("map")
+            .insert(&mut txn, "offline", true);
+    }
+    offline.handshake().await;
+    // Its edits reach the server only in answer to the server's step 1.
+    offline.wait_for(|c| c.server_step1_seen).await;
+    assert_eq!(offline.text_len("text"), "stored ".len() * 1200);
+    let mut other = connect(&url).await;
+    other
+        .wait_for(|c| content_of(&c.state())["map"]["offline"] == json!(true))
+        .await;
+}
+
+#[tokio::test]
+async fn a_silent_client_of_a_large_board_as_it_loads_still_gets_the_servers_step_1() {
+    let Some((app, ada, board)) = large_board_after_a_restart().await else {
+        return;
+    };
+    // It sends nothing: the server's step 1 must not wait for it forever.
+    let mut silent = try_connect(&app.sync_url(&board, &ada.token))
+        .await
+        .expect("upgrade accepted");
+    silent.wait_for(|c| c.server_step1_seen).await;
 }
 
 #[tokio::test]

@@ -31,6 +31,8 @@ pub struct SyncClient {
     pub awareness: std::collections::HashMap<u64, String>,
     /// Permission-denied reasons received.
     pub denied: Vec<String>,
+    /// Whether the server's sync step 1 has arrived (and been answered).
+    pub server_step1_seen: bool,
     synced: bool,
 }
 
@@ -68,6 +70,7 @@ async fn connect_request(
             doc: Doc::new(),
             awareness: Default::default(),
             denied: Vec::new(),
+            server_step1_seen: false,
             synced: false,
         }),
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
@@ -158,6 +161,7 @@ impl SyncClient {
                 let sv = StateVector::decode_v1(sv).expect("server state vector");
                 let diff = self.doc.transact().encode_diff_v1(&sv);
                 self.send_raw(message::encode_sync_step2(&diff)).await;
+                self.server_step1_seen = true;
             }
             ClientMessage::SyncStep2(update) => {
                 self.apply(update);
@@ -275,6 +279,7 @@ pub async fn connect_with_small_receive_buffer(
         doc: Doc::new(),
         awareness: Default::default(),
         denied: Vec::new(),
+        server_step1_seen: false,
         synced: false,
     };
     client.handshake().await;
