@@ -237,6 +237,12 @@ impl LiveBoard {
         }
     }
 
+    /// Holds the document, as a long operation on another thread would.
+    #[cfg(test)]
+    pub(super) fn hold_doc(&self) -> MutexGuard<'_, Doc> {
+        lock(self.doc())
+    }
+
     /// The document's state vector, encoded. Blocking.
     pub fn state_vector(&self) -> Vec<u8> {
         lock(self.doc()).transact().state_vector().encode_v1()
