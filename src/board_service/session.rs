@@ -1,10 +1,11 @@
 //! What one socket's messages do to its board: the server side of the
 //! y-websocket sync and awareness protocols, without any socket types.
 //!
-//! Every payload passes [`crate::protocol::guard`] before yrs sees it, and every
-//! yrs call runs on the blocking pool: a hostile or huge frame costs its own
-//! socket (closed 1007) and a blocking thread for a bounded time, never the
-//! async threads that serve the other boards.
+//! Every payload passes [`crate::protocol::guard`] before yrs sees it. Small
+//! updates (the guard bounds their work to microseconds) are integrated on the
+//! async thread; everything larger runs on the blocking pool, so a hostile or
+//! huge frame costs its own socket (closed 1007) and a blocking thread for a
+//! bounded time, never the async threads that serve the other boards.
 
 use std::{sync::Arc, time::Duration};
 
