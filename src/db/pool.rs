@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use deadpool::managed::{Hook, HookError};
+use deadpool::managed::{Hook, HookError, QueueMode};
 use deadpool_diesel::Runtime;
 use diesel::connection::SimpleConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
@@ -79,6 +79,11 @@ impl Db {
             .wait_timeout(Some(POOL_WAIT))
             .create_timeout(Some(POOL_WAIT))
             .runtime(Runtime::Tokio1)
+            // The connection used last is handed out first: its SQLite page
+            // cache is the warm one (a board's state just saved on it is read
+            // back from memory when the board is loaded again), and the
+            // connections beyond what the load needs stay idle.
+            .queue_mode(QueueMode::Lifo)
             .post_create(Hook::async_fn(move |conn: &mut Pooled, _| {
                 Box::pin(async move {
                     conn.interact(move |conn| configure_connection(conn, file))
