@@ -213,14 +213,8 @@ async fn content_survives_a_restart_on_the_same_database_file() {
         .await;
     let expected = content_of(&client.state());
     // Wait for the debounced save to land, then restart.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while app.count("SELECT COUNT(*) AS n FROM board_states") == 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "board was never saved"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    app.wait_for_count("SELECT COUNT(*) AS n FROM board_states", 1)
+        .await;
     client.close().await;
     let app = app.restart().await;
     let mut fresh = connect(&app.sync_url(&board, &ada.token)).await;
@@ -240,14 +234,8 @@ async fn large_board_after_a_restart() -> Option<(TestApp, crate::harness::TestU
                 .insert(txn, 0, &"stored ".repeat(1200));
         })
         .await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while app.count("SELECT COUNT(*) AS n FROM board_states") == 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "board was never saved"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    app.wait_for_count("SELECT COUNT(*) AS n FROM board_states", 1)
+        .await;
     writer.close().await;
     Some((app.restart().await, ada, board))
 }
