@@ -39,14 +39,18 @@ pub struct Session {
     /// Frames for the board's other sockets, not yet queued to them (see
     /// [`Session::flush`]).
     outbox: Vec<Bytes>,
-    /// Told when the client's first message has been handled, while the
-    /// server's step 1 waits for that (see [`Session::start`]).
+    /// Told when the client's first message other than a fresh step 1 has
+    /// been handled, while the server's step 1 waits for that (see
+    /// [`Session::start`]).
     first_message: Option<Arc<Notify>>,
 }
 
-/// The longest the server's step 1 waits for a client's first message when
-/// it needs the board's document decoded first.
+/// The longest the server's step 1 waits for a client's first message (other
+/// than a fresh client's step 1) when it needs the board's document decoded.
 const SERVER_STEP1_DEFER: Duration = Duration::from_millis(100);
+
+/// A sync step 1 with an empty state vector, as a fresh client sends it.
+const FRESH_SYNC_STEP1: [u8; 4] = [0, 0, 1, 0];
 
 /// The most frames a session holds back before queuing them to the others.
 const MAX_OUTBOX: usize = 64;
@@ -75,8 +79,9 @@ impl Session {
             // A board just loaded: its document is decoded on first use, which
             // takes milliseconds for a large one. A fresh client's step 1 is
             // answered from the stored bytes without it, so the decoding waits
-            // until that answer is queued (the client's step 1 comes first
-            // from y-websocket) rather than take the CPU from it.
+            // for the client's first other message (a client with state of its
+            // own sends a step 1 that needs the document anyway), or
+            // SERVER_STEP1_DEFER, rather than take the CPU from that answer.
             let first = Arc::new(Notify::new());
             let answered = Arc::clone(&first);
             let sv_board = Arc::clone(&board);
@@ -132,9 +137,16 @@ impl Session {
 
     /// Handles one binary frame. `Err` means: close the socket with that reason.
     pub async fn handle_frame(&mut self, frame: Bytes) -> Result<(), CloseReason> {
+        // A fresh client (empty state vector) has nothing the server's step 1
+        // could ask it for: after its step 1 the decoding keeps waiting (up to
+        // SERVER_STEP1_DEFER), so the whole document it is being sent does not
+        // compete with it for the CPU. Anything else it sends ends the wait.
+        let fresh_step1 = frame[..] == FRESH_SYNC_STEP1;
         let handled = self.handle_message(frame).await;
-        if let Some(first) = self.first_message.take() {
-            first.notify_one();
+        if !fresh_step1 {
+            if let Some(first) = self.first_message.take() {
+                first.notify_one();
+            }
         }
         handled
     }
@@ -455,6 +467,14 @@ mod tests {
             .transact()
             .encode_state_as_update_v1(&yrs::StateVector::default());
         update
+    }
+
+    #[test]
+    fn the_fresh_step_1_is_what_a_client_with_an_empty_document_sends() {
+        let empty = yrs::Doc::new();
+        let state_vector =
+            yrs::updates::encoder::Encode::encode_v1(&empty.transact().state_vector());
+        assert_eq!(message::encode_sync_step1(&state_vector), FRESH_SYNC_STEP1);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -263,6 +263,17 @@ async fn a_client_joining_a_large_board_as_it_loads_keeps_its_offline_edits() {
 }
 
 #[tokio::test]
+async fn a_fresh_client_of_a_large_board_as_it_loads_gets_the_whole_board_then_the_servers_step_1()
+{
+    let Some((app, ada, board)) = large_board_after_a_restart().await else {
+        return;
+    };
+    let mut fresh = connect(&app.sync_url(&board, &ada.token)).await;
+    assert_eq!(fresh.text_len("text"), "stored ".len() * 1200);
+    fresh.wait_for(|c| c.server_step1_seen).await;
+}
+
+#[tokio::test]
 async fn a_silent_client_of_a_large_board_as_it_loads_still_gets_the_servers_step_1() {
     let Some((app, ada, board)) = large_board_after_a_restart().await else {
         return;
