@@ -47,7 +47,7 @@ pub struct Session {
 
 /// The longest the server's step 1 waits for a client's first message (other
 /// than a fresh client's step 1) when it needs the board's document decoded.
-const SERVER_STEP1_DEFER: Duration = Duration::from_millis(100);
+const SERVER_STEP1_DEFER: Duration = Duration::from_millis(25);
 
 /// A sync step 1 with an empty state vector, as a fresh client sends it.
 const FRESH_SYNC_STEP1: [u8; 4] = [0, 0, 1, 0];
