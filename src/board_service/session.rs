@@ -13,7 +13,7 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use super::{BoardService, CloseReason, Lease, LiveBoard, OpenError, Peer, Relay};
+use super::{BoardService, CloseReason, DocError, Lease, LiveBoard, OpenError, Peer, Relay};
 use crate::{
     db::Role,
     protocol::{
@@ -333,11 +333,7 @@ async fn apply_update_with(
                 before_wait();
             }
             tokio::task::yield_now().await;
-            attempt = board.try_apply_update(&update).map(|applied| {
-                applied
-                    .map(|()| Applied::Changed)
-                    .map_err(|_| CloseReason::InvalidData)
-            });
+            attempt = board.try_apply_update(&update).map(outcome);
         }
         attempt
     } else {
@@ -380,11 +376,15 @@ fn check_and_apply(
     } else {
         board.try_apply_update(update)?
     };
-    Some(
-        applied
-            .map(|()| Applied::Changed)
-            .map_err(|_| CloseReason::InvalidData),
-    )
+    Some(outcome(applied))
+}
+
+/// What integrating a non-empty update came to, for the session: a document
+/// that rejected it closes the sender's socket (1007).
+fn outcome(applied: Result<(), DocError>) -> Result<Applied, CloseReason> {
+    applied
+        .map(|()| Applied::Changed)
+        .map_err(|_| CloseReason::InvalidData)
 }
 
 /// Why a REST update was not applied.
