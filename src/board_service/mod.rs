@@ -32,7 +32,7 @@ use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 pub use board::{DocError, LiveBoard};
-pub use peer::{CloseFrame, CloseReason, Peer, QueueLimits, WriterStep};
+pub use peer::{Batch, CloseFrame, CloseReason, Peer, QueueLimits, WriterStep};
 pub use relay::{AccessEvent, Relay};
 pub use store::BoardStore;
 

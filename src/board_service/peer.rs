@@ -4,10 +4,11 @@
 //! The queue and the close decision live inside the [`Peer`] itself (one lock,
 //! two `Notify`s) rather than in channels: an idle socket then costs no queue
 //! blocks or channel allocations, and the writer takes everything queued in
-//! one step instead of one frame at a time.
+//! one step instead of one frame at a time. Frames are framed for the socket
+//! as they are queued (see [`Outbox`]), so a delivery costs one copy.
 
 use std::{
-    collections::VecDeque,
+    mem,
     sync::{
         atomic::{AtomicU64, AtomicU8, Ordering},
         Arc, Mutex, MutexGuard, PoisonError,
@@ -18,7 +19,7 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::db::Role;
+use crate::{db::Role, metrics::MessageTally, websocket::Outbox};
 
 /// Why the server closes a socket; each maps to a WebSocket close code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,10 +92,15 @@ pub struct QueueLimits {
 
 static NEXT_PEER_ID: AtomicU64 = AtomicU64::new(1);
 
-/// A writer's batch whose buffer grew past this many frames (8 KiB) is given
-/// back to the allocator once written, so a burst does not stay with an idle
-/// socket; below it, a busy socket reuses its buffers without allocating.
-const KEEP_BATCH_CAPACITY: usize = 256;
+/// What the writer takes from the queue at once: the frames, and their count
+/// by message type for the metrics, added once they are written.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// The frames, ready to write.
+    pub outbox: Outbox,
+    /// The messages in `outbox`, by type.
+    pub tally: MessageTally,
+}
 
 /// The board-side handle of one socket, shared with the socket's tasks.
 #[derive(Debug)]
@@ -115,7 +121,7 @@ pub struct Peer {
 
 #[derive(Debug, Default)]
 struct Queue {
-    frames: VecDeque<Bytes>,
+    batch: Batch,
     /// Frames queued or taken by the writer and not yet written.
     pending_frames: usize,
     /// Bytes of those frames.
@@ -218,8 +224,11 @@ impl Peer {
         queue.pending_frames = pending;
         queue.pending_bytes = bytes;
         // The writer is woken once per batch: while frames wait, it has been.
-        let first = queue.frames.is_empty();
-        queue.frames.extend(frames.iter().cloned());
+        let first = queue.batch.outbox.is_empty();
+        for frame in frames {
+            queue.batch.outbox.push(frame);
+            queue.batch.tally.add(frame);
+        }
         drop(queue);
         if first {
             self.wake_writer.notify_one();
@@ -290,12 +299,12 @@ impl Peer {
 
     /// For the socket's writer: moves every queued frame into `batch` (which
     /// it must have emptied) and says what to do.
-    pub fn take_frames(&self, batch: &mut VecDeque<Bytes>) -> WriterStep {
+    pub fn take_frames(&self, batch: &mut Batch) -> WriterStep {
         let mut queue = lock(&self.queue);
         if let Some(reason) = queue.close {
             return WriterStep::Close(Some(reason.into()));
         }
-        if queue.frames.is_empty() && queue.pong.is_none() {
+        if queue.batch.outbox.is_empty() && queue.pong.is_none() {
             return if queue.finished {
                 WriterStep::Close(
                     queue
@@ -306,16 +315,16 @@ impl Peer {
                 WriterStep::Wait
             };
         }
-        std::mem::swap(&mut queue.frames, batch);
+        mem::swap(&mut queue.batch, batch);
         WriterStep::Write(queue.pong.take())
     }
 
-    /// For the socket's writer: `frames` frames of `bytes` bytes from its
-    /// batch are written, which makes room in the queue.
-    pub fn written(&self, frames: usize, bytes: usize, batch: &mut VecDeque<Bytes>) {
-        if batch.capacity() > KEEP_BATCH_CAPACITY && batch.is_empty() {
-            batch.shrink_to(KEEP_BATCH_CAPACITY / 4);
-        }
+    /// For the socket's writer: `batch` was written (or dropped), which makes
+    /// room in the queue. Empties `batch` for the next [`Peer::take_frames`].
+    pub fn written(&self, batch: &mut Batch) {
+        let (frames, bytes) = (batch.outbox.frames(), batch.outbox.payload_bytes());
+        batch.outbox.clear();
+        batch.tally = MessageTally::default();
         let mut queue = lock(&self.queue);
         queue.pending_frames = queue.pending_frames.saturating_sub(frames);
         queue.pending_bytes = queue.pending_bytes.saturating_sub(bytes);
@@ -369,9 +378,10 @@ mod tests {
         let peer = Peer::new(Uuid::new_v4(), Role::Editor, limits(3, 1 << 20));
         let frames = [Bytes::from_static(b"a"), Bytes::from_static(b"b")];
         assert!(peer.send_all(&frames));
-        let mut batch = VecDeque::new();
+        let mut batch = Batch::default();
         assert_eq!(peer.take_frames(&mut batch), WriterStep::Write(None));
-        assert_eq!(batch, frames);
+        assert_eq!(batch.outbox.frames(), 2);
+        assert_eq!(batch.outbox.payload_bytes(), 2);
         assert!(!peer.send_all(&frames), "2 taken + 2 more is over 3");
         assert_eq!(peer.close_reason(), Some(CloseReason::SlowClient));
     }
@@ -390,11 +400,11 @@ mod tests {
     #[test]
     fn frames_being_written_still_count_until_written() {
         let peer = Peer::new(Uuid::new_v4(), Role::Editor, limits(2, 1 << 20));
-        let mut batch = VecDeque::new();
+        let mut batch = Batch::default();
         assert!(peer.send(Bytes::from_static(b"a")));
         assert!(peer.send(Bytes::from_static(b"b")));
         assert_eq!(peer.take_frames(&mut batch), WriterStep::Write(None));
-        assert_eq!(batch.len(), 2);
+        assert_eq!(batch.outbox.frames(), 2);
         assert!(
             !peer.send(Bytes::from_static(b"c")),
             "the taken batch is not written yet"
@@ -403,10 +413,9 @@ mod tests {
 
         let peer = Peer::new(Uuid::new_v4(), Role::Editor, limits(2, 1 << 20));
         assert!(peer.send(Bytes::from_static(b"a")));
-        let mut batch = VecDeque::new();
+        let mut batch = Batch::default();
         assert_eq!(peer.take_frames(&mut batch), WriterStep::Write(None));
-        batch.clear();
-        peer.written(1, 1, &mut batch);
+        peer.written(&mut batch);
         assert!(peer.send(Bytes::from_static(b"b")));
         assert!(peer.send(Bytes::from_static(b"c")));
         assert_eq!(peer.close_reason(), None);
@@ -415,7 +424,7 @@ mod tests {
     #[test]
     fn the_writer_drains_after_the_socket_leaves_but_not_after_a_close() {
         let peer = Peer::new(Uuid::new_v4(), Role::Editor, limits(8, 1 << 20));
-        let mut batch = VecDeque::new();
+        let mut batch = Batch::default();
         assert_eq!(peer.take_frames(&mut batch), WriterStep::Wait);
         assert!(peer.send(Bytes::from_static(b"a")));
         peer.finish();
@@ -424,7 +433,7 @@ mod tests {
             "nothing after leaving"
         );
         assert_eq!(peer.take_frames(&mut batch), WriterStep::Write(None));
-        batch.clear();
+        peer.written(&mut batch);
         assert_eq!(peer.take_frames(&mut batch), WriterStep::Close(None));
 
         let peer = Peer::new(Uuid::new_v4(), Role::Editor, limits(8, 1 << 20));
@@ -452,7 +461,7 @@ mod tests {
     #[test]
     fn a_pong_goes_out_alone_and_a_client_close_is_echoed_after_the_queue() {
         let peer = Peer::new(Uuid::new_v4(), Role::Editor, limits(8, 1 << 20));
-        let mut batch = VecDeque::new();
+        let mut batch = Batch::default();
         peer.pong(Bytes::from_static(b"p1"));
         peer.pong(Bytes::from_static(b"p2"));
         assert_eq!(
@@ -460,12 +469,12 @@ mod tests {
             WriterStep::Write(Some(Bytes::from_static(b"p2"))),
             "only the latest ping is answered"
         );
-        assert!(batch.is_empty());
+        assert!(batch.outbox.is_empty());
         assert!(peer.send(Bytes::from_static(b"a")));
         peer.client_closed(4000);
         peer.finish();
         assert_eq!(peer.take_frames(&mut batch), WriterStep::Write(None));
-        batch.clear();
+        peer.written(&mut batch);
         assert_eq!(
             peer.take_frames(&mut batch),
             WriterStep::Close(Some(CloseFrame {

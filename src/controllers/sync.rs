@@ -7,7 +7,7 @@
 //! queue, pings, and sends the close frame the board service decided on. The
 //! framing itself is in [`crate::websocket`].
 
-use std::{collections::VecDeque, net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
     extract::{ConnectInfo, State},
@@ -26,7 +26,7 @@ use uuid::Uuid;
 use crate::{
     app::AppState,
     auth::{account_exists, bearer_token, verify_token},
-    board_service::{session::Session, CloseFrame, CloseReason, Peer, WriterStep},
+    board_service::{session::Session, Batch, CloseFrame, CloseReason, Peer, WriterStep},
     db::Role,
     error::{AppError, ErrorBody},
     extract::{Path, Query},
@@ -288,14 +288,14 @@ async fn write_loop<W: AsyncWrite + Unpin>(
 ) {
     let mut ping =
         tokio::time::interval_at(tokio::time::Instant::now() + ping_interval, ping_interval);
-    let mut batch = VecDeque::new();
+    let mut batch = Batch::default();
     // Whether the last write carried several frames: the socket is on a busy
     // board, where waiting a moment for more frames saves writes.
     let mut busy = false;
     loop {
         match peer.take_frames(&mut batch) {
             WriterStep::Write(pong) => {
-                busy = batch.len() > 1;
+                busy = batch.outbox.frames() > 1;
                 if write_batch(&mut writer, &peer, pong, &mut batch)
                     .await
                     .is_err()
@@ -338,21 +338,13 @@ async fn write_batch<W: AsyncWrite + Unpin>(
     writer: &mut FrameWriter<W>,
     peer: &Peer,
     pong: Option<Bytes>,
-    batch: &mut VecDeque<Bytes>,
+    batch: &mut Batch,
 ) -> std::io::Result<()> {
-    let mut tally = metrics::MessageTally::default();
-    let mut bytes = 0;
-    for frame in batch.iter() {
-        bytes += frame.len();
-        tally.add(frame);
-    }
-    let frames = batch.len();
-    let result = writer.write_batch(pong.as_deref(), batch).await;
+    let result = writer.write_outbox(pong.as_deref(), &batch.outbox).await;
     if result.is_ok() {
-        tally.flush(metrics::Direction::Out);
+        batch.tally.flush(metrics::Direction::Out);
     }
-    batch.clear();
-    peer.written(frames, bytes, batch);
+    peer.written(batch);
     result
 }
 

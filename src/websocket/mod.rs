@@ -1,15 +1,16 @@
 //! The server side of RFC 6455, just what the sync endpoint needs: the upgrade
-//! handshake, a reader that yields whole messages, and a writer that frames a
-//! batch of queued payloads into one write.
+//! handshake, a reader that yields whole messages, an outbox that frames
+//! payloads as they are queued, and a writer that sends an outbox in one write.
 //!
 //! Why not a general WebSocket library: a broadcast hands the same payload to
 //! every socket on a board, and a general library turns each send into a
 //! message object, a frame, a buffer copy and a flush. Here a recipient's cost
-//! is a header and one copy into its batch, which is most of what a delivery
+//! is a header and one copy into its outbox, which is most of what a delivery
 //! costs the server. Server frames are never masked and no extension is
 //! negotiated, so that is all the framing there is.
 
 mod frame;
+mod outbox;
 mod reader;
 mod upgrade;
 mod writer;
@@ -19,6 +20,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{ReadHalf, WriteHalf};
 
 pub use frame::ProtocolError;
+pub use outbox::Outbox;
 pub use reader::{Incoming, MessageReader, ReadError};
 pub use upgrade::{UpgradeRejection, WebSocketUpgrade};
 pub use writer::FrameWriter;

@@ -1,19 +1,15 @@
-//! Writes server frames. A batch of queued messages goes out as one buffer
-//! (one write call for the lot), each frame encoded here with no per-message
-//! machinery: the payloads are the shared bytes every recipient of a
-//! broadcast holds, so the only per-recipient work is a header and a copy.
+//! Writes server frames: a socket's whole [`Outbox`] goes out in as few write
+//! calls as its large payloads allow (one when there are none), behind the
+//! pong if one is due.
 
-use std::{collections::VecDeque, io};
+use std::io;
 
-use bytes::Bytes;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use super::frame::{write_header, OpCode, MAX_HEADER_LEN};
-
-/// Payloads up to this size are copied into the batch's buffer; larger ones
-/// are written from their own bytes (copying megabytes would cost more than a
-/// second write call).
-const COPY_LIMIT: usize = 16 * 1024;
+use super::{
+    frame::{write_header, OpCode},
+    outbox::Outbox,
+};
 
 /// The writing half of a server WebSocket.
 #[derive(Debug)]
@@ -27,35 +23,17 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         Self { io }
     }
 
-    /// Writes `pong` (if any) and then every payload of `batch` as a binary
-    /// frame. The buffer lives only for the call, so an idle socket keeps none.
-    pub async fn write_batch(
-        &mut self,
-        pong: Option<&[u8]>,
-        batch: &VecDeque<Bytes>,
-    ) -> io::Result<()> {
-        let size: usize = pong.map_or(0, |pong| pong.len() + MAX_HEADER_LEN)
-            + batch
-                .iter()
-                .map(|payload| MAX_HEADER_LEN + payload.len().min(COPY_LIMIT))
-                .sum::<usize>();
-        let mut out = Vec::with_capacity(size);
+    /// Writes `pong` (if any) and then every frame of `outbox`.
+    pub async fn write_outbox(&mut self, pong: Option<&[u8]>, outbox: &Outbox) -> io::Result<()> {
         if let Some(pong) = pong {
+            // A client's ping is rare: its answer gets a write of its own.
+            let mut out = Vec::with_capacity(2 + pong.len());
             write_header(&mut out, OpCode::Pong, pong.len());
             out.extend_from_slice(pong);
-        }
-        for payload in batch {
-            write_header(&mut out, OpCode::Binary, payload.len());
-            if payload.len() <= COPY_LIMIT {
-                out.extend_from_slice(payload);
-            } else {
-                self.io.write_all(&out).await?;
-                out.clear();
-                self.io.write_all(payload).await?;
-            }
-        }
-        if !out.is_empty() {
             self.io.write_all(&out).await?;
+        }
+        for segment in outbox.segments() {
+            self.io.write_all(segment).await?;
         }
         self.io.flush().await
     }
@@ -91,7 +69,10 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+
     use super::*;
+    use crate::websocket::outbox::COPY_LIMIT;
 
     async fn written(run: impl AsyncFnOnce(&mut FrameWriter<&mut Vec<u8>>)) -> Vec<u8> {
         let mut out = Vec::new();
@@ -101,16 +82,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_batch_is_framed_in_order_with_the_pong_first() {
+    async fn an_outbox_is_written_in_order_with_the_pong_first() {
         let big = Bytes::from(vec![5; COPY_LIMIT + 1]);
-        let batch: VecDeque<Bytes> = [
-            Bytes::from_static(b"ab"),
-            big.clone(),
-            Bytes::from_static(b"c"),
-        ]
-        .into();
+        let mut outbox = Outbox::default();
+        outbox.push(&Bytes::from_static(b"ab"));
+        outbox.push(&big);
+        outbox.push(&Bytes::from_static(b"c"));
         let out = written(async |writer| {
-            assert!(writer.write_batch(Some(b"hi"), &batch).await.is_ok());
+            assert!(writer.write_outbox(Some(b"hi"), &outbox).await.is_ok());
         })
         .await;
         let mut expected = vec![0x8A, 2, b'h', b'i', 0x82, 2, b'a', b'b', 0x82, 126];
