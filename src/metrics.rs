@@ -208,6 +208,14 @@ impl MessageTally {
         self.bytes[kind] += frame.len() as u64;
     }
 
+    /// Counts everything `other` counted.
+    pub fn merge(&mut self, other: &MessageTally) {
+        for kind in 0..MESSAGE_KINDS.len() {
+            self.messages[kind] += other.messages[kind];
+            self.bytes[kind] += other.bytes[kind];
+        }
+    }
+
     /// Adds what was counted to the counters and starts again from zero.
     pub fn flush(&mut self, direction: Direction) {
         if let Some(counters) = MESSAGE_COUNTERS.get() {

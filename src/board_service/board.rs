@@ -20,7 +20,7 @@ use yrs::{
 
 use super::{
     awareness::{AwarenessError, AwarenessTable},
-    peer::{CloseReason, Peer},
+    peer::{Batch, CloseReason, Peer},
 };
 use crate::protocol::{
     guard::{self, AwarenessEntry, GuardLimits},
@@ -55,7 +55,9 @@ pub(super) enum Status {
 /// Save bookkeeping and everything else besides the document.
 #[derive(Debug)]
 pub(super) struct BoardState {
-    pub(super) peers: Vec<Arc<Peer>>,
+    /// Shared with broadcasts in progress, which queue to their copy with the
+    /// lock released (joins and leaves copy the list if one is).
+    pub(super) peers: Arc<Vec<Arc<Peer>>>,
     pub(super) awareness: AwarenessTable,
     /// Holders that keep the board loaded (sockets and in-flight REST calls).
     pub(super) leases: usize,
@@ -80,6 +82,15 @@ pub(super) struct BoardState {
 impl BoardState {
     pub(super) fn is_dirty(&self) -> bool {
         self.change_seq > self.saved_seq
+    }
+
+    /// Records a change made `now`; true if it is the first unsaved one.
+    fn note_change(&mut self, now: Instant) -> bool {
+        self.change_seq += 1;
+        self.last_change = now;
+        let first = self.unsaved_since.is_none();
+        self.unsaved_since.get_or_insert(now);
+        first
     }
 }
 
@@ -139,7 +150,7 @@ impl LiveBoard {
             doc: OnceLock::new(),
             pending_snapshot: Mutex::new(snapshot),
             state: Mutex::new(BoardState {
-                peers: Vec::new(),
+                peers: Arc::new(Vec::new()),
                 awareness: AwarenessTable::default(),
                 leases: 0,
                 change_seq: 0,
@@ -301,42 +312,52 @@ impl LiveBoard {
         }
     }
 
-    /// Records an accepted change (marks the board dirty). The save worker is
-    /// woken only by the first unsaved change: later ones just move the
-    /// deadline it re-reads when its timer fires.
+    /// Records an accepted change (marks the board dirty).
     pub fn mark_changed(&self) {
-        let first = {
-            let mut state = self.state();
-            let now = Instant::now();
-            state.change_seq += 1;
-            state.last_change = now;
-            let first = state.unsaved_since.is_none();
-            state.unsaved_since.get_or_insert(now);
-            first
-        };
-        if first {
-            self.wake.notify_one();
-        }
+        self.publish(&[], None, true);
     }
 
     /// Queues `frame` to every peer except `except`. Peers whose queue is full
     /// are closed (1013) by [`Peer::send`].
     pub fn broadcast(&self, frame: &Bytes, except: Option<u64>) {
-        self.broadcast_all(std::slice::from_ref(frame), except);
+        self.publish(std::slice::from_ref(frame), except, false);
     }
 
     /// Queues `frames`, in order, to every peer except `except`: one lock and
     /// at most one writer wake-up per peer for the lot.
     pub fn broadcast_all(&self, frames: &[Bytes], except: Option<u64>) {
-        let state = self.state();
-        for peer in state.peers.iter().filter(|peer| Some(peer.id) != except) {
-            peer.send_all(frames);
+        self.publish(frames, except, false);
+    }
+
+    /// [`Self::broadcast_all`], first marking the board changed if `changed`
+    /// (the frames carry accepted changes): the busiest path takes the board
+    /// lock once, and only to read the peers, not while queuing to them.
+    ///
+    /// The save worker is woken only by the first unsaved change: later ones
+    /// just move the deadline it re-reads when its timer fires.
+    pub fn publish(&self, frames: &[Bytes], except: Option<u64>, changed: bool) {
+        let now = changed.then(Instant::now);
+        let (peers, first_change) = {
+            let mut state = self.state();
+            let first_change = now.is_some_and(|now| state.note_change(now));
+            let peers = (!frames.is_empty()).then(|| Arc::clone(&state.peers));
+            (peers, first_change)
+        };
+        if first_change {
+            self.wake.notify_one();
+        }
+        let Some(peers) = peers else {
+            return;
+        };
+        let batch = Batch::of(frames);
+        for peer in peers.iter().filter(|peer| Some(peer.id) != except) {
+            peer.send_batch(&batch);
         }
     }
 
     /// Adds a socket.
     pub fn join(&self, peer: Arc<Peer>) {
-        self.state().peers.push(peer);
+        Arc::make_mut(&mut self.state().peers).push(peer);
     }
 
     /// Removes a socket and tells the others its awareness states are gone.
@@ -344,7 +365,7 @@ impl LiveBoard {
     pub fn leave(&self, peer_id: u64) -> Option<Bytes> {
         let removal = {
             let mut state = self.state();
-            state.peers.retain(|peer| peer.id != peer_id);
+            Arc::make_mut(&mut state.peers).retain(|peer| peer.id != peer_id);
             state.awareness.remove_peer(peer_id)
         }?;
         self.broadcast(&Bytes::from(message::encode_awareness(&removal)), None);

@@ -92,14 +92,28 @@ pub struct QueueLimits {
 
 static NEXT_PEER_ID: AtomicU64 = AtomicU64::new(1);
 
-/// What the writer takes from the queue at once: the frames, and their count
-/// by message type for the metrics, added once they are written.
+/// Frames ready to write with their count by message type (for the metrics,
+/// added once they are written). A writer takes its socket's whole queue as
+/// one; a broadcast frames its frames once as one and queues that to every
+/// recipient.
 #[derive(Debug, Default)]
 pub struct Batch {
     /// The frames, ready to write.
     pub outbox: Outbox,
     /// The messages in `outbox`, by type.
     pub tally: MessageTally,
+}
+
+impl Batch {
+    /// `frames`, framed.
+    pub fn of(frames: &[Bytes]) -> Self {
+        let mut batch = Self::default();
+        for frame in frames {
+            batch.outbox.push(frame);
+            batch.tally.add(frame);
+        }
+        batch
+    }
 }
 
 /// The board-side handle of one socket, shared with the socket's tasks.
@@ -201,19 +215,23 @@ impl Peer {
     /// Queues a frame without waiting. A socket whose queue is full is closed
     /// with 1013 rather than buffered without bound or silently skipped.
     pub fn send(&self, frame: Bytes) -> bool {
-        self.send_all(std::slice::from_ref(&frame))
+        self.send_batch(&Batch::of(std::slice::from_ref(&frame)))
     }
 
     /// Queues frames in order under one lock, waking the writer at most once.
     /// All or nothing: a batch that does not fit closes the socket with 1013.
     pub fn send_all(&self, frames: &[Bytes]) -> bool {
-        let len: usize = frames.iter().map(Bytes::len).sum();
+        self.send_batch(&Batch::of(frames))
+    }
+
+    /// [`Peer::send_all`] for frames already framed.
+    pub fn send_batch(&self, batch: &Batch) -> bool {
         let mut queue = lock(&self.queue);
         if queue.close.is_some() || queue.finished {
             return false;
         }
-        let pending = queue.pending_frames + frames.len();
-        let bytes = queue.pending_bytes + len;
+        let pending = queue.pending_frames + batch.outbox.frames();
+        let bytes = queue.pending_bytes + batch.outbox.payload_bytes();
         // Frames larger than the byte budget still go through when the queue
         // is otherwise empty: a big board must reach a client that keeps up.
         if pending > self.limits.frames || (bytes > self.limits.bytes && queue.pending_bytes != 0) {
@@ -225,10 +243,8 @@ impl Peer {
         queue.pending_bytes = bytes;
         // The writer is woken once per batch: while frames wait, it has been.
         let first = queue.batch.outbox.is_empty();
-        for frame in frames {
-            queue.batch.outbox.push(frame);
-            queue.batch.tally.add(frame);
-        }
+        queue.batch.outbox.append(&batch.outbox);
+        queue.batch.tally.merge(&batch.tally);
         drop(queue);
         if first {
             self.wake_writer.notify_one();
@@ -328,6 +344,11 @@ impl Peer {
         let mut queue = lock(&self.queue);
         queue.pending_frames = queue.pending_frames.saturating_sub(frames);
         queue.pending_bytes = queue.pending_bytes.saturating_sub(bytes);
+    }
+
+    /// Frames queued and not yet taken by the writer.
+    pub fn queued_frames(&self) -> usize {
+        lock(&self.queue).batch.outbox.frames()
     }
 
     /// For the socket's writer: resolves when there may be something to do.

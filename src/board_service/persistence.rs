@@ -220,8 +220,8 @@ async fn merge_stored(board: &Arc<LiveBoard>, stored: StoredState) -> Result<(),
             .map_err(|err| SaveError::Failed(format!("merging failed: {err}")))?
             .map_err(|err| SaveError::Failed(format!("stored snapshot does not merge: {err}")))?;
         if let Some(added) = added {
-            board.mark_changed();
-            board.broadcast(&Bytes::from(message::encode_update(&added)), None);
+            let frame = Bytes::from(message::encode_update(&added));
+            board.publish(std::slice::from_ref(&frame), None, true);
         }
     }
     board.state().stored_version = stored.version;

@@ -39,6 +39,9 @@ pub struct Session {
     /// Frames for the board's other sockets, not yet queued to them (see
     /// [`Session::flush`]).
     outbox: Vec<Bytes>,
+    /// Whether the outbox holds changes the board has not been told of yet
+    /// (marked with the flush, under the same lock as the broadcast).
+    outbox_changes: bool,
     /// Told when the client's first message other than a fresh step 1 has
     /// been handled, while the server's step 1 waits for that (see
     /// [`Session::start`]).
@@ -103,6 +106,7 @@ impl Session {
             peer,
             relay,
             outbox: Vec::new(),
+            outbox_changes: false,
             first_message,
         }
     }
@@ -125,7 +129,9 @@ impl Session {
     /// its writer sends the burst in one write instead of one write each.
     pub fn flush(&mut self) {
         if !self.outbox.is_empty() {
-            self.board().broadcast_all(&self.outbox, Some(self.peer.id));
+            let changed = std::mem::take(&mut self.outbox_changes);
+            self.board()
+                .publish(&self.outbox, Some(self.peer.id), changed);
             self.outbox.clear();
         }
     }
@@ -227,6 +233,7 @@ impl Session {
         if outcome == Applied::Changed {
             let frame = relay.unwrap_or_else(|| Bytes::from(message::encode_update(&update)));
             self.outbox.push(frame);
+            self.outbox_changes = true;
             if let Some(relay) = &self.relay {
                 relay.update(self.board().id, &update);
             }
@@ -309,10 +316,15 @@ const BUSY_DOC_YIELDS: usize = 2;
 /// updates run inline when the document is free; anything else on the blocking
 /// pool. `Err` is the close reason for the sender.
 pub async fn apply_update(board: Arc<LiveBoard>, update: Bytes) -> Result<Applied, CloseReason> {
-    apply_update_with(board, update, || {}).await
+    let result = apply_update_with(Arc::clone(&board), update, || {}).await;
+    if result == Ok(Applied::Changed) {
+        board.mark_changed();
+    }
+    result
 }
 
-/// [`apply_update`], running `before_wait` before any trip to the pool.
+/// [`apply_update`] without marking the board changed, running `before_wait`
+/// before any trip to the pool.
 async fn apply_update_with(
     board: Arc<LiveBoard>,
     update: Bytes,
@@ -352,9 +364,6 @@ async fn apply_update_with(
                 .unwrap_or(Err(CloseReason::InvalidData))
         }
     };
-    if result == Ok(Applied::Changed) {
-        board.mark_changed();
-    }
     result
 }
 

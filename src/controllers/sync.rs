@@ -313,12 +313,10 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 tokio::select! {
                     biased;
                     () = peer.writer_wakeup() => {
-                        // On a busy board, let the tasks that are ready now
-                        // (other sockets' readers broadcasting) queue theirs
-                        // first: one write then carries more frames. A quiet
-                        // socket (a handshake, a lone edit) writes at once.
+                        // A quiet socket (a handshake, a lone edit) writes
+                        // at once; on a busy board, more frames are coming.
                         if busy {
-                            tokio::task::yield_now().await;
+                            gather_frames(&peer).await;
                         }
                     }
                     _ = ping.tick() => {
@@ -329,6 +327,26 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 }
             }
         }
+    }
+}
+
+/// The most times a busy socket's writer lets other tasks run before it writes.
+const GATHER_YIELDS: usize = 16;
+
+/// Lets the tasks that are ready now (other sockets' readers broadcasting)
+/// queue their frames before this socket writes, so one write carries more of
+/// them: each write costs the server a few microseconds of loopback TCP
+/// whatever it carries. Yields again only while the last yield brought more
+/// frames, and at most [`GATHER_YIELDS`] times.
+async fn gather_frames(peer: &Peer) {
+    let mut queued = peer.queued_frames();
+    for _ in 0..GATHER_YIELDS {
+        tokio::task::yield_now().await;
+        let now = peer.queued_frames();
+        if now == queued {
+            return;
+        }
+        queued = now;
     }
 }
 
@@ -356,4 +374,67 @@ async fn send_close<W: AsyncWrite + Unpin>(writer: &mut FrameWriter<W>, frame: O
         }
     };
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, closing).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::{board_service::QueueLimits, db::Role};
+
+    fn peer() -> Arc<Peer> {
+        let limits = QueueLimits {
+            frames: 1024,
+            bytes: 1 << 20,
+        };
+        Peer::new(Uuid::new_v4(), Role::Editor, limits)
+    }
+
+    /// Queues one frame to `peer` per turn of the scheduler, `turns` times.
+    fn broadcaster(peer: &Arc<Peer>, turns: usize) -> tokio::task::JoinHandle<()> {
+        let peer = Arc::clone(peer);
+        tokio::spawn(async move {
+            for _ in 0..turns {
+                peer.send(Bytes::from_static(b"frame"));
+                tokio::task::yield_now().await;
+            }
+        })
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_busy_writer_waits_while_frames_keep_coming_and_no_longer() {
+        let peer = peer();
+        let sender = broadcaster(&peer, 5);
+        gather_frames(&peer).await;
+        assert_eq!(peer.queued_frames(), 5, "every frame of the burst is in");
+        assert!(sender.await.is_ok());
+
+        // A burst longer than the bound is written in parts.
+        let peer = self::peer();
+        let sender = broadcaster(&peer, 3 * GATHER_YIELDS);
+        gather_frames(&peer).await;
+        let gathered = peer.queued_frames();
+        assert!(
+            (GATHER_YIELDS..=GATHER_YIELDS + 1).contains(&gathered),
+            "the wait is bounded: {gathered} frames"
+        );
+        assert!(sender.await.is_ok());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_writer_with_nothing_coming_stops_after_one_turn() {
+        let peer = peer();
+        peer.send(Bytes::from_static(b"frame"));
+        let quiet = tokio::spawn(async {
+            for _ in 0..3 {
+                tokio::task::yield_now().await;
+            }
+        });
+        gather_frames(&peer).await;
+        assert!(!quiet.is_finished(), "gathering took one turn, not three");
+        assert_eq!(peer.queued_frames(), 1);
+        assert!(quiet.await.is_ok());
+    }
 }

@@ -48,6 +48,22 @@ impl Outbox {
         self.payload_bytes += payload.len();
     }
 
+    /// Queues every frame of `other` after these. A broadcast frames its
+    /// payloads once and appends the result to each recipient's outbox: one
+    /// copy per recipient, whatever the number of frames.
+    pub fn append(&mut self, other: &Outbox) {
+        let base = self.framed.len();
+        self.framed.extend_from_slice(&other.framed);
+        self.large.extend(
+            other
+                .large
+                .iter()
+                .map(|(at, payload)| (base + at, payload.clone())),
+        );
+        self.frames += other.frames;
+        self.payload_bytes += other.payload_bytes;
+    }
+
     /// Frames queued.
     pub fn frames(&self) -> usize {
         self.frames
@@ -129,9 +145,35 @@ mod tests {
             "header run, payload, header, payload, tail"
         );
         assert!(
-            outbox.segments().any(|segment| segment.as_ptr() == big.as_ptr()),
+            outbox
+                .segments()
+                .any(|segment| segment.as_ptr() == big.as_ptr()),
             "large payloads are written from their own bytes"
         );
+    }
+
+    #[test]
+    fn an_appended_outbox_reads_as_if_its_frames_were_pushed() {
+        let big = Bytes::from(vec![7; COPY_LIMIT + 5]);
+        let payloads = [
+            Bytes::from_static(b"one"),
+            big.clone(),
+            Bytes::from_static(b"two"),
+        ];
+        let mut pushed = Outbox::default();
+        pushed.push(&Bytes::from_static(b"zero"));
+        let mut appended = Outbox::default();
+        appended.push(&Bytes::from_static(b"zero"));
+        let mut prepared = Outbox::default();
+        for payload in &payloads {
+            pushed.push(payload);
+            prepared.push(payload);
+        }
+        appended.append(&prepared);
+        assert_eq!(written(&appended), written(&pushed));
+        assert_eq!(appended.frames(), 4);
+        assert_eq!(appended.payload_bytes(), pushed.payload_bytes());
+        assert_eq!(appended.large[0].0, pushed.large[0].0, "offsets are moved");
     }
 
     #[test]
