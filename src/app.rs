@@ -1,5 +1,6 @@
 //! The shared application state handed to every handler.
 
+use crate::board_threads::BoardThreads;
 use std::sync::Arc;
 
 use crate::{
@@ -27,6 +28,8 @@ pub struct App {
     pub live: BoardService,
     /// The other instances sharing live boards through Redis (`REDIS_URL`).
     pub cluster: Option<Cluster>,
+    /// The threads sync sockets are served on, each board's on one.
+    pub board_threads: BoardThreads,
     /// Login/register attempts per client IP (`None`: off).
     pub login_limiter: Option<KeyedLimiter>,
     /// WebSocket upgrades per client IP (`None`: off).
@@ -90,12 +93,14 @@ impl App {
         let login_limiter = KeyedLimiter::per_minute(config.rate_login_per_min, LIMITER_MAX_KEYS);
         let ws_connect_limiter =
             KeyedLimiter::per_minute(config.rate_ws_connect_per_min, LIMITER_MAX_KEYS);
+        let board_threads = BoardThreads::per_core()?;
         Ok(Self {
             config,
             db,
             jwt,
             live,
             cluster,
+            board_threads,
             login_limiter,
             ws_connect_limiter,
             metrics: crate::metrics::install(),

@@ -8,6 +8,7 @@
 pub mod app;
 pub mod auth;
 pub mod board_service;
+pub mod board_threads;
 pub mod cluster;
 pub mod config;
 pub mod controllers;
@@ -15,6 +16,7 @@ pub mod db;
 pub mod descriptors;
 pub mod error;
 pub mod extract;
+pub mod http_server;
 pub mod metrics;
 pub mod observability;
 pub mod openapi;
@@ -24,9 +26,8 @@ pub mod throttle;
 pub mod validate;
 pub mod websocket;
 
-use std::{future::Future, net::SocketAddr};
+use std::future::Future;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 pub use app::{App, AppState};
@@ -54,22 +55,12 @@ pub async fn serve(
     let evictor = tokio::spawn(evict_idle_limiter_keys(state.clone()));
     let router = router::build_router(state.clone());
     let live = state.live.clone();
-    // Sync messages are small and latency-bound: never hold them back for Nagle.
-    let listener = listener.tap_io(|stream| {
-        if let Err(err) = stream.set_nodelay(true) {
-            tracing::debug!(%err, "cannot set TCP_NODELAY");
-        }
-    });
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    http_server::serve_http(listener, router, async move {
         shutdown.await;
         tracing::info!("shutdown requested: closing sockets and saving boards");
         live.begin_shutdown();
-    });
-    let result = server.await;
+    })
+    .await;
     evictor.abort();
     tracing::info!("listener closed; waiting for sockets, then saving dirty boards");
     // Other instances' edits stop arriving before the last saves, so those
@@ -81,7 +72,7 @@ pub async fn serve(
     let saved = state.live.shutdown().await;
     state.db.close();
     tracing::info!(boards_saved = saved, "shutdown complete");
-    result
+    Ok(())
 }
 
 /// Drops rate-limiter entries of clients that went quiet, so their memory is

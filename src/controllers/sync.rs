@@ -115,27 +115,31 @@ pub async fn sync_board(
         .map_err(|err| AppError::BadRequest(format!("expected a WebSocket upgrade: {err}")))?;
     let lease = state.live.open(board_id).await?;
     let max = state.config.max_message_bytes;
-    Ok(upgrade.max_message_size(max).on_upgrade(move |socket| {
-        let (reader, writer) = (socket.reader, socket.writer);
-        let live = state.live.clone();
-        live.track_socket(async move {
-            tracing::debug!(board.id = %board_id, user.id = %user_id, "socket opened");
-            let session = Session::start(&state.live, lease, user_id, role).await;
-            if state.live.access_epoch() != access_epoch {
-                // Boxed (in its own statement, or the temporary keeps its
-                // room): a database call's future is larger than the whole
-                // socket loop, and this future keeps room for its largest part.
-                let recheck = Box::pin(recheck_access(&state, &session, board_id, role));
-                recheck.await;
-            }
-            let writer = tokio::spawn(write_loop(
-                writer,
-                Arc::clone(session.peer()),
-                state.config.ws_ping_interval,
-            ));
-            run_socket(reader, session, writer, &state).await;
-        })
-    }))
+    let thread = state.board_threads.for_board(board_id).clone();
+    Ok(upgrade
+        .max_message_size(max)
+        .on_thread(thread)
+        .on_upgrade(move |socket| {
+            let (reader, writer) = (socket.reader, socket.writer);
+            let live = state.live.clone();
+            live.track_socket(async move {
+                tracing::debug!(board.id = %board_id, user.id = %user_id, "socket opened");
+                let session = Session::start(&state.live, lease, user_id, role).await;
+                if state.live.access_epoch() != access_epoch {
+                    // Boxed (in its own statement, or the temporary keeps its
+                    // room): a database call's future is larger than the whole
+                    // socket loop, and this future keeps room for its largest part.
+                    let recheck = Box::pin(recheck_access(&state, &session, board_id, role));
+                    recheck.await;
+                }
+                let writer = tokio::spawn(write_loop(
+                    writer,
+                    Arc::clone(session.peer()),
+                    state.config.ws_ping_interval,
+                ));
+                run_socket(reader, session, writer, &state).await;
+            })
+        }))
 }
 
 /// Membership may have changed between the check before the upgrade and the

@@ -9,30 +9,25 @@
 //! costs the server. Server frames are never masked and no extension is
 //! negotiated, so that is all the framing there is.
 
+mod connection;
 mod frame;
 mod outbox;
 mod reader;
 mod upgrade;
 mod writer;
 
-use hyper::upgrade::Upgraded;
-use hyper_util::rt::TokioIo;
-use tokio::io::{ReadHalf, WriteHalf};
-
+pub use connection::{SocketRead, SocketWrite};
 pub use frame::ProtocolError;
 pub use outbox::Outbox;
 pub use reader::{Incoming, MessageReader, ReadError};
 pub use upgrade::{UpgradeRejection, WebSocketUpgrade};
 pub use writer::FrameWriter;
 
-/// The upgraded connection.
-type Connection = TokioIo<Upgraded>;
-
 /// An accepted WebSocket, split so that reading and writing run on their own tasks.
 #[derive(Debug)]
 pub struct WebSocket {
     /// Messages from the client.
-    pub reader: MessageReader<ReadHalf<Connection>>,
+    pub reader: MessageReader<SocketRead>,
     /// Frames to the client.
-    pub writer: FrameWriter<WriteHalf<Connection>>,
+    pub writer: FrameWriter<SocketWrite>,
 }

@@ -122,6 +122,11 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
         }
     }
 
+    /// The stream read from.
+    pub fn get_ref(&self) -> &R {
+        &self.io
+    }
+
     /// Whether a whole frame is already buffered, so the next
     /// [`Self::next_message`] starts without waiting for the network.
     pub fn has_buffered_frame(&self) -> bool {
