@@ -10,6 +10,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use base64::Engine as _;
+use bytes::Bytes;
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use sha1::{Digest, Sha1};
@@ -144,7 +145,9 @@ impl WebSocketUpgrade {
                     return;
                 }
             };
-            let already_read = parts.read_buf;
+            // Copied: the slice would keep hyper's whole read buffer for as
+            // long as the socket lives (usually it is empty).
+            let already_read = Bytes::copy_from_slice(&parts.read_buf);
             thread.spawn(async move {
                 let stream = match TcpStream::from_std(stream) {
                     Ok(stream) => stream,
