@@ -16,6 +16,13 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::{net::TcpListener, sync::watch};
 use tower::ServiceExt;
 
+/// How long a connection may take to send a request's headers, counted from
+/// when the server starts waiting for them: an idle keep-alive connection is
+/// closed after this too. Longer than the idle timeouts of common load
+/// balancers and proxies (60 s), so that they, not the server, close an idle
+/// connection first and never send a request into one being closed.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(75);
+
 /// How long `accept` rests after a failure that is not the client's (such as
 /// running out of descriptors), so a full table is not spun on.
 const ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
@@ -61,6 +68,7 @@ pub async fn serve_http(
         tokio::spawn(async move {
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades();
             let mut connection = pin!(connection);
