@@ -93,7 +93,14 @@ impl App {
         let login_limiter = KeyedLimiter::per_minute(config.rate_login_per_min, LIMITER_MAX_KEYS);
         let ws_connect_limiter =
             KeyedLimiter::per_minute(config.rate_ws_connect_per_min, LIMITER_MAX_KEYS);
-        let board_threads = BoardThreads::per_core()?;
+        let board_threads = match config.sync_threads {
+            Some(count) => BoardThreads::start(count.get())?,
+            None => BoardThreads::per_core()?,
+        };
+        tracing::info!(
+            threads = board_threads.len(),
+            "sync sockets served on their boards' threads"
+        );
         Ok(Self {
             config,
             db,

@@ -106,6 +106,9 @@ pub struct Config {
     pub rate_ws_msgs_per_sec: u32,
     /// `TRUSTED_PROXIES`: proxies whose `X-Forwarded-For` is believed for the client IP.
     pub trusted_proxies: TrustedProxies,
+    /// `SYNC_THREADS`: threads serving sync sockets (each board's on one);
+    /// `None` is one per core.
+    pub sync_threads: Option<std::num::NonZeroUsize>,
     /// How often the server pings each socket (not configurable by environment).
     pub ws_ping_interval: Duration,
     /// A socket from which nothing (not even a pong) arrives for this long is
@@ -133,6 +136,7 @@ impl Default for Config {
             rate_ws_connect_per_min: 120,
             rate_ws_msgs_per_sec: 200,
             trusted_proxies: TrustedProxies::default(),
+            sync_threads: None,
             ws_ping_interval: Duration::from_secs(30),
             ws_idle_timeout: Duration::from_secs(75),
         }
@@ -216,6 +220,9 @@ impl Config {
         }
         if let Some(value) = get("RATE_WS_MSGS_PER_SEC") {
             config.rate_ws_msgs_per_sec = parse("RATE_WS_MSGS_PER_SEC", value)?;
+        }
+        if let Some(value) = get("SYNC_THREADS") {
+            config.sync_threads = Some(parse("SYNC_THREADS", value)?);
         }
         if let Some(value) = get("TRUSTED_PROXIES") {
             config.trusted_proxies =
@@ -322,6 +329,7 @@ mod tests {
         assert_eq!(config.rate_ws_connect_per_min, 120);
         assert_eq!(config.rate_ws_msgs_per_sec, 200);
         assert!(config.redis_url.is_none());
+        assert!(config.sync_threads.is_none(), "one per core");
     }
 
     #[test]
@@ -358,6 +366,10 @@ mod tests {
             Some("127.0.0.1:9100".parse().expect("addr"))
         );
         assert!(Config::from_vars(&vars(&[("RATE_WS_MSGS_PER_SEC", "-1")])).is_err());
+        let threads = Config::from_vars(&vars(&[("SYNC_THREADS", "3")])).expect("threads");
+        assert_eq!(threads.sync_threads.map(usize::from), Some(3));
+        let err = Config::from_vars(&vars(&[("SYNC_THREADS", "0")])).expect_err("zero threads");
+        assert!(err.to_string().contains("SYNC_THREADS"), "{err}");
         let proxies = Config::from_vars(&vars(&[("TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1")]))
             .expect("proxies");
         assert!(proxies
