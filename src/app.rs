@@ -1,11 +1,11 @@
 //! The shared application state handed to every handler.
 
-use crate::board_threads::BoardThreads;
 use std::sync::Arc;
 
 use crate::{
     auth::JwtKeys,
     board_service::{BoardService, QueueLimits, Relay, ServiceSettings},
+    board_threads::BoardThreads,
     cluster::{Cluster, ClusterSettings},
     config::Config,
     db::Db,

@@ -70,7 +70,8 @@ impl BoardThread {
     fn start(index: usize) -> io::Result<Self> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
-            .thread_name(format!("board-sockets-{index}"))
+            // The runtime's own threads are its blocking pool's.
+            .thread_name(format!("board-blocking-{index}"))
             .build()?;
         let handle = runtime.handle().clone();
         let (stop, stopped) = oneshot::channel::<()>();

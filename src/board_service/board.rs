@@ -323,15 +323,11 @@ impl LiveBoard {
         self.publish(std::slice::from_ref(frame), except, false);
     }
 
-    /// Queues `frames`, in order, to every peer except `except`: one lock and
-    /// at most one writer wake-up per peer for the lot.
-    pub fn broadcast_all(&self, frames: &[Bytes], except: Option<u64>) {
-        self.publish(frames, except, false);
-    }
-
-    /// [`Self::broadcast_all`], first marking the board changed if `changed`
-    /// (the frames carry accepted changes): the busiest path takes the board
-    /// lock once, and only to read the peers, not while queuing to them.
+    /// Queues `frames`, in order, to every peer except `except` (one lock and
+    /// at most one writer wake-up per peer for the lot), first marking the
+    /// board changed if `changed` (the frames carry accepted changes). The
+    /// board lock is taken once, and only to read the peers, not while
+    /// queuing to them.
     ///
     /// The save worker is woken only by the first unsaved change: later ones
     /// just move the deadline it re-reads when its timer fires.

@@ -218,13 +218,9 @@ impl Peer {
         self.send_batch(&Batch::of(std::slice::from_ref(&frame)))
     }
 
-    /// Queues frames in order under one lock, waking the writer at most once.
-    /// All or nothing: a batch that does not fit closes the socket with 1013.
-    pub fn send_all(&self, frames: &[Bytes]) -> bool {
-        self.send_batch(&Batch::of(frames))
-    }
-
-    /// [`Peer::send_all`] for frames already framed.
+    /// Queues frames, already framed, in order under one lock, waking the
+    /// writer at most once. All or nothing: a batch that does not fit closes
+    /// the socket with 1013.
     pub fn send_batch(&self, batch: &Batch) -> bool {
         let mut queue = lock(&self.queue);
         if queue.close.is_some() || queue.finished {
@@ -397,13 +393,13 @@ mod tests {
     #[test]
     fn a_batch_is_queued_whole_or_closes_the_socket() {
         let peer = Peer::new(Uuid::new_v4(), Role::Editor, limits(3, 1 << 20));
-        let frames = [Bytes::from_static(b"a"), Bytes::from_static(b"b")];
-        assert!(peer.send_all(&frames));
+        let frames = Batch::of(&[Bytes::from_static(b"a"), Bytes::from_static(b"b")]);
+        assert!(peer.send_batch(&frames));
         let mut batch = Batch::default();
         assert_eq!(peer.take_frames(&mut batch), WriterStep::Write(None));
         assert_eq!(batch.outbox.frames(), 2);
         assert_eq!(batch.outbox.payload_bytes(), 2);
-        assert!(!peer.send_all(&frames), "2 taken + 2 more is over 3");
+        assert!(!peer.send_batch(&frames), "2 taken + 2 more is over 3");
         assert_eq!(peer.close_reason(), Some(CloseReason::SlowClient));
     }
 

@@ -351,7 +351,7 @@ async fn apply_update_with(
     } else {
         None
     };
-    let result = match inline {
+    match inline {
         Some(result) => result,
         None => {
             if let Some(before_wait) = before_wait.take() {
@@ -363,8 +363,7 @@ async fn apply_update_with(
                 .flatten()
                 .unwrap_or(Err(CloseReason::InvalidData))
         }
-    };
-    result
+    }
 }
 
 /// The guard, then yrs. With `wait` false, `None` when the document is busy.

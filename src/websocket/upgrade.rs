@@ -98,8 +98,9 @@ impl WebSocketUpgrade {
     }
 
     /// Serves the socket on the runtime of `thread` (see `crate::board_threads`):
-    /// the TCP connection is taken from the HTTP server and moved there. A
-    /// connection that cannot be (not plain TCP) is served where it is.
+    /// the TCP connection is taken from the HTTP server and registered with
+    /// that thread's I/O driver. A connection that cannot be taken (not plain
+    /// TCP) is served on that thread through the upgraded stream.
     pub fn on_thread(mut self, thread: Handle) -> Self {
         self.thread = Some(thread);
         self
