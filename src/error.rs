@@ -14,7 +14,7 @@ use axum::{
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::{board_service::OpenError, db::DbError};
+use crate::{board_service::OpenError, db::DbError, websocket};
 
 /// An error answered to an HTTP client.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +43,10 @@ pub enum AppError {
     /// 415: the body is not of the expected media type.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// 426: a WebSocket upgrade asked for a version other than 13; the answer
+    /// carries `Sec-WebSocket-Version: 13` (RFC 6455 §4.2.2).
+    #[error("unsupported WebSocket version; this server speaks Sec-WebSocket-Version 13")]
+    UnsupportedWebSocketVersion,
     /// 429: a rate limit was hit; retry after this many seconds.
     #[error("too many requests; retry in {0} s")]
     TooManyRequests(u64),
@@ -87,6 +91,7 @@ impl AppError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::UnsupportedWebSocketVersion => StatusCode::UPGRADE_REQUIRED,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -105,6 +110,7 @@ impl AppError {
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::UnsupportedWebSocketVersion => "upgrade_required",
             Self::Validation(_) => "validation_failed",
             Self::TooManyRequests(_) => "too_many_requests",
             Self::Unavailable(_) => "service_unavailable",
@@ -142,6 +148,12 @@ impl IntoResponse for AppError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        }
+        if let Self::UnsupportedWebSocketVersion = self {
+            response.headers_mut().insert(
+                header::SEC_WEBSOCKET_VERSION,
+                HeaderValue::from_static(websocket::VERSION),
+            );
         }
         response
     }

@@ -28,6 +28,8 @@ pub enum CloseReason {
     GoingAway,
     /// 1002: the client broke the WebSocket protocol (RFC 6455).
     ProtocolError,
+    /// 1003: a text message (the sync protocol is binary).
+    UnsupportedData,
     /// 1007: a frame did not decode or yrs rejected its update.
     InvalidData,
     /// 1007: the payload guard refused a Yjs payload (bad lengths, counts, nesting).
@@ -54,6 +56,7 @@ impl CloseReason {
         match self {
             Self::GoingAway => 1001,
             Self::ProtocolError => 1002,
+            Self::UnsupportedData => 1003,
             Self::InvalidData | Self::Hostile => 1007,
             Self::PolicyViolation | Self::RateLimited => 1008,
             Self::TooLarge => 1009,
@@ -69,6 +72,7 @@ impl CloseReason {
         match self {
             Self::GoingAway => "server shutting down",
             Self::ProtocolError => "protocol error",
+            Self::UnsupportedData => "text messages are not supported",
             Self::InvalidData | Self::Hostile => "invalid message",
             Self::PolicyViolation => "policy violation",
             Self::RateLimited => "message rate exceeded",

@@ -53,10 +53,11 @@ pub struct SyncParams {
 ///
 /// Use the stock `y-websocket` `WebsocketProvider` with `serverUrl =
 /// ws://HOST/api/v1/boards`, `roomname = <id>/sync`, `params = {token}`. Close codes:
-/// 1001 server shutting down, 1002 WebSocket protocol error (RFC 6455), 1007
-/// undecodable frame or rejected update, 1008 policy violation, 1009 message
-/// over `MAX_MESSAGE_BYTES`, 1013 client too slow (reconnect to resync), 4403
-/// membership removed, 4404 board deleted. Viewers
+/// 1001 server shutting down, 1002 WebSocket protocol error (RFC 6455), 1003
+/// text message (the protocol is binary), 1007 undecodable frame, rejected
+/// update or a close reason that is not UTF-8, 1008 policy violation, 1009
+/// message over `MAX_MESSAGE_BYTES`, 1013 client too slow (reconnect to
+/// resync), 4403 membership removed, 4404 board deleted. Viewers
 /// receive everything but their edits are answered with an auth permission-denied
 /// message `read-only`.
 #[utoipa::path(
@@ -67,9 +68,11 @@ pub struct SyncParams {
     params(("id" = Uuid, Path, description = "Board id"), SyncParams),
     responses(
         (status = 101, description = "Switching to the WebSocket sync protocol"),
-        (status = 400, description = "Not a WebSocket upgrade request", body = ErrorBody),
+        (status = 400, description = "Not a WebSocket upgrade request, or its Sec-WebSocket-Key is not 16 bytes in base64", body = ErrorBody),
         (status = 401, description = "Missing, malformed, expired or wrongly signed token", body = ErrorBody),
         (status = 404, description = "No such board, or not shared with the caller", body = ErrorBody),
+        (status = 426, description = "Sec-WebSocket-Version is not 13 (code `upgrade_required`)", body = ErrorBody,
+            headers(("Sec-WebSocket-Version" = String, description = "`13`, the only version spoken"))),
         (status = 429, description = "Too many upgrades from this client IP (RATE_WS_CONNECT_PER_MIN); see Retry-After", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "Shutting down, or the board cannot be loaded now", body = ErrorBody),
@@ -111,8 +114,10 @@ pub async fn sync_board(
             return Err(AppError::NotFound("board not found"));
         }
     };
-    let upgrade = upgrade
-        .map_err(|err| AppError::BadRequest(format!("expected a WebSocket upgrade: {err}")))?;
+    let upgrade = upgrade.map_err(|err| match err {
+        UpgradeRejection::UnsupportedVersion => AppError::UnsupportedWebSocketVersion,
+        err => AppError::BadRequest(format!("expected a WebSocket upgrade: {err}")),
+    })?;
     let lease = state.live.open(board_id).await?;
     let max = state.config.max_message_bytes;
     let thread = state.board_threads.for_board(board_id).clone();
@@ -208,7 +213,7 @@ async fn run_socket<R: AsyncRead + Unpin>(
                     }
                 }
                 Ok(Ok(Some(Incoming::Text))) => {
-                    reject(&session, CloseReason::InvalidData);
+                    reject(&session, CloseReason::UnsupportedData);
                     break;
                 }
                 Ok(Ok(Some(Incoming::Ping(payload)))) => {
@@ -221,6 +226,10 @@ async fn run_socket<R: AsyncRead + Unpin>(
                 Ok(Ok(Some(Incoming::Pong))) => {}
                 Ok(Err(ReadError::TooLarge(_))) => {
                     reject(&session, CloseReason::TooLarge);
+                    break;
+                }
+                Ok(Err(ReadError::CloseReasonNotUtf8)) => {
+                    reject(&session, CloseReason::InvalidData);
                     break;
                 }
                 Ok(Err(ReadError::TooFragmented)) => {
@@ -277,6 +286,7 @@ fn reject(session: &Session, reason: CloseReason) {
         CloseReason::RateLimited => "rate",
         CloseReason::PolicyViolation => "policy",
         CloseReason::ProtocolError => "protocol",
+        CloseReason::UnsupportedData => "unsupported",
         _ => "undecodable",
     };
     metrics::frame_rejected(label);

@@ -79,6 +79,10 @@ pub enum ProtocolError {
     /// A 64-bit length with its most significant bit set.
     #[error("frame length out of range")]
     LengthOutOfRange,
+    /// A length in a longer encoding than it needs (RFC 6455 §5.2: "the
+    /// minimal number of bytes MUST be used").
+    #[error("frame length not minimally encoded")]
+    NonMinimalLength,
     /// A control frame that is fragmented or longer than 125 bytes.
     #[error("invalid control frame")]
     InvalidControlFrame,
@@ -123,6 +127,15 @@ impl FrameHeader {
         };
         if payload_len >> 63 != 0 {
             return Err(ProtocolError::LengthOutOfRange);
+        }
+        // A 16-bit length below 126, or a 64-bit one that fits in 16 bits.
+        let shortest = match len_bytes {
+            2 => 126,
+            8 => 0x1_0000,
+            _ => 0,
+        };
+        if payload_len < shortest {
+            return Err(ProtocolError::NonMinimalLength);
         }
         if opcode.is_control() && (!fin || payload_len > 125) {
             return Err(ProtocolError::InvalidControlFrame);
@@ -252,6 +265,19 @@ mod tests {
             (
                 masked(0x82, &[127, 0x80, 0, 0, 0, 0, 0, 0, 0]),
                 ProtocolError::LengthOutOfRange,
+            ),
+            (
+                masked(0x82, &[126, 0, 125]),
+                ProtocolError::NonMinimalLength,
+            ),
+            (masked(0x82, &[126, 0, 0]), ProtocolError::NonMinimalLength),
+            (
+                masked(0x82, &[127, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF]),
+                ProtocolError::NonMinimalLength,
+            ),
+            (
+                masked(0x82, &[127, 0, 0, 0, 0, 0, 0, 0, 5]),
+                ProtocolError::NonMinimalLength,
             ),
         ];
         for (frame, expected) in cases {

@@ -20,7 +20,7 @@ pub use connection::{SocketRead, SocketWrite};
 pub use frame::ProtocolError;
 pub use outbox::Outbox;
 pub use reader::{Incoming, MessageReader, ReadError};
-pub use upgrade::{UpgradeRejection, WebSocketUpgrade};
+pub use upgrade::{UpgradeRejection, WebSocketUpgrade, VERSION};
 pub use writer::FrameWriter;
 
 /// An accepted WebSocket, split so that reading and writing run on their own tasks.

@@ -51,6 +51,9 @@ pub enum ReadError {
     /// A message split into more than [`MAX_FRAGMENTS`] frames: close with 1008.
     #[error("message split into more than {MAX_FRAGMENTS} frames")]
     TooFragmented,
+    /// A close frame whose reason is not UTF-8 (RFC 6455 §5.5.1, §8.1): close with 1007.
+    #[error("close reason is not UTF-8")]
+    CloseReasonNotUtf8,
 }
 
 /// Reads messages from one client connection.
@@ -98,8 +101,13 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
                 }
                 continue;
             };
-            let joined = self.partial.as_ref().map_or(0, |part| part.joined.len());
             let limit = self.max_message;
+            // Control frames may come between a message's fragments (RFC 6455
+            // §5.4) and are no part of it: only its continuations spend its budget.
+            let joined = match &self.partial {
+                Some(part) if header.opcode == OpCode::Continuation => part.joined.len(),
+                _ => 0,
+            };
             if header.payload_len > (limit.saturating_sub(joined)) as u64 {
                 return Err(ReadError::TooLarge(limit));
             }
@@ -216,19 +224,22 @@ fn message(opcode: OpCode, payload: BytesMut) -> Incoming {
 }
 
 /// The code of a close frame: none means 1000; a one-byte payload or a code
-/// no endpoint may send is a protocol error.
-fn close_code(payload: &[u8]) -> Result<u16, ProtocolError> {
+/// no endpoint may send is a protocol error, a reason that is not UTF-8 is
+/// invalid data (RFC 6455 §5.5.1, §7.4.1).
+fn close_code(payload: &[u8]) -> Result<u16, ReadError> {
     match payload {
         [] => Ok(1000),
-        [high, low, ..] => {
+        [high, low, reason @ ..] => {
             let code = u16::from_be_bytes([*high, *low]);
-            if is_sendable_close_code(code) {
-                Ok(code)
-            } else {
-                Err(ProtocolError::InvalidClose)
+            if !is_sendable_close_code(code) {
+                return Err(ProtocolError::InvalidClose.into());
             }
+            if std::str::from_utf8(reason).is_err() {
+                return Err(ReadError::CloseReasonNotUtf8);
+            }
+            Ok(code)
         }
-        [_] => Err(ProtocolError::InvalidClose),
+        [_] => Err(ProtocolError::InvalidClose.into()),
     }
 }
 
@@ -335,6 +346,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn control_frames_between_fragments_do_not_count_against_the_limit() {
+        let mut stream = frame(0x02, &[1; 1000]);
+        stream.extend(frame(0x89, &[2; 125]));
+        stream.extend(frame(0x8A, &[3; 125]));
+        stream.extend(frame(0x80, &[4; 24]));
+        let mut expected = vec![1; 1000];
+        expected.extend_from_slice(&[4; 24]);
+        assert_eq!(
+            read_all(stream, 1024).await,
+            [
+                Ok(Incoming::Ping(Bytes::from(vec![2; 125]))),
+                Ok(Incoming::Pong),
+                Ok(Incoming::Binary(Bytes::from(expected))),
+            ]
+        );
+    }
+
+    #[tokio::test]
     async fn refuses_a_message_in_too_many_fragments() {
         let mut stream = frame(0x02, b"a");
         for _ in 1..MAX_FRAGMENTS - 1 {
@@ -372,7 +401,7 @@ mod tests {
 
     #[tokio::test]
     async fn refuses_broken_sequences_and_close_payloads() {
-        let cases: [(Vec<u8>, &str); 5] = [
+        let cases: [(Vec<u8>, &str); 8] = [
             (frame(0x80, b"x"), "continuation"),
             (
                 [frame(0x02, b"a"), frame(0x82, b"b")].concat(),
@@ -380,6 +409,12 @@ mod tests {
             ),
             (frame(0x88, &[3]), "close"),
             (frame(0x88, &1005u16.to_be_bytes()), "close"),
+            (frame(0x88, &[0x03, 0xE8, b'o', 0xFF]), "UTF-8"),
+            (frame(0x88, &[0x03, 0xE8, 0xCE]), "UTF-8"),
+            (
+                [frame(0x02, b"a"), frame(0x89, b"p"), frame(0x81, b"b")].concat(),
+                "continuation",
+            ),
             (vec![0x82, 0x01, b'x'], "not masked"),
         ];
         for (stream, expected) in cases {
@@ -403,6 +438,15 @@ mod tests {
         assert!(reader.has_buffered_frame(), "`two` came with `one`");
         assert!(matches!(reader.next_message().await, Ok(Some(_))));
         assert!(!reader.has_buffered_frame(), "`three` is not whole");
+    }
+
+    #[tokio::test]
+    async fn a_close_reason_in_utf8_is_accepted() {
+        let close = [&[0x0F, 0xA0][..], "au revoir, à bientôt".as_bytes()].concat();
+        assert_eq!(
+            read_all(frame(0x88, &close), 64).await,
+            [Ok(Incoming::Close(4000))]
+        );
     }
 
     #[tokio::test]

@@ -30,22 +30,50 @@ pub enum UpgradeRejection {
     /// `Upgrade` must be `websocket`.
     #[error("the Upgrade header must be \"websocket\"")]
     UpgradeHeader,
-    /// `Sec-WebSocket-Version` must be 13.
-    #[error("Sec-WebSocket-Version must be 13")]
-    VersionHeader,
+    /// `Sec-WebSocket-Version` is missing.
+    #[error("Sec-WebSocket-Version is missing")]
+    VersionMissing,
+    /// `Sec-WebSocket-Version` names a version other than 13, the only one
+    /// there is: answered `426` with `Sec-WebSocket-Version: 13` (RFC 6455 §4.2.2).
+    #[error("unsupported WebSocket version; this server speaks Sec-WebSocket-Version 13")]
+    UnsupportedVersion,
     /// `Sec-WebSocket-Key` is missing.
     #[error("Sec-WebSocket-Key is missing")]
-    KeyHeader,
+    KeyMissing,
+    /// `Sec-WebSocket-Key` is not the base64 of 16 bytes (RFC 6455 §4.1, §4.2.1).
+    #[error("Sec-WebSocket-Key must be 16 bytes in base64")]
+    KeyInvalid,
     /// The connection cannot be upgraded (not HTTP/1.1, or already taken).
     #[error("this connection cannot be upgraded")]
     NotUpgradable,
 }
 
-impl IntoResponse for UpgradeRejection {
-    fn into_response(self) -> Response {
-        (StatusCode::BAD_REQUEST, self.to_string()).into_response()
+impl UpgradeRejection {
+    /// `426 Upgrade Required` for a version the server does not speak,
+    /// `400 Bad Request` for the rest.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::UnsupportedVersion => StatusCode::UPGRADE_REQUIRED,
+            _ => StatusCode::BAD_REQUEST,
+        }
     }
 }
+
+impl IntoResponse for UpgradeRejection {
+    fn into_response(self) -> Response {
+        let mut response = (self.status(), self.to_string()).into_response();
+        if self == Self::UnsupportedVersion {
+            response.headers_mut().insert(
+                header::SEC_WEBSOCKET_VERSION,
+                HeaderValue::from_static(VERSION),
+            );
+        }
+        response
+    }
+}
+
+/// The one WebSocket version there is (RFC 6455 §4.1), named in every `426`.
+pub const VERSION: &str = "13";
 
 /// An accepted upgrade request, not yet answered.
 #[derive(Debug)]
@@ -69,14 +97,21 @@ impl<S: Send + Sync> FromRequestParts<S> for WebSocketUpgrade {
         if !header_is(&parts.headers, header::UPGRADE, "websocket") {
             return Err(UpgradeRejection::UpgradeHeader);
         }
-        if !header_is(&parts.headers, header::SEC_WEBSOCKET_VERSION, "13") {
-            return Err(UpgradeRejection::VersionHeader);
+        match parts.headers.get(header::SEC_WEBSOCKET_VERSION) {
+            None => return Err(UpgradeRejection::VersionMissing),
+            Some(version) if version.as_bytes() != VERSION.as_bytes() => {
+                return Err(UpgradeRejection::UnsupportedVersion)
+            }
+            Some(_) => {}
         }
         let key = parts
             .headers
             .get(header::SEC_WEBSOCKET_KEY)
-            .ok_or(UpgradeRejection::KeyHeader)?
-            .clone();
+            .ok_or(UpgradeRejection::KeyMissing)?;
+        if !is_valid_key(key.as_bytes()) {
+            return Err(UpgradeRejection::KeyInvalid);
+        }
+        let key = key.clone();
         let on_upgrade = parts
             .extensions
             .remove::<OnUpgrade>()
@@ -195,6 +230,17 @@ fn accept_key(key: &[u8]) -> HeaderValue {
     HeaderValue::from_str(&encoded).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
+/// Whether a `Sec-WebSocket-Key` is the base64 of 16 bytes: 24 characters
+/// in the padded standard alphabet (RFC 6455 §4.1), decoded on the stack.
+fn is_valid_key(key: &[u8]) -> bool {
+    // Base64 of 16 bytes decodes into at most 18 (the engine's estimate).
+    let mut decoded = [0u8; 18];
+    key.len() == 24
+        && base64::engine::general_purpose::STANDARD
+            .decode_slice(key, &mut decoded)
+            .is_ok_and(|len| len == 16)
+}
+
 fn header_is(headers: &HeaderMap, name: HeaderName, value: &str) -> bool {
     headers
         .get(name)
@@ -293,6 +339,25 @@ mod tests {
             accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
             "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
+    }
+
+    #[test]
+    fn a_key_must_be_sixteen_bytes_of_base64() {
+        assert!(is_valid_key(b"dGhlIHNhbXBsZSBub25jZQ=="));
+        assert!(is_valid_key(b"AAAAAAAAAAAAAAAAAAAAAA=="));
+        for key in [
+            &b""[..],
+            b"dGhlIHNhbXBsZSBub25jZQ",           // unpadded
+            b"dGhlIHNhbXBsZSBub25jZQ==\x20",     // trailing byte
+            b"dGhlIHNhbXBsZSBub25jZQ=",          // 23 characters
+            b"dGhlIHNhbXBsZSBub25jZ===",         // 15 bytes, padded out
+            b"dGhlIHNhbXBsZSBub25jZR==",         // stray bits after the 16th byte
+            b"dGhlIHNhbXBsZSBub25j!Q==",         // not the base64 alphabet
+            b"dGhlIHNhbXBsZSBub25jZQ-_",         // URL-safe alphabet
+            b"dGhlIHNhbXBsZSBub25jZSBvZiAxOA==", // 20 bytes
+        ] {
+            assert!(!is_valid_key(key), "{}", String::from_utf8_lossy(key));
+        }
     }
 
     #[test]

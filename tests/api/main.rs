@@ -19,6 +19,7 @@ mod hostile_input;
 mod members;
 mod openapi;
 mod operations;
+mod rfc6455;
 mod roles;
 mod sync;
 mod sync_client;

@@ -1,6 +1,7 @@
-//! Why and how the server closes sync sockets: bad frames (1007), oversized
-//! frames (1009), slow clients (1013), removed members (4403), deleted boards
-//! (4404), silent clients (dropped) — each closing only the socket concerned.
+//! Why and how the server closes sync sockets: bad frames (1007), text
+//! messages (1003), oversized frames (1009), slow clients (1013), removed
+//! members (4403), deleted boards (4404), silent clients (dropped) — each
+//! closing only the socket concerned.
 
 use std::time::Duration;
 
@@ -56,7 +57,7 @@ async fn undecodable_frames_close_only_their_socket_with_1007() {
 }
 
 #[tokio::test]
-async fn text_frames_are_refused_with_1007() {
+async fn text_messages_are_refused_with_1003() {
     use futures_util::SinkExt;
     let Some(app) = TestApp::spawn().await else {
         return;
@@ -79,7 +80,7 @@ async fn text_frames_are_refused_with_1007() {
             break;
         }
     }
-    assert_eq!(code, Some(1007));
+    assert_eq!(code, Some(1003));
 }
 
 #[tokio::test]
