@@ -12,7 +12,8 @@ use crate::{
     throttle::{client_ip, KeyedLimiter},
 };
 
-/// Most client IPs each per-IP limiter remembers at once (a few MiB at most).
+/// Most keys (client IPs, or users) each limiter remembers at once (a few MiB
+/// at most).
 const LIMITER_MAX_KEYS: usize = 100_000;
 
 /// Everything a request handler may need, built once at start.
