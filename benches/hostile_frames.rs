@@ -43,7 +43,7 @@ fn start_server(db: &std::path::Path) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_canvas-server"))
         .env("BIND_ADDR", "127.0.0.1:0")
         .env("DATABASE_URL", format!("sqlite://{}", db.display()))
-        .env("JWT_SECRET", "bench")
+        .env("JWT_SECRET", "bench-secret-of-at-least-32-bytes")
         // The calm board's round trips are far over the per-socket message
         // limit, and the attack opens 100 sockets: limits off, as for any load test.
         .env("RATE_LOGIN_PER_MIN", "0")

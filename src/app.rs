@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::{
-    auth::JwtKeys,
+    auth::{HashingSlots, JwtKeys},
     board_service::{BoardService, QueueLimits, Relay, ServiceSettings},
     board_threads::BoardThreads,
     cluster::{Cluster, ClusterSettings},
@@ -12,7 +12,8 @@ use crate::{
     throttle::{client_ip, KeyedLimiter},
 };
 
-/// Most client IPs each per-IP limiter remembers at once (a few MiB at most).
+/// Most keys (client IPs, or users) each limiter remembers at once (a few MiB
+/// at most).
 const LIMITER_MAX_KEYS: usize = 100_000;
 
 /// Everything a request handler may need, built once at start.
@@ -34,6 +35,11 @@ pub struct App {
     pub login_limiter: Option<KeyedLimiter>,
     /// WebSocket upgrades per client IP (`None`: off).
     pub ws_connect_limiter: Option<KeyedLimiter>,
+    /// `PUT /boards/{id}/members` calls per user (`None`: off): each one tells
+    /// whether an email has an account.
+    pub member_add_limiter: Option<KeyedLimiter<uuid::Uuid>>,
+    /// Password hashes allowed to run at once (one per core).
+    pub hashing: HashingSlots,
     /// Renders `/metrics`; `None` if the process-wide recorder could not be installed.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
@@ -93,6 +99,8 @@ impl App {
         let login_limiter = KeyedLimiter::per_minute(config.rate_login_per_min, LIMITER_MAX_KEYS);
         let ws_connect_limiter =
             KeyedLimiter::per_minute(config.rate_ws_connect_per_min, LIMITER_MAX_KEYS);
+        let member_add_limiter =
+            KeyedLimiter::per_minute(config.rate_member_adds_per_min, LIMITER_MAX_KEYS);
         let board_threads = match config.sync_threads {
             Some(count) => BoardThreads::start(count.get())?,
             None => BoardThreads::per_core()?,
@@ -110,6 +118,8 @@ impl App {
             board_threads,
             login_limiter,
             ws_connect_limiter,
+            member_add_limiter,
+            hashing: HashingSlots::per_core(),
             metrics: crate::metrics::install(),
         })
     }

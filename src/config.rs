@@ -104,6 +104,8 @@ pub struct Config {
     pub rate_ws_connect_per_min: u32,
     /// `RATE_WS_MSGS_PER_SEC`: sustained messages per second per socket, burst 10× (0 = off).
     pub rate_ws_msgs_per_sec: u32,
+    /// `RATE_MEMBER_ADDS_PER_MIN`: `PUT /boards/{id}/members` calls per user per minute (0 = off).
+    pub rate_member_adds_per_min: u32,
     /// `TRUSTED_PROXIES`: proxies whose `X-Forwarded-For` is believed for the client IP.
     pub trusted_proxies: TrustedProxies,
     /// `SYNC_THREADS`: threads serving sync sockets (each board's on one);
@@ -135,6 +137,7 @@ impl Default for Config {
             rate_login_per_min: 10,
             rate_ws_connect_per_min: 120,
             rate_ws_msgs_per_sec: 200,
+            rate_member_adds_per_min: 30,
             trusted_proxies: TrustedProxies::default(),
             sync_threads: None,
             ws_ping_interval: Duration::from_secs(30),
@@ -175,7 +178,9 @@ impl Config {
                     })?,
                 );
         }
-        config.jwt_secret = get("JWT_SECRET").map(str::to_owned);
+        if let Some(secret) = get("JWT_SECRET") {
+            config.jwt_secret = Some(jwt_secret(secret)?);
+        }
         if let Some(value) = get("TOKEN_TTL_SECS") {
             config.token_ttl = Duration::from_secs(positive("TOKEN_TTL_SECS", value)?);
         }
@@ -221,6 +226,9 @@ impl Config {
         if let Some(value) = get("RATE_WS_MSGS_PER_SEC") {
             config.rate_ws_msgs_per_sec = parse("RATE_WS_MSGS_PER_SEC", value)?;
         }
+        if let Some(value) = get("RATE_MEMBER_ADDS_PER_MIN") {
+            config.rate_member_adds_per_min = parse("RATE_MEMBER_ADDS_PER_MIN", value)?;
+        }
         if let Some(value) = get("SYNC_THREADS") {
             config.sync_threads = Some(parse("SYNC_THREADS", value)?);
         }
@@ -262,6 +270,23 @@ where
         value: value.to_owned(),
         reason: err.to_string(),
     })
+}
+
+/// Shortest accepted `JWT_SECRET`: HS256 keys are 256 bits, and a short secret
+/// can be found by brute force from any one token.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// `JWT_SECRET`, refused when shorter than [`MIN_JWT_SECRET_BYTES`] (the error
+/// gives its length, never the secret).
+fn jwt_secret(value: &str) -> Result<String, ConfigError> {
+    if value.len() < MIN_JWT_SECRET_BYTES {
+        return Err(ConfigError::Invalid {
+            name: "JWT_SECRET",
+            value: format!("{} bytes", value.len()),
+            reason: format!("must be at least {MIN_JWT_SECRET_BYTES} bytes"),
+        });
+    }
+    Ok(value.to_owned())
 }
 
 fn positive(name: &'static str, value: &str) -> Result<u64, ConfigError> {
@@ -328,6 +353,7 @@ mod tests {
         assert_eq!(config.rate_login_per_min, 10);
         assert_eq!(config.rate_ws_connect_per_min, 120);
         assert_eq!(config.rate_ws_msgs_per_sec, 200);
+        assert_eq!(config.rate_member_adds_per_min, 30);
         assert!(config.redis_url.is_none());
         assert!(config.sync_threads.is_none(), "one per core");
     }
@@ -379,6 +405,20 @@ mod tests {
     }
 
     #[test]
+    fn member_additions_are_limited_per_minute_unless_zero() {
+        let config = Config::from_vars(&vars(&[("RATE_MEMBER_ADDS_PER_MIN", "5")])).expect("5");
+        assert_eq!(config.rate_member_adds_per_min, 5);
+        let off = Config::from_vars(&vars(&[("RATE_MEMBER_ADDS_PER_MIN", "0")])).expect("off");
+        assert_eq!(off.rate_member_adds_per_min, 0);
+        let err = Config::from_vars(&vars(&[("RATE_MEMBER_ADDS_PER_MIN", "many")]))
+            .expect_err("not a number");
+        assert!(
+            err.to_string().contains("RATE_MEMBER_ADDS_PER_MIN"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn database_urls_are_understood() {
         let memory = Config::from_vars(&vars(&[("DATABASE_URL", "sqlite::memory:")]));
         assert_eq!(
@@ -419,6 +459,21 @@ mod tests {
         .expect_err("cap below debounce");
         assert!(err.to_string().contains("SAVE_MAX_DEBOUNCE_MS"));
         assert!(Config::from_vars(&vars(&[("LOG_FORMAT", "xml")])).is_err());
+    }
+
+    #[test]
+    fn a_jwt_secret_shorter_than_32_bytes_is_refused_naming_the_variable() {
+        let err = Config::from_vars(&vars(&[("JWT_SECRET", "short-but-not-32-bytes-long")]))
+            .expect_err("a 27-byte secret");
+        let shown = err.to_string();
+        assert!(shown.contains("JWT_SECRET"), "{shown}");
+        assert!(
+            !shown.contains("short-but"),
+            "the secret is not shown: {shown}"
+        );
+        let secret = "x".repeat(MIN_JWT_SECRET_BYTES);
+        let config = Config::from_vars(&vars(&[("JWT_SECRET", &secret)])).expect("32 bytes");
+        assert_eq!(config.jwt_secret.as_deref(), Some(secret.as_str()));
     }
 
     #[test]

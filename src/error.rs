@@ -56,6 +56,10 @@ pub enum AppError {
     /// 503: a dependency (the database) cannot serve now.
     #[error("service temporarily unavailable")]
     Unavailable(String),
+    /// 503: this kind of work is at its concurrency cap; retry after this many
+    /// seconds.
+    #[error("server busy; retry in {0} s")]
+    Busy(u64),
     /// 500: a bug or an unexpected failure; the detail is logged, not sent.
     #[error("internal server error")]
     Internal(String),
@@ -94,7 +98,7 @@ impl AppError {
             Self::UnsupportedWebSocketVersion => StatusCode::UPGRADE_REQUIRED,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -113,7 +117,7 @@ impl AppError {
             Self::UnsupportedWebSocketVersion => "upgrade_required",
             Self::Validation(_) => "validation_failed",
             Self::TooManyRequests(_) => "too_many_requests",
-            Self::Unavailable(_) => "service_unavailable",
+            Self::Unavailable(_) | Self::Busy(_) => "service_unavailable",
             Self::Internal(_) => "internal",
         }
     }
@@ -144,7 +148,7 @@ impl IntoResponse for AppError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if let Self::TooManyRequests(seconds) = self {
+        if let Self::TooManyRequests(seconds) | Self::Busy(seconds) = self {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
@@ -183,7 +187,9 @@ impl From<OpenError> for AppError {
 impl From<JsonRejection> for AppError {
     fn from(rejection: JsonRejection) -> Self {
         match rejection {
-            JsonRejection::JsonDataError(err) => Self::Validation(err.body_text()),
+            JsonRejection::JsonDataError(err) => {
+                Self::Validation(crate::extract::json_shape_message(&err))
+            }
             JsonRejection::JsonSyntaxError(err) => Self::BadRequest(err.body_text()),
             JsonRejection::MissingJsonContentType(err) => {
                 Self::UnsupportedMediaType(err.body_text())

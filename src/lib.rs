@@ -87,6 +87,9 @@ async fn evict_idle_limiter_keys(state: AppState) {
         {
             limiter.evict_idle();
         }
+        if let Some(limiter) = &state.member_add_limiter {
+            limiter.evict_idle();
+        }
     }
 }
 

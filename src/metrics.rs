@@ -4,6 +4,7 @@
 
 use std::{sync::OnceLock, time::Duration};
 
+use axum::http::Method;
 use metrics::{
     counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Counter, Unit,
 };
@@ -81,7 +82,7 @@ fn describe() {
     );
     describe_counter!(
         "http_rate_limited_total",
-        "Requests refused with 429, by limit (login, ws_connect)."
+        "Requests refused with 429, by limit (login, ws_connect, member_add)."
     );
     describe_gauge!("ws_connections_open", "WebSocket sync sockets open now.");
     describe_counter!(
@@ -152,18 +153,40 @@ fn describe() {
     );
 }
 
-/// A finished HTTP request.
-pub fn http_request(method: &str, route: &str, status: u16, elapsed: Duration) {
+/// The `route` label of a request that matched no route.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// A finished HTTP request. `route` is the matched route pattern (a closed set:
+/// the router's own), `None` when no route matched.
+pub fn http_request(method: &Method, route: Option<&str>, status: u16, elapsed: Duration) {
     let labels = [
-        ("method", method.to_owned()),
-        ("route", route.to_owned()),
+        ("method", method_label(method).to_owned()),
+        ("route", route.unwrap_or(UNMATCHED_ROUTE).to_owned()),
         ("status", status.to_string()),
     ];
     counter!("http_requests_total", &labels).increment(1);
     histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
 }
 
-/// A request refused by a rate limit (`login`, `ws_connect`).
+/// The `method` label: the method's name when it is one of RFC 9110's (and
+/// `PATCH`), else `other`. Any token is a valid method name, so a label taken
+/// from the request as is would let a client create series without bound.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
+/// A request refused by a rate limit (`login`, `ws_connect`, `member_add`).
 pub fn rate_limited(limit: &'static str) {
     counter!("http_rate_limited_total", "limit" => limit).increment(1);
 }
@@ -311,7 +334,18 @@ pub fn cluster_connected(connected: bool) {
 
 #[cfg(test)]
 mod tests {
-    use super::{message_kind, MESSAGE_KINDS};
+    use super::{message_kind, method_label, Method, MESSAGE_KINDS};
+
+    #[test]
+    fn method_labels_are_a_fixed_set() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        assert_eq!(method_label(&Method::TRACE), "TRACE");
+        for made_up in ["FOO", "get", "BREW", "X-1234"] {
+            let method = Method::from_bytes(made_up.as_bytes()).expect("a valid token");
+            assert_eq!(method_label(&method), "other", "{made_up}");
+        }
+    }
 
     #[test]
     fn message_kinds_are_a_fixed_set() {

@@ -25,11 +25,14 @@ pub fn init_tracing(format: LogFormat) {
     };
 }
 
+/// The matched route pattern, `None` when no route matched.
+fn matched_route<B>(request: &axum::http::Request<B>) -> Option<&MatchedPath> {
+    request.extensions().get::<MatchedPath>()
+}
+
 fn route_of<B>(request: &axum::http::Request<B>) -> String {
-    request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
+    matched_route(request)
+        .map_or(crate::metrics::UNMATCHED_ROUTE, MatchedPath::as_str)
         .to_owned()
 }
 
@@ -53,11 +56,11 @@ pub fn request_span<B>(request: &axum::http::Request<B>) -> Span {
 pub async fn record_request(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let route = route_of(&request);
+    let route = matched_route(&request).cloned();
     let response = next.run(request).await;
     crate::metrics::http_request(
-        method.as_str(),
-        &route,
+        &method,
+        route.as_ref().map(MatchedPath::as_str),
         response.status().as_u16(),
         started.elapsed(),
     );

@@ -14,7 +14,7 @@ use tower_http::{
 };
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use utoipa_scalar::{Scalar, Servable};
+use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{
     app::AppState,
@@ -55,14 +55,13 @@ pub fn api_router() -> OpenApiRouter<AppState> {
 
 /// The complete application: API routes, docs, fallbacks and middleware.
 pub fn build_router(state: AppState) -> Router {
-    let (api, openapi) = api_router().split_for_parts();
-    let openapi_json = openapi.clone();
+    let (api, openapi_json) = api_router().split_for_parts();
     let cors = cors_layer(&state.config);
     api.route(
         "/api/openapi.json",
         get(move || async move { Json(openapi_json) }),
     )
-    .merge(Scalar::with_url("/docs", openapi))
+    .merge(docs_ui())
     .fallback(|| async { AppError::NotFound("no such route") })
     .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
     .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
@@ -78,6 +77,18 @@ pub fn build_router(state: AppState) -> Router {
     .layer(PropagateRequestIdLayer::x_request_id())
     .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
     .with_state(state)
+}
+
+/// The interactive docs at `/docs`: Swagger UI, its files compiled into the
+/// binary, reading the document served at `/api/openapi.json`. Nothing is
+/// loaded from another origin, so the page works on networks without
+/// internet access.
+fn docs_ui() -> SwaggerUi {
+    let config = utoipa_swagger_ui::Config::from("/api/openapi.json")
+        // Swagger UI would otherwise send the document to swagger.io's
+        // validator and show its badge.
+        .validator_url("none");
+    SwaggerUi::new("/docs").config(config)
 }
 
 /// The router of the separate metrics listener (`METRICS_ADDR`).

@@ -1,5 +1,7 @@
 //! Input rules shared by handlers; each failure is a 422 naming the field.
 
+use unicode_normalization::UnicodeNormalization;
+
 use crate::error::AppError;
 
 /// Longest accepted email (RFC 5321 path limit).
@@ -13,14 +15,26 @@ const MAX_DISPLAY_NAME_CHARS: usize = 100;
 /// Longest board name.
 const MAX_BOARD_NAME_CHARS: usize = 200;
 
-/// Trims and lowercases an email (how emails are stored and looked up).
+/// An email in the form it is stored and looked up in: NFKC-normalized,
+/// trimmed and lowercased, so that look-alike spellings (full-width letters,
+/// ligatures, any case) of one address are one account.
 pub fn normalize_email(raw: &str) -> String {
-    raw.trim().to_lowercase()
+    // NFKC folds compatibility forms (`ｏ` → `o`); lowercasing may leave a
+    // string that is not NFKC any more, so it is normalized once again.
+    let compatible: String = raw.nfkc().collect();
+    compatible.trim().to_lowercase().nfkc().collect()
 }
 
-/// A normalized email that looks like one: `local@domain.tld`, no spaces.
+/// A normalized email that looks like one: `local@domain.tld`, no spaces, no
+/// invisible or control characters (which would make a second account that
+/// reads like an existing one).
 pub fn email(raw: &str) -> Result<String, AppError> {
     let email = normalize_email(raw);
+    if email.chars().any(|c| c.is_control() || is_invisible(c)) {
+        return Err(AppError::validation(
+            "email: must not contain invisible or control characters",
+        ));
+    }
     let looks_valid = email.chars().count() <= MAX_EMAIL_CHARS
         && !email.chars().any(char::is_whitespace)
         && match email.split_once('@') {
@@ -80,7 +94,56 @@ fn trimmed_text(field: &str, raw: &str, max_chars: usize) -> Result<String, AppE
             "{field}: must not contain control characters"
         )));
     }
+    // Invisible characters stay (emoji sequences need joiners and variation
+    // selectors), but a name of nothing else would show as blank.
+    if text.chars().all(|c| c.is_whitespace() || is_invisible(c)) {
+        return Err(AppError::validation(format!(
+            "{field}: must contain a visible character"
+        )));
+    }
     Ok(text.to_owned())
+}
+
+/// Whether `c` renders as nothing: a format character (Unicode category Cf:
+/// zero-width space and joiners, bidirectional controls, the byte-order mark,
+/// tags…) or one of the fillers and selectors that are drawn blank.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        // Format characters (general category Cf).
+        '\u{00AD}'
+            | '\u{0600}'..='\u{0605}'
+            | '\u{061C}'
+            | '\u{06DD}'
+            | '\u{070F}'
+            | '\u{0890}'..='\u{0891}'
+            | '\u{08E2}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{110BD}'
+            | '\u{110CD}'
+            | '\u{13430}'..='\u{1343F}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0001}'
+            | '\u{E0020}'..='\u{E007F}'
+            // Blank letters, fillers and selectors of other categories.
+            | '\u{034F}'
+            | '\u{115F}'..='\u{1160}'
+            | '\u{17B4}'..='\u{17B5}'
+            | '\u{180B}'..='\u{180D}'
+            | '\u{180F}'
+            | '\u{2800}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FFA0}'
+            | '\u{E0100}'..='\u{E01EF}'
+    )
 }
 
 /// `limit`/`offset` paging: limit 1–100 (default 50), offset ≥ 0 (default 0).
@@ -119,6 +182,50 @@ mod tests {
         ] {
             assert!(email(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn look_alike_emails_normalize_to_one_address() {
+        assert_eq!(email("ｏwner@x.io").expect("valid"), "owner@x.io");
+        assert_eq!(email("ＯＷＮＥＲ@Ｘ.ＩＯ").expect("valid"), "owner@x.io");
+        assert_eq!(normalize_email(" ｏwner@x.io "), "owner@x.io");
+    }
+
+    #[test]
+    fn emails_with_invisible_or_control_characters_are_rejected() {
+        for bad in [
+            "own\u{200B}er@x.io",
+            "\u{FEFF}owner@x.io",
+            "owner@x\u{2060}.io",
+            "own\u{200D}er@x.io",
+            "own\u{202E}er@x.io",
+            "own\u{00AD}er@x.io",
+            "own\u{0007}er@x.io",
+            "own\u{3164}er@x.io",
+        ] {
+            let err = email(bad).expect_err(bad);
+            assert!(err.to_string().starts_with("email:"), "{err}");
+        }
+    }
+
+    #[test]
+    fn names_of_invisible_characters_only_are_rejected() {
+        for blank in [
+            "\u{200B}",
+            "\u{FEFF}",
+            "\u{200B}\u{FEFF} \u{200B}",
+            "\u{3164}",
+        ] {
+            assert!(board_name(blank).is_err(), "{blank:?} accepted");
+            assert!(display_name(blank).is_err(), "{blank:?} accepted");
+        }
+        // Joiners and selectors inside visible text are part of it (emoji).
+        let family = "\u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}";
+        assert_eq!(board_name(family).expect("visible"), family);
+        assert_eq!(
+            board_name("\u{2764}\u{FE0F}").expect("visible"),
+            "\u{2764}\u{FE0F}"
+        );
     }
 
     #[test]

@@ -42,7 +42,7 @@ fn spawn(dir: &std::path::Path, db: &std::path::Path) -> anyhow::Result<(Child, 
         .current_dir(dir)
         .env("BIND_ADDR", "127.0.0.1:0")
         .env("DATABASE_URL", format!("sqlite://{}", db.display()))
-        .env("JWT_SECRET", "bench")
+        .env("JWT_SECRET", "bench-secret-of-at-least-32-bytes")
         .env("LOG_FORMAT", "json")
         .env("RUST_LOG", "warn,canvas_server=info")
         .env("RATE_LOGIN_PER_MIN", "0")

@@ -7,4 +7,4 @@ mod password;
 
 pub use extractor::{account_exists, authenticate_token, bearer_token, verify_token, AuthUser};
 pub use jwt::{Claims, JwtKeys};
-pub use password::{hash_password, verify_password};
+pub use password::{hash_password, verify_password, HashingBusy, HashingSlot, HashingSlots};

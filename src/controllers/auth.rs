@@ -23,7 +23,8 @@ use crate::{
 /// A new account.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RegisterRequest {
-    /// Login email; trimmed and lowercased.
+    /// Login email; NFKC-normalized, trimmed and lowercased; invisible and
+    /// control characters are refused.
     #[schema(example = "ada@example.com")]
     pub email: String,
     /// At least 8 characters.
@@ -37,7 +38,8 @@ pub struct RegisterRequest {
 /// Credentials.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginRequest {
-    /// Login email (case and surrounding spaces do not matter).
+    /// Login email (case, surrounding spaces and compatibility forms such as
+    /// full-width letters do not matter).
     #[schema(example = "ada@example.com")]
     pub email: String,
     /// The account's password.
@@ -66,6 +68,8 @@ pub struct AuthResponse {
         (status = 422, description = "Invalid email, password or display name", body = ErrorBody),
         (status = 429, description = "Too many attempts from this client IP (RATE_LOGIN_PER_MIN); see Retry-After", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "Every password hashing slot is busy (one per core); see Retry-After", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
 pub async fn register(
@@ -81,7 +85,8 @@ pub async fn register(
         Some(name) => validate::display_name(&name)?,
         None => email.split('@').next().unwrap_or_default().to_owned(),
     };
-    let hash = hash_password(request.password).await?;
+    let slot = state.hashing.try_take()?;
+    let hash = hash_password(slot, request.password).await?;
     let user = state
         .db
         .create_user(email, display_name, hash)
@@ -114,6 +119,8 @@ pub async fn register(
         (status = 422, description = "Missing fields", body = ErrorBody),
         (status = 429, description = "Too many attempts from this client IP (RATE_LOGIN_PER_MIN); see Retry-After", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "Every password hashing slot is busy (one per core); see Retry-After", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
 pub async fn login(
@@ -126,7 +133,8 @@ pub async fn login(
     let email = validate::normalize_email(&request.email);
     let user = state.db.find_user_by_email(email).await?;
     let hash = user.as_ref().map(|user| user.password_hash.clone());
-    let verified = verify_password(request.password, hash).await?;
+    let slot = state.hashing.try_take()?;
+    let verified = verify_password(slot, request.password, hash).await?;
     match user {
         Some(user) if verified => {
             let token = issue_token(&state, &user)?;

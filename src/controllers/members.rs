@@ -49,7 +49,8 @@ pub struct MemberList {
 /// Share a board with an account, or change its role.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PutMemberRequest {
-    /// The account's email (case and surrounding spaces do not matter).
+    /// The account's email (case, surrounding spaces and compatibility forms
+    /// such as full-width letters do not matter).
     #[schema(example = "grace@example.com")]
     pub email: String,
     /// `editor` or `viewer`.
@@ -97,6 +98,8 @@ pub async fn list_members(
         (status = 403, description = "The caller is not the owner", body = ErrorBody),
         (status = 404, description = "No such board (or not shared with the caller), or no account with that email", body = ErrorBody),
         (status = 422, description = "Role is not `editor`/`viewer`, or the email is the owner's", body = ErrorBody),
+        (status = 429, description = "Too many member additions by this user (RATE_MEMBER_ADDS_PER_MIN); see Retry-After", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
 pub async fn put_member(
@@ -105,6 +108,7 @@ pub async fn put_member(
     Path(board_id): Path<Uuid>,
     Json(request): Json<PutMemberRequest>,
 ) -> Result<JsonResponse<MemberResponse>, AppError> {
+    check_member_add_rate(&state, user)?;
     BoardAccess::check(&state, board_id, user)
         .await?
         .require_owner()?;
@@ -125,6 +129,20 @@ pub async fn put_member(
         )),
         PutMember::UnknownEmail => Err(AppError::NotFound("no account with this email")),
     }
+}
+
+/// Counts a member addition against the caller's allowance: each answer says
+/// whether an email has an account, so an unlimited series of them would
+/// enumerate the accounts.
+fn check_member_add_rate(state: &AppState, user: AuthUser) -> Result<(), AppError> {
+    let Some(limiter) = &state.member_add_limiter else {
+        return Ok(());
+    };
+    limiter.check(user.id).map_err(|retry_after| {
+        crate::metrics::rate_limited("member_add");
+        tracing::info!(user.id = %user.id, "member additions over the limit");
+        AppError::TooManyRequests(retry_after.as_secs())
+    })
 }
 
 /// Removes a member from a board (owner only). That user's live sockets on the

@@ -5,7 +5,7 @@
 //! Each proxy appends the address it received the request from to the right of
 //! `X-Forwarded-For`, so only the entries written by trusted proxies (the right
 //! end) are believed; anything to their left may have been made up by the
-//! client.
+//! client. [`rate_limit_key`] then widens an IPv6 client to its /64.
 
 use std::{
     fmt,
@@ -142,6 +142,25 @@ pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted: &TrustedProxies
         }
     }
     hop
+}
+
+/// Bits of an IPv6 address that name its network: one host is routinely
+/// given a whole /64 (SLAAC, privacy addresses), so it can pick any of 2^64
+/// addresses in it.
+const IPV6_HOST_NETWORK_BITS: u8 = 64;
+
+/// The key a client's requests count against in the per-IP limits: an IPv4
+/// address (IPv4-mapped IPv6 ones included) as itself, an IPv6 address as
+/// its /64 (the lower 64 bits cleared), so that one host cannot get a fresh
+/// allowance by rotating through the addresses of its network.
+pub fn rate_limit_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => {
+            let mask = u128::MAX << (128 - u32::from(IPV6_HOST_NETWORK_BITS));
+            IpAddr::V6(Ipv6Addr::from(u128::from(v6) & mask))
+        }
+    }
 }
 
 /// One `X-Forwarded-For` entry: an address, optionally with a port, IPv6
@@ -288,6 +307,34 @@ mod tests {
         assert_eq!(
             client("10.0.0.1:5000", &["::ffff:5.6.7.8"], proxies),
             ip("5.6.7.8")
+        );
+    }
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_64() {
+        assert_eq!(
+            rate_limit_key(ip("2001:db8:aa:bb:1:2:3:4")),
+            ip("2001:db8:aa:bb::")
+        );
+        assert_eq!(
+            rate_limit_key(ip("2001:db8:aa:bb:ffff:ffff:ffff:ffff")),
+            rate_limit_key(ip("2001:db8:aa:bb::1"))
+        );
+        assert_ne!(
+            rate_limit_key(ip("2001:db8:aa:bb::1")),
+            rate_limit_key(ip("2001:db8:aa:bc::1"))
+        );
+    }
+
+    #[test]
+    fn ipv4_and_v4_mapped_clients_are_keyed_by_their_ipv4_address() {
+        assert_eq!(rate_limit_key(ip("203.0.113.9")), ip("203.0.113.9"));
+        let mapped = rate_limit_key(ip("::ffff:203.0.113.9"));
+        assert_eq!(mapped, ip("203.0.113.9"));
+        assert!(mapped.is_ipv4());
+        assert_ne!(
+            rate_limit_key(ip("::ffff:203.0.113.9")),
+            rate_limit_key(ip("::ffff:203.0.113.10"))
         );
     }
 

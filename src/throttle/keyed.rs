@@ -1,7 +1,7 @@
 //! Attempts per minute for each client IP (login and register, WebSocket
-//! upgrades), kept in a table of bounded size.
+//! upgrades) or each user (member additions), kept in a table of bounded size.
 //!
-//! The table holds one GCRA state (eight bytes) per IP that made an attempt
+//! The table holds one GCRA state (eight bytes) per key that made an attempt
 //! recently. It can never hold more than `max_keys` entries: a new IP is
 //! admitted only while there is room, so a flood of distinct addresses costs at
 //! most `max_keys` entries however long it lasts. [`KeyedLimiter::evict_idle`]
@@ -10,6 +10,7 @@
 
 use std::{
     fmt,
+    hash::Hash,
     net::IpAddr,
     num::NonZeroU32,
     sync::{Arc, Mutex, PoisonError},
@@ -27,13 +28,35 @@ use governor::{
     Quota, RateLimiter,
 };
 
-use super::whole_seconds;
+use super::{client_ip::rate_limit_key, whole_seconds};
+
+/// What a [`KeyedLimiter`] counts attempts by.
+pub trait LimitKey: Clone + Eq + Hash {
+    /// The key this value's attempts count against; values one client can
+    /// switch between freely share one.
+    fn limit_key(&self) -> Self;
+}
+
+impl LimitKey for IpAddr {
+    /// The address's network as [`rate_limit_key`] gives it (an IPv6 /64).
+    fn limit_key(&self) -> Self {
+        rate_limit_key(*self)
+    }
+}
+
+impl LimitKey for uuid::Uuid {
+    /// A user id counts as itself.
+    fn limit_key(&self) -> Self {
+        *self
+    }
+}
 
 /// How often [`KeyedLimiter::check`] may sweep a full table itself: a flood of
 /// new addresses then costs one sweep a second, not one per request.
 const INLINE_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Per-client-IP attempts per minute (login and register; WebSocket upgrades).
+/// Attempts per minute per key: per client IP (login and register; WebSocket
+/// upgrades) or per user id (member additions).
 ///
 /// A client may make `limit` attempts at once, then one more every
 /// `60 s / limit`. The limiter is `Send + Sync` and every method takes `&self`:
@@ -44,11 +67,11 @@ const INLINE_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 /// IPs already in the table keep their allowance. This errs on the side of
 /// refusing: admitting new IPs without remembering them would let an attacker
 /// who filled the table make unlimited attempts from fresh addresses.
-pub struct KeyedLimiter<C: Clock = DefaultClock> {
+pub struct KeyedLimiter<K: LimitKey = IpAddr, C: Clock = DefaultClock> {
     /// The GCRA over [`Table`], which shares `table`.
-    limiter: RateLimiter<IpAddr, Table, C, NoOpMiddleware<C::Instant>>,
-    /// One state per IP; entries are added only by [`KeyedLimiter::admit`].
-    table: Arc<DashMapStateStore<IpAddr>>,
+    limiter: RateLimiter<K, Table<K>, C, NoOpMiddleware<C::Instant>>,
+    /// One state per key; entries are added only by [`KeyedLimiter::admit`].
+    table: Arc<DashMapStateStore<K>>,
     /// The most entries `table` may hold (at least 1).
     max_keys: usize,
     /// Serialises the admission of new IPs, so that `max_keys` is a hard bound;
@@ -58,16 +81,16 @@ pub struct KeyedLimiter<C: Clock = DefaultClock> {
     quota: Quota,
 }
 
-impl KeyedLimiter {
-    /// A limiter allowing `limit` attempts per minute per IP, tracking at most
-    /// `max_keys` IPs at once (0 is taken as 1); `None` when `limit` is 0, which
+impl<K: LimitKey> KeyedLimiter<K> {
+    /// A limiter allowing `limit` attempts per minute per key, tracking at most
+    /// `max_keys` keys at once (0 is taken as 1); `None` when `limit` is 0, which
     /// turns the limit off.
     pub fn per_minute(limit: u32, max_keys: usize) -> Option<Self> {
         Self::per_minute_with_clock(limit, max_keys, DefaultClock::default())
     }
 }
 
-impl<C: Clock> KeyedLimiter<C> {
+impl<K: LimitKey, C: Clock> KeyedLimiter<K, C> {
     /// [`KeyedLimiter::per_minute`] reading time from `clock` (tests use
     /// [`governor::clock::FakeRelativeClock`]).
     pub fn per_minute_with_clock(limit: u32, max_keys: usize, clock: C) -> Option<Self> {
@@ -82,35 +105,36 @@ impl<C: Clock> KeyedLimiter<C> {
         })
     }
 
-    /// `Ok` when `ip` may make one more attempt now (the attempt is counted),
+    /// `Ok` when `key` may make one more attempt now (the attempt is counted),
     /// or `Err(retry_after)` when it is over its limit or is new while the table
     /// is full. `retry_after` is whole seconds, at least one, ready for a
     /// `Retry-After` header.
     ///
-    /// An IPv4-mapped IPv6 address counts as its IPv4 address. Costs two hash
-    /// lookups, a clock read and an atomic update for a known IP; admitting a
-    /// new IP also takes a lock shared by all new IPs.
-    pub fn check(&self, ip: IpAddr) -> Result<(), Duration> {
-        let ip = ip.to_canonical();
-        if !self.table.contains_key(&ip) {
-            self.admit(ip)?;
+    /// Attempts count against [`LimitKey::limit_key`]: an IPv4-mapped IPv6
+    /// address counts as its IPv4 address, an IPv6 address as its /64. Costs
+    /// two hash lookups, a clock read and an atomic update for a known key;
+    /// admitting a new key also takes a lock shared by all new keys.
+    pub fn check(&self, key: K) -> Result<(), Duration> {
+        let key = key.limit_key();
+        if !self.table.contains_key(&key) {
+            self.admit(key.clone())?;
         }
-        self.limiter.check_key(&ip).map_err(|not_until| {
+        self.limiter.check_key(&key).map_err(|not_until| {
             whole_seconds(not_until.wait_time_from(self.limiter.clock().now()))
         })
     }
 
-    /// Number of IPs held.
+    /// Number of keys held.
     pub fn len(&self) -> usize {
         self.table.len()
     }
 
-    /// Whether no IP is held.
+    /// Whether no key is held.
     pub fn is_empty(&self) -> bool {
         self.table.is_empty()
     }
 
-    /// Drops the IPs whose allowance is whole again (they would be admitted as
+    /// Drops the keys whose allowance is whole again (they would be admitted as
     /// new with the same outcome), and gives memory back after a spike. Costs
     /// one pass over the table; call it every few seconds.
     pub fn evict_idle(&self) {
@@ -121,15 +145,15 @@ impl<C: Clock> KeyedLimiter<C> {
         }
     }
 
-    /// Adds `ip` to the table when there is room, sweeping a full table first
+    /// Adds `key` to the table when there is room, sweeping a full table first
     /// if it was not swept in the last [`INLINE_SWEEP_INTERVAL`].
-    fn admit(&self, ip: IpAddr) -> Result<(), Duration> {
+    fn admit(&self, key: K) -> Result<(), Duration> {
         // Nothing under this lock panics; a poisoned lock holds a valid value.
         let mut last_sweep = self
             .admission
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if self.table.contains_key(&ip) {
+        if self.table.contains_key(&key) {
             return Ok(()); // admitted meanwhile by a concurrent call
         }
         if self.table.len() >= self.max_keys {
@@ -144,12 +168,12 @@ impl<C: Clock> KeyedLimiter<C> {
                 return Err(whole_seconds(self.quota.replenish_interval()));
             }
         }
-        self.table.insert(ip, InMemoryState::default());
+        self.table.insert(key, InMemoryState::default());
         Ok(())
     }
 }
 
-impl<C: Clock> fmt::Debug for KeyedLimiter<C> {
+impl<K: LimitKey, C: Clock> fmt::Debug for KeyedLimiter<K, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyedLimiter")
             .field("quota", &self.quota)
@@ -159,28 +183,28 @@ impl<C: Clock> fmt::Debug for KeyedLimiter<C> {
     }
 }
 
-/// The rate limiter's view of the shared table: it updates the IPs present and
+/// The rate limiter's view of the shared table: it updates the keys present and
 /// never adds one, so that only [`KeyedLimiter::admit`] decides what is stored.
-struct Table(Arc<DashMapStateStore<IpAddr>>);
+struct Table<K: LimitKey>(Arc<DashMapStateStore<K>>);
 
-impl StateStore for Table {
-    type Key = IpAddr;
+impl<K: LimitKey> StateStore for Table<K> {
+    type Key = K;
 
-    fn measure_and_replace<T, F, E>(&self, key: &IpAddr, f: F) -> Result<T, E>
+    fn measure_and_replace<T, F, E>(&self, key: &K, f: F) -> Result<T, E>
     where
         F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
     {
         match self.0.get(key) {
             Some(state) => StateStore::measure_and_replace(&*state, &NotKeyed::NonKey, f),
-            // A sweep removed the IP between its admission and this call, which
-            // it does only to an IP whose allowance is whole: judge the attempt
+            // A sweep removed the key between its admission and this call, which
+            // it does only to a key whose allowance is whole: judge the attempt
             // as the first of a fresh client, and forget it.
             None => f(None).map(|(outcome, _)| outcome),
         }
     }
 }
 
-impl ShrinkableKeyedStateStore<IpAddr> for Table {
+impl<K: LimitKey> ShrinkableKeyedStateStore<K> for Table<K> {
     fn retain_recent(&self, drop_below: Nanos) {
         ShrinkableKeyedStateStore::retain_recent(&*self.0, drop_below);
     }
@@ -213,7 +237,7 @@ mod tests {
     fn limiter(
         limit: u32,
         max_keys: usize,
-    ) -> (KeyedLimiter<FakeRelativeClock>, FakeRelativeClock) {
+    ) -> (KeyedLimiter<IpAddr, FakeRelativeClock>, FakeRelativeClock) {
         let clock = FakeRelativeClock::default();
         let limiter = KeyedLimiter::per_minute_with_clock(limit, max_keys, clock.clone())
             .expect("a non-zero limit is on");
@@ -222,8 +246,8 @@ mod tests {
 
     #[test]
     fn a_zero_limit_is_off() {
-        assert!(KeyedLimiter::per_minute(0, 10).is_none());
-        assert!(KeyedLimiter::per_minute(1, 10).is_some());
+        assert!(KeyedLimiter::<IpAddr>::per_minute(0, 10).is_none());
+        assert!(KeyedLimiter::<IpAddr>::per_minute(1, 10).is_some());
     }
 
     #[test]
@@ -271,8 +295,12 @@ mod tests {
         assert!(limiter.check(v4(1)).is_ok());
         assert!(limiter.check(v4(1)).is_err());
         assert!(limiter.check(v4(2)).is_ok());
-        assert!(limiter.check("2001:db8::1".parse().expect("ip")).is_ok());
-        assert!(limiter.check("2001:db8::2".parse().expect("ip")).is_ok());
+        assert!(limiter
+            .check("2001:db8:0:1::1".parse().expect("ip"))
+            .is_ok());
+        assert!(limiter
+            .check("2001:db8:0:2::1".parse().expect("ip"))
+            .is_ok());
         assert!(limiter.check(v4(2)).is_err());
     }
 
@@ -283,6 +311,33 @@ mod tests {
         let mapped = IpAddr::V6(Ipv4Addr::new(1, 2, 3, 4).to_ipv6_mapped());
         assert!(limiter.check(mapped).is_err());
         assert_eq!(limiter.len(), 1);
+    }
+
+    #[test]
+    fn ipv6_addresses_of_one_64_share_an_allowance() {
+        let (limiter, _) = limiter(2, 100);
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        assert!(limiter.check(ip("2001:db8:1:2::1")).is_ok());
+        assert!(limiter
+            .check(ip("2001:db8:1:2:ffff:ffff:ffff:fffe"))
+            .is_ok());
+        assert!(
+            limiter.check(ip("2001:db8:1:2:dead:beef::7")).is_err(),
+            "a third address of the same /64 is over the limit"
+        );
+        assert!(limiter.check(ip("2001:db8:1:3::1")).is_ok(), "the next /64");
+        assert_eq!(limiter.len(), 2);
+    }
+
+    #[test]
+    fn user_ids_are_limited_each_on_their_own() {
+        let clock = FakeRelativeClock::default();
+        let limiter =
+            KeyedLimiter::<uuid::Uuid, _>::per_minute_with_clock(1, 100, clock).expect("on");
+        let (ada, bob) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        assert!(limiter.check(ada).is_ok());
+        assert_eq!(limiter.check(ada), Err(Duration::from_secs(60)));
+        assert!(limiter.check(bob).is_ok());
     }
 
     #[test]

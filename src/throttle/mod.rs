@@ -1,4 +1,5 @@
 //! Abuse limits: how many login attempts and WebSocket upgrades one client IP
+//! (one /64 for IPv6) may make per minute, how many member additions one user
 //! may make per minute, how many messages one socket may send per second, and
 //! which IP a request counts against when the server sits behind proxies.
 //!
@@ -17,8 +18,8 @@ mod messages;
 
 use std::time::Duration;
 
-pub use client_ip::{client_ip, InvalidTrustedProxy, TrustedProxies};
-pub use keyed::KeyedLimiter;
+pub use client_ip::{client_ip, rate_limit_key, InvalidTrustedProxy, TrustedProxies};
+pub use keyed::{KeyedLimiter, LimitKey};
 pub use messages::MessageLimiter;
 
 /// Rounds a wait up to whole seconds, at least one, as a `Retry-After` header

@@ -7,7 +7,7 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::harness::{TestApp, TestResponse};
+use crate::harness::{TestApp, TestResponse, TEST_JWT_SECRET};
 
 const REGISTER: &str = "/api/v1/auth/register";
 const LOGIN: &str = "/api/v1/auth/login";
@@ -301,7 +301,7 @@ async fn me_with_an_expired_token_is_unauthorized() {
         return;
     };
     let ada = app.register("ada").await;
-    let keys = JwtKeys::new(b"test-secret", Duration::from_secs(3600));
+    let keys = JwtKeys::new(TEST_JWT_SECRET.as_bytes(), Duration::from_secs(3600));
     let now = unix_now();
     let sub = ada.id.parse().expect("uuid");
     let expired = keys
@@ -400,7 +400,7 @@ async fn issued_tokens_carry_sub_iat_and_exp_for_the_configured_lifetime() {
         return;
     };
     let ada = app.register("ada").await;
-    let keys = JwtKeys::new(b"test-secret", Duration::from_secs(600));
+    let keys = JwtKeys::new(TEST_JWT_SECRET.as_bytes(), Duration::from_secs(600));
     let claims = keys
         .verify(&ada.token)
         .expect("an HS256 token of the secret");
@@ -425,8 +425,110 @@ async fn me_with_a_token_of_another_algorithm_is_unauthorized() {
     let hs512 = jsonwebtoken::encode(
         &Header::new(Algorithm::HS512),
         &claims,
-        &EncodingKey::from_secret(b"test-secret"),
+        &EncodingKey::from_secret(TEST_JWT_SECRET.as_bytes()),
     )
     .expect("token signs");
     assert_unauthorized(&app.get(ME, Some(&hs512)).await);
+}
+
+#[tokio::test]
+async fn a_full_width_look_alike_email_is_the_existing_account() {
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
+    register(
+        &app,
+        json!({ "email": "owner@x.io", "password": "password123" }),
+    )
+    .await
+    .assert_status(201);
+    // `ｏ` is U+FF4F FULLWIDTH LATIN SMALL LETTER O: NFKC makes it `o`.
+    register(
+        &app,
+        json!({ "email": "\u{FF4F}wner@x.io", "password": "password123" }),
+    )
+    .await
+    .assert_error(409, "conflict");
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM users"), 1);
+    let login = app
+        .post(
+            LOGIN,
+            None,
+            json!({ "email": "\u{FF4F}WNER@x.io", "password": "password123" }),
+        )
+        .await;
+    login.assert_status(200);
+    assert_eq!(login.json()["user"]["email"], "owner@x.io");
+}
+
+#[tokio::test]
+async fn an_email_with_an_invisible_character_is_refused() {
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
+    register(
+        &app,
+        json!({ "email": "owner@x.io", "password": "password123" }),
+    )
+    .await
+    .assert_status(201);
+    for email in [
+        "own\u{200B}er@x.io",
+        "\u{FEFF}owner@x.io",
+        "own\u{2060}er@x.io",
+    ] {
+        let response = register(&app, json!({ "email": email, "password": "password123" })).await;
+        response.assert_error(422, "validation_failed");
+        let message = response.json()["error"]["message"].to_string();
+        assert!(message.contains("email"), "{message}");
+    }
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM users"), 1);
+}
+
+#[tokio::test]
+async fn a_display_name_of_invisible_characters_only_is_refused() {
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
+    for name in ["\u{200B}", "\u{FEFF}", "\u{200B} \u{FEFF}"] {
+        register(
+            &app,
+            json!({ "email": "ada@example.com", "password": "password123", "display_name": name }),
+        )
+        .await
+        .assert_error(422, "validation_failed");
+    }
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM users"), 0);
+}
+
+#[tokio::test]
+async fn a_body_of_the_wrong_shape_gets_a_422_naming_no_rust_type() {
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
+    let cases = [
+        ("[]", "body must be a JSON object"),
+        ("\"ada@example.com\"", "body must be a JSON object"),
+        (r#"{"password": "password123"}"#, "missing field `email`"),
+        (
+            r#"{"email": 5, "password": "password123"}"#,
+            "email: invalid type: integer `5`, expected a string",
+        ),
+    ];
+    for (body, expected) in cases {
+        let response = post_raw_json(&app, REGISTER, body).await;
+        response.assert_error(422, "validation_failed");
+        let message = response.json()["error"]["message"]
+            .as_str()
+            .expect("message")
+            .to_owned();
+        assert_eq!(message, expected, "{body}");
+        assert!(!message.contains("RegisterRequest"), "{message}");
+    }
+    let response = post_raw_json(&app, LOGIN, "[1]").await;
+    response.assert_error(422, "validation_failed");
+    assert_eq!(
+        response.json()["error"]["message"],
+        "body must be a JSON object"
+    );
 }

@@ -392,3 +392,29 @@ async fn deleting_a_board_removes_its_members_audit_and_state() {
     }
     assert_eq!(list(&app, &bob, "").await["total"], 0);
 }
+
+#[tokio::test]
+async fn a_board_name_of_invisible_characters_only_is_refused() {
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
+    let ada = app.register("ada").await;
+    let board = app.create_board(&ada, "Plan").await;
+    for name in ["\u{200B}", "\u{FEFF}", " \u{200B}\u{FEFF}\u{200B} "] {
+        app.post(BOARDS, Some(&ada.token), json!({ "name": name }))
+            .await
+            .assert_error(422, "validation_failed");
+        app.patch(
+            &format!("{BOARDS}/{board}"),
+            Some(&ada.token),
+            json!({ "name": name }),
+        )
+        .await
+        .assert_error(422, "validation_failed");
+    }
+    let kept = app
+        .get(&format!("{BOARDS}/{board}"), Some(&ada.token))
+        .await;
+    assert_eq!(kept.json()["name"], "Plan");
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM boards"), 1);
+}

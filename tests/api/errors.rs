@@ -312,6 +312,61 @@ async fn docs_are_served_as_html() {
     assert!(!response.bytes.is_empty(), "the docs page is empty");
 }
 
+/// The `src` and `href` attribute values of an HTML page.
+fn referenced_urls(html: &str) -> Vec<String> {
+    let mut urls = Vec::new();
+    for attribute in ["src=", "href="] {
+        for (at, _) in html.match_indices(attribute) {
+            let rest = &html[at + attribute.len()..];
+            let Some(quote) = rest.chars().next().filter(|c| *c == '"' || *c == '\'') else {
+                continue;
+            };
+            let value = &rest[1..];
+            if let Some(end) = value.find(quote) {
+                urls.push(value[..end].to_owned());
+            }
+        }
+    }
+    urls
+}
+
+#[tokio::test]
+async fn the_docs_page_loads_only_same_origin_assets_served_from_the_binary() {
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
+    let page = app.get("/docs/", None).await;
+    page.assert_status(200);
+    let html = page.text();
+    let urls = referenced_urls(&html);
+    assert!(
+        urls.iter().any(|url| url.ends_with(".js")),
+        "the page loads its script: {html}"
+    );
+    for url in urls {
+        let lowered = url.to_ascii_lowercase();
+        assert!(
+            !lowered.contains("//") && !lowered.contains(':'),
+            "{url} is loaded from another origin"
+        );
+        let path = match url.strip_prefix("./") {
+            Some(relative) => format!("/docs/{relative}"),
+            None if url.starts_with('/') => url.clone(),
+            None => format!("/docs/{url}"),
+        };
+        let asset = app.get(&path, None).await;
+        asset.assert_status(200);
+        assert!(!asset.bytes.is_empty(), "{path} is empty");
+    }
+    // The script that starts the UI reads this server's document.
+    let start = app.get("/docs/swagger-initializer.js", None).await;
+    start.assert_status(200);
+    let script = start.text();
+    assert!(script.contains("/api/openapi.json"), "{script}");
+    assert!(!script.contains("http://"), "{script}");
+    assert!(!script.contains("https://"), "{script}");
+}
+
 #[tokio::test]
 async fn the_openapi_document_is_served_as_openapi_3_1() {
     let Some(app) = TestApp::spawn().await else {

@@ -233,11 +233,14 @@ impl TestResponse {
     }
 }
 
+/// The `JWT_SECRET` of [`test_config`] (as long as the server requires).
+pub const TEST_JWT_SECRET: &str = "test-secret-of-at-least-32-bytes!";
+
 /// The configuration tests start from: fixed secret, quick saves.
 pub fn test_config() -> Config {
     Config {
         bind_addr: "127.0.0.1:0".parse().expect("addr"),
-        jwt_secret: Some("test-secret".to_owned()),
+        jwt_secret: Some(TEST_JWT_SECRET.to_owned()),
         save_debounce: Duration::from_millis(50),
         save_max_debounce: Duration::from_millis(200),
         // Suites register many users and open many sockets from one address;
@@ -245,6 +248,7 @@ pub fn test_config() -> Config {
         rate_login_per_min: 0,
         rate_ws_connect_per_min: 0,
         rate_ws_msgs_per_sec: 0,
+        rate_member_adds_per_min: 0,
         ..Config::default()
     }
 }

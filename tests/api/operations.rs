@@ -56,6 +56,48 @@ async fn a_request_moves_the_http_series_of_its_route() {
     assert!(!after.contains(&board));
 }
 
+/// The value of `label` in an exposition line (`name{a="x",b="y"} 1`).
+fn label<'a>(line: &'a str, label: &str) -> Option<&'a str> {
+    let start = line.find(&format!("{label}=\""))? + label.len() + 2;
+    let rest = &line[start..];
+    Some(&rest[..rest.find('"')?])
+}
+
+#[tokio::test]
+async fn made_up_methods_and_unmatched_paths_are_labelled_other_and_unmatched() {
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
+    let known_route = r#"http_requests_total{method="other",route="/healthz",status="405"}"#;
+    let no_route = r#"http_requests_total{method="other",route="unmatched",status="404"}"#;
+    let before = scrape(&app).await;
+    for n in 0..50 {
+        let method = reqwest::Method::from_bytes(format!("PROBE{n}").as_bytes()).expect("token");
+        app.request(method.clone(), "/healthz", None, None)
+            .await
+            .assert_status(405);
+        app.request(method, &format!("/probe-{n}"), None, None)
+            .await
+            .assert_status(404);
+    }
+    let after = scrape(&app).await;
+    assert!(series(&after, known_route) >= series(&before, known_route) + 50.0);
+    assert!(series(&after, no_route) >= series(&before, no_route) + 50.0);
+    // A hundred distinct methods and paths made no series of their own.
+    assert!(!after.contains("PROBE"), "a method became a label");
+    assert!(!after.contains("/probe-"), "a path became a label");
+    let methods = [
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE", "other",
+    ];
+    for line in after
+        .lines()
+        .filter(|line| line.starts_with("http_request"))
+    {
+        let method = label(line, "method").expect("a method label");
+        assert!(methods.contains(&method), "{line}");
+    }
+}
+
 #[tokio::test]
 async fn sockets_saves_and_rejected_frames_move_their_series() {
     let Some(app) = TestApp::spawn().await else {

@@ -136,3 +136,45 @@ async fn a_flooding_socket_is_closed_1008_while_its_board_keeps_serving() {
         .wait_for(|c| content_of(&c.state())["map"]["still"] == "here")
         .await;
 }
+
+#[tokio::test]
+async fn member_additions_over_the_limit_get_429_with_retry_after() {
+    let Some(app) = TestApp::spawn_with(canvas_server::Config {
+        rate_member_adds_per_min: 2,
+        ..test_config()
+    })
+    .await
+    else {
+        return;
+    };
+    let ada = app.register("ada").await;
+    let board = app.create_board(&ada, "Plan").await;
+    let members = format!("/api/v1/boards/{board}/members");
+    let add = |email: &str| json!({ "email": email, "role": "viewer" });
+    // Probing for accounts: each answer says whether the email has one.
+    for guess in ["a@example.com", "b@example.com"] {
+        app.put(&members, Some(&ada.token), add(guess))
+            .await
+            .assert_error(404, "not_found");
+    }
+    let refused = app
+        .put(&members, Some(&ada.token), add("c@example.com"))
+        .await;
+    refused.assert_error(429, "too_many_requests");
+    let retry_after: u64 = refused.headers["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!(retry_after >= 1);
+    // The allowance is the caller's own: another user is not held up.
+    let bob = app.register("bob").await;
+    let bobs_board = app.create_board(&bob, "Bob's").await;
+    app.put(
+        &format!("/api/v1/boards/{bobs_board}/members"),
+        Some(&bob.token),
+        add("ada@example.com"),
+    )
+    .await
+    .assert_status(200);
+}

@@ -26,7 +26,7 @@ function startServer (dbPath) {
       ...process.env,
       BIND_ADDR: '127.0.0.1:0',
       DATABASE_URL: `sqlite://${dbPath}`,
-      JWT_SECRET: 'interop-secret',
+      JWT_SECRET: 'interop-secret-of-at-least-32-bytes',
       SAVE_DEBOUNCE_MS: '60000',
       SAVE_MAX_DEBOUNCE_MS: '60000',
       LOG_FORMAT: 'json',
