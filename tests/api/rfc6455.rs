@@ -286,7 +286,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "a fragmented control frame is a protocol error",
             section: "5.5",
-            send: Input::Frames(vec![frame(0x09, b"half"), frame(0x80, b"ping")]),
+            send: Input::Frames(vec![frame(0x09, b"half"), frame(0x82, &SYNC_STEP1)]),
             expect: closes(1002),
         },
         Case {
