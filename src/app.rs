@@ -6,6 +6,7 @@ use crate::{
     auth::JwtKeys,
     board_service::{BoardService, QueueLimits, Relay, ServiceSettings},
     board_threads::BoardThreads,
+    body_budget::BodyBudget,
     cluster::{Cluster, ClusterSettings},
     config::Config,
     db::Db,
@@ -34,6 +35,8 @@ pub struct App {
     pub login_limiter: Option<KeyedLimiter>,
     /// WebSocket upgrades per client IP (`None`: off).
     pub ws_connect_limiter: Option<KeyedLimiter>,
+    /// The memory large request bodies may hold at once.
+    pub body_budget: BodyBudget,
     /// Renders `/metrics`; `None` if the process-wide recorder could not be installed.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
@@ -101,6 +104,7 @@ impl App {
             threads = board_threads.len(),
             "sync sockets served on their boards' threads"
         );
+        let body_budget = BodyBudget::for_max_message(config.max_message_bytes);
         Ok(Self {
             config,
             db,
@@ -110,6 +114,7 @@ impl App {
             board_threads,
             login_limiter,
             ws_connect_limiter,
+            body_budget,
             metrics: crate::metrics::install(),
         })
     }

@@ -69,9 +69,21 @@ impl Session {
     pub async fn start(service: &BoardService, lease: Lease, user_id: Uuid, role: Role) -> Self {
         let peer = Peer::new(user_id, role, service.settings().queue);
         let board = Arc::clone(lease.board());
+        let relay = service.relay().cloned();
         // Join before reading the state vector: an update applied in between is
         // then both broadcast to us and (harmlessly) in our step 2.
-        board.join(Arc::clone(&peer));
+        if !service.join(&board, Arc::clone(&peer)) {
+            // Upgraded while shutdown began: never on the board, closed 1001.
+            peer.close(CloseReason::GoingAway);
+            return Self {
+                lease,
+                peer,
+                relay,
+                outbox: Vec::new(),
+                outbox_changes: false,
+                first_message: None,
+            };
+        }
         // The server's step 1 needs the decoded document. Usually it is, and
         // free: answer at once (a trip through the blocking pool costs more
         // than the encoding).
@@ -100,7 +112,6 @@ impl Session {
         if let Some(frame) = board.awareness_frame() {
             peer.send(frame);
         }
-        let relay = service.relay().cloned();
         Self {
             lease,
             peer,
