@@ -88,7 +88,10 @@ impl BodyShare {
         if bytes <= LARGE_BODY_BYTES {
             return Ok(());
         }
-        let held = self.held.as_ref().map_or(0, OwnedSemaphorePermit::num_permits);
+        let held = self
+            .held
+            .as_ref()
+            .map_or(0, OwnedSemaphorePermit::num_permits);
         let needed = units_for(bytes);
         if needed <= held {
             return Ok(());
@@ -124,7 +127,11 @@ mod tests {
         large.grow_to(300 * 1024).expect("still fits");
         assert_eq!(budget.buffered_bytes(), 300 * 1024);
         drop(large);
-        assert_eq!(budget.buffered_bytes(), 0, "given back when the request ends");
+        assert_eq!(
+            budget.buffered_bytes(),
+            0,
+            "given back when the request ends"
+        );
     }
 
     #[test]
@@ -134,9 +141,16 @@ mod tests {
         first.grow_to(800 * 1024).expect("fits");
         let mut second = budget.share();
         assert!(second.grow_to(300 * 1024).is_err());
-        assert_eq!(budget.buffered_bytes(), 800 * 1024, "a refusal holds nothing");
+        assert_eq!(
+            budget.buffered_bytes(),
+            800 * 1024,
+            "a refusal holds nothing"
+        );
         assert!(!budget.has_room_for(300 * 1024));
-        assert!(budget.has_room_for(LARGE_BODY_BYTES), "small bodies always fit");
+        assert!(
+            budget.has_room_for(LARGE_BODY_BYTES),
+            "small bodies always fit"
+        );
         drop(first);
         assert!(budget.has_room_for(300 * 1024));
         second.grow_to(300 * 1024).expect("fits now");

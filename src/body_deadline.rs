@@ -20,14 +20,16 @@ use std::{
 
 use axum::{
     body::Body,
+    extract::State,
     http::Request,
+    middleware::Next,
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
-use crate::error::AppError;
+use crate::{app::AppState, error::AppError};
 
 /// The error a body ends with when its deadline passed.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +54,19 @@ impl BodyDeadline {
             _ => response,
         }
     }
+}
+
+/// The router middleware: gives each request's body `REQUEST_TIMEOUT_MS` from
+/// when the router receives it (right after its headers arrived) to arrive,
+/// and answers `408` for one that did not. Inside the request metrics and
+/// logs, so they count the `408`.
+pub async fn enforce(
+    State(state): State<AppState>,
+    request: Request<Body>,
+    next: Next,
+) -> Response {
+    let (request, deadline) = limit(request, state.config.request_timeout);
+    deadline.answer(next.run(request).await)
 }
 
 /// Gives `request`'s body `timeout` (from now) to arrive in full. A body that

@@ -1,7 +1,6 @@
 //! The HTTP/1.1 listener: accepts connections and serves the router on them,
 //! with a graceful shutdown (no new connections; open ones finish their
-//! request and close, until a deadline that drops the rest). Request bodies
-//! get `REQUEST_TIMEOUT_MS` to arrive (see [`crate::body_deadline`]).
+//! request and close, until a deadline that drops the rest).
 //!
 //! Not `axum::serve`: its connections detect the HTTP version first and hand
 //! an upgraded connection back wrapped in a private type, so a sync socket
@@ -9,15 +8,13 @@
 //! `crate::board_threads`). hyper's HTTP/1 connection hands back the
 //! `TcpStream` it was given.
 
-use std::{convert::Infallible, future::Future, io, pin::pin, time::Duration};
+use std::{future::Future, io, pin::pin, time::Duration};
 
 use axum::{body::Body, extract::ConnectInfo, Router};
 use hyper::{body::Incoming, server::conn::http1, service::service_fn, Request};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::{net::TcpListener, sync::watch, time::Instant};
 use tower::ServiceExt;
-
-use crate::body_deadline;
 
 /// How long a connection may take to send a request's headers, counted from
 /// when the server starts waiting for them: an idle keep-alive connection is
@@ -33,11 +30,10 @@ const ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 /// Serves `router` on `listener` until `shutdown` resolves, then lets open
 /// connections finish their requests until the instant it resolved with, and
 /// drops those still open then. Requests carry the client's address as a
-/// [`ConnectInfo`] of its `SocketAddr`; their bodies get `request_timeout`.
+/// [`ConnectInfo`] of its `SocketAddr`.
 pub async fn serve_http(
     listener: TcpListener,
     router: Router,
-    request_timeout: Duration,
     shutdown: impl Future<Output = Instant> + Send + 'static,
 ) {
     // Every connection holds a `closing` receiver: the sender's `closed()`
@@ -70,13 +66,7 @@ pub async fn serve_http(
         let router = router.clone();
         let service = service_fn(move |mut request: Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(remote));
-            let (request, deadline) =
-                body_deadline::limit(request.map(Body::new), request_timeout);
-            let response = router.clone().oneshot(request);
-            async move {
-                let response = response.await?;
-                Ok::<_, Infallible>(deadline.answer(response))
-            }
+            router.clone().oneshot(request.map(Body::new))
         });
         let stop_tx = stop_tx.clone();
         let mut drop_rx = drop_rx.clone();

@@ -61,17 +61,12 @@ pub async fn serve(
     let evictor = tokio::spawn(evict_idle_limiter_keys(state.clone()));
     let router = router::build_router(state.clone());
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel();
-    let http = tokio::spawn(http_server::serve_http(
-        listener,
-        router,
-        state.config.request_timeout,
-        async move {
-            // The sender is only dropped if this function was: stop now.
-            http_stopped
-                .await
-                .unwrap_or_else(|_| tokio::time::Instant::now())
-        },
-    ));
+    let http = tokio::spawn(http_server::serve_http(listener, router, async move {
+        // The sender is only dropped if this function was: stop now.
+        http_stopped
+            .await
+            .unwrap_or_else(|_| tokio::time::Instant::now())
+    }));
     shutdown.await;
     let deadline = tokio::time::Instant::now() + state.config.shutdown_timeout;
     tracing::info!(

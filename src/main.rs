@@ -43,7 +43,8 @@ async fn run(room: DescriptorRoom) -> anyhow::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "canvas-server listening");
     // On a worker, not this thread: a worker that sees a new connection then
     // accepts it itself instead of waking this thread to do it.
-    let report = tokio::spawn(serve(listener, metrics_listener, state, shutdown_signal())).await??;
+    let report =
+        tokio::spawn(serve(listener, metrics_listener, state, shutdown_signal())).await??;
     if !report.unsaved.is_empty() {
         // Logged by the shutdown with their ids; the exit status tells a supervisor.
         anyhow::bail!(

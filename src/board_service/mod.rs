@@ -439,9 +439,7 @@ impl BoardService {
     /// board's lock, so a socket upgraded while shutdown begins is either
     /// closed by [`Self::begin_shutdown`] or never joins. Returns whether it joined.
     pub fn join(&self, board: &LiveBoard, peer: Arc<Peer>) -> bool {
-        board.join_unless(peer, || {
-            self.inner.shutting_down.load(Ordering::SeqCst)
-        })
+        board.join_unless(peer, || self.inner.shutting_down.load(Ordering::SeqCst))
     }
 
     /// Second half: save every board with unsaved changes, retrying failed

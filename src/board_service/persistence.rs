@@ -359,6 +359,16 @@ mod tests {
             ..facts(now)
         };
         assert_eq!(plan(in_use, DEBOUNCE, MAX), Step::Wait);
-        assert_eq!(plan(Facts { leases: 0, ..in_use }, DEBOUNCE, MAX), Step::Stop);
+        assert_eq!(
+            plan(
+                Facts {
+                    leases: 0,
+                    ..in_use
+                },
+                DEBOUNCE,
+                MAX
+            ),
+            Step::Stop
+        );
     }
 }

@@ -62,7 +62,6 @@ pub async fn get_board_state(
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "The caller is a viewer", body = ErrorBody),
         (status = 404, description = "No such board, or not shared with the caller", body = ErrorBody),
-        (status = 408, description = "The body did not fully arrive within REQUEST_TIMEOUT_MS; the connection is closed", body = ErrorBody),
         (status = 413, description = "Body larger than MAX_MESSAGE_BYTES", body = ErrorBody),
         (status = 503, description = "Shutting down, or too many large bodies are being received at once (see Retry-After)", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait, when too many large bodies are being received"))),

@@ -260,7 +260,6 @@ mod tests {
         tokio::spawn(crate::http_server::serve_http(
             listener,
             router,
-            std::time::Duration::from_secs(30),
             std::future::pending(),
         ));
 

@@ -13,9 +13,7 @@ use std::{
     time::Duration,
 };
 
-use canvas_server::{
-    config::DatabaseLocation, serve, App, AppState, Config, ShutdownReport,
-};
+use canvas_server::{config::DatabaseLocation, serve, App, AppState, Config, ShutdownReport};
 use diesel::QueryableByName;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

@@ -14,7 +14,11 @@ use crate::harness::{test_config, yjs_update, TestApp};
 
 /// Sends `head` (a request line and headers, without the blank line) and
 /// `body_part`, then reads until the server closes the connection.
-async fn send_and_read_to_close(addr: std::net::SocketAddr, head: &str, body_part: &[u8]) -> String {
+async fn send_and_read_to_close(
+    addr: std::net::SocketAddr,
+    head: &str,
+    body_part: &[u8],
+) -> String {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
     stream
         .write_all(format!("{head}\r\n\r\n").as_bytes())
@@ -41,7 +45,10 @@ fn quick_request_timeout() -> Config {
 fn assert_request_timeout(answer: &str) {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("\"code\":\"request_timeout\""), "{answer}");
-    assert!(answer.to_ascii_lowercase().contains("connection: close"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer}"
+    );
 }
 
 #[tokio::test]
@@ -124,8 +131,14 @@ async fn large_bodies_beyond_the_memory_budget_are_refused_with_retry_after() {
     let update = yjs_update("big", &"x".repeat(100_000));
     let answer = send_and_read_to_close(app.addr, &head(update.len()), b"").await;
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
-    assert!(answer.contains("\"code\":\"service_unavailable\""), "{answer}");
-    assert!(answer.to_ascii_lowercase().contains("retry-after: 1"), "{answer}");
+    assert!(
+        answer.contains("\"code\":\"service_unavailable\""),
+        "{answer}"
+    );
+    assert!(
+        answer.to_ascii_lowercase().contains("retry-after: 1"),
+        "{answer}"
+    );
     // A small body still passes.
     app.post_bytes(
         &format!("/api/v1/boards/{board}/updates"),

@@ -25,28 +25,29 @@ fn no_debounce_saves() -> Config {
 }
 
 /// A client on `addr` whose login request announced 100 bytes of body and
-/// sent one. A first request on the same connection, answered, shows the
-/// server is serving it.
+/// sent one. It asks for `100 Continue`, which the server sends once the
+/// handler reads the body: the request is then surely in flight.
 async fn stalled_login(addr: std::net::SocketAddr) -> TcpStream {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
     stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .expect("write");
-    let mut seen = Vec::new();
-    while !String::from_utf8_lossy(&seen).contains("\"ok\"") {
-        let mut buf = [0u8; 1024];
-        let n = stream.read(&mut buf).await.expect("read");
-        assert!(n > 0, "connection closed before the health answer");
-        seen.extend_from_slice(&buf[..n]);
-    }
-    stream
         .write_all(
             b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\n\
-              Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+              Content-Type: application/json\r\nContent-Length: 100\r\n\
+              Expect: 100-continue\r\n\r\n",
         )
         .await
         .expect("write");
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("100 Continue") {
+        let mut buf = [0u8; 1024];
+        let n = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut buf))
+            .await
+            .expect("100 Continue")
+            .expect("read");
+        assert!(n > 0, "connection closed before 100 Continue");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    stream.write_all(b"{").await.expect("write");
     stream
 }
 
@@ -141,6 +142,8 @@ impl Server {
             .env("SAVE_MAX_DEBOUNCE_MS", "600000")
             .env("SHUTDOWN_TIMEOUT_MS", shutdown_timeout_ms.to_string())
             .env("RATE_LOGIN_PER_MIN", "0")
+            // Longer than any test waits: only the shutdown may end a request.
+            .env("REQUEST_TIMEOUT_MS", "600000")
             .env("LOG_FORMAT", "json")
             .env("RUST_LOG", "info")
             .current_dir(std::env::temp_dir())
@@ -163,7 +166,8 @@ impl Server {
                 .recv_timeout(Duration::from_secs(30))
                 .expect("the binary logs its address");
             if line.contains("canvas-server listening") {
-                let value: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
+                let value: serde_json::Value =
+                    serde_json::from_str(&line).expect("a JSON log line");
                 break value["addr"]
                     .as_str()
                     .expect("addr field")
@@ -193,7 +197,8 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(20));
         };
-        let logs = self.logs.try_iter().collect();
+        // The process is gone: its output ends, and so does the reading thread.
+        let logs = self.logs.iter().collect();
         (exit.success(), logs)
     }
 }
@@ -248,7 +253,7 @@ async fn sigterm_saves_the_boards_and_exits_zero_despite_a_stalled_client() {
         return;
     }
     let database = TestDatabase::create().expect("a SQLite database");
-    let server = Server::start(&database, 60_000);
+    let server = Server::start(&database, 2_000);
     let board = dirty_board_on(&server).await;
     let stalled = stalled_login(server.addr).await;
     let (succeeded, logs) = tokio::task::spawn_blocking(move || server.terminate())
