@@ -76,8 +76,10 @@ pub async fn serve(
     state.live.begin_shutdown();
     let _ = stop_http.send(deadline);
     evictor.abort();
-    // Other instances' edits stop arriving before the last saves, so those
-    // saves cannot be kept busy by them.
+    // What the closed sockets sent last reaches the other instances; then
+    // their edits stop arriving before the last saves, so those saves cannot
+    // be kept busy by them.
+    state.live.sockets_left(deadline).await;
     if let Some(cluster) = &state.cluster {
         if tokio::time::timeout_at(deadline, cluster.stop())
             .await

@@ -85,6 +85,8 @@ struct Inner {
     final_deadline: OnceLock<Instant>,
     workers: TaskTracker,
     sockets: TaskTracker,
+    /// Sockets on a board: a token each, dropped as the socket leaves.
+    sessions: TaskTracker,
     /// Where accepted changes go besides this process's sockets (other instances).
     relay: Option<Arc<dyn Relay>>,
     /// Bumped by every access change applied here (see [`BoardService::access_epoch`]).
@@ -157,6 +159,7 @@ impl BoardService {
                 final_deadline: OnceLock::new(),
                 workers: TaskTracker::new(),
                 sockets: TaskTracker::new(),
+                sessions: TaskTracker::new(),
                 relay,
                 access_epoch: AtomicU64::new(0),
             }),
@@ -440,6 +443,23 @@ impl BoardService {
     /// closed by [`Self::begin_shutdown`] or never joins. Returns whether it joined.
     pub fn join(&self, board: &LiveBoard, peer: Arc<Peer>) -> bool {
         board.join_unless(peer, || self.inner.shutting_down.load(Ordering::SeqCst))
+    }
+
+    /// Waits, until `deadline`, for every socket closed by
+    /// [`Self::begin_shutdown`] to leave its board (which a socket does as
+    /// soon as it sees the close, before its close frame is written): what
+    /// they sent last has then reached their boards and the other instances.
+    pub async fn sockets_left(&self, deadline: Instant) {
+        self.inner.sessions.close();
+        if tokio::time::timeout_at(deadline, self.inner.sessions.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                sockets = self.inner.sessions.len(),
+                "sockets still on their boards at the shutdown deadline"
+            );
+        }
     }
 
     /// Second half: save every board with unsaved changes, retrying failed

@@ -354,3 +354,24 @@ async fn a_socket_upgraded_as_shutdown_begins_never_joins_its_board() {
     let report = service.shutdown(soon()).await;
     assert!(report.unsaved.is_empty());
 }
+
+#[tokio::test]
+async fn closed_sockets_are_waited_for_until_they_leave_their_boards() {
+    let service = service(Arc::new(FakeStore::default()), 50);
+    let lease = service.open(Uuid::new_v4()).await.expect("opens");
+    let session = Session::start(&service, lease, Uuid::new_v4(), Role::Editor).await;
+    service.begin_shutdown();
+    assert_eq!(session.peer().close_reason(), Some(CloseReason::GoingAway));
+    let waiting = tokio::spawn({
+        let service = service.clone();
+        async move { service.sockets_left(soon()).await }
+    });
+    // One turn of this single-threaded runtime: the wait has begun.
+    tokio::task::yield_now().await;
+    assert!(!waiting.is_finished(), "the socket is still on its board");
+    drop(session);
+    tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("done once the socket left")
+        .expect("task");
+}
