@@ -6,6 +6,7 @@ use crate::{
     auth::{HashingSlots, JwtKeys},
     board_service::{BoardService, QueueLimits, Relay, ServiceSettings},
     board_threads::BoardThreads,
+    body_budget::BodyBudget,
     cluster::{Cluster, ClusterSettings},
     config::Config,
     db::Db,
@@ -40,6 +41,8 @@ pub struct App {
     pub member_add_limiter: Option<KeyedLimiter<uuid::Uuid>>,
     /// Password hashes allowed to run at once (one per core).
     pub hashing: HashingSlots,
+    /// The memory large request bodies may hold at once.
+    pub body_budget: BodyBudget,
     /// Renders `/metrics`; `None` if the process-wide recorder could not be installed.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
@@ -109,6 +112,7 @@ impl App {
             threads = board_threads.len(),
             "sync sockets served on their boards' threads"
         );
+        let body_budget = BodyBudget::for_max_message(config.max_message_bytes);
         Ok(Self {
             config,
             db,
@@ -120,6 +124,7 @@ impl App {
             ws_connect_limiter,
             member_add_limiter,
             hashing: HashingSlots::per_core(),
+            body_budget,
             metrics: crate::metrics::install(),
         })
     }

@@ -116,6 +116,12 @@ pub struct Config {
     /// A socket from which nothing (not even a pong) arrives for this long is
     /// dropped (not configurable by environment).
     pub ws_idle_timeout: Duration,
+    /// `SHUTDOWN_TIMEOUT_MS`: after the shutdown signal, the most time spent
+    /// saving boards and draining in-flight HTTP requests.
+    pub shutdown_timeout: Duration,
+    /// `REQUEST_TIMEOUT_MS`: a request body not fully arrived by then is
+    /// answered 408 and its connection closed.
+    pub request_timeout: Duration,
 }
 
 impl Default for Config {
@@ -142,6 +148,8 @@ impl Default for Config {
             sync_threads: None,
             ws_ping_interval: Duration::from_secs(30),
             ws_idle_timeout: Duration::from_secs(75),
+            shutdown_timeout: Duration::from_millis(10_000),
+            request_timeout: Duration::from_millis(30_000),
         }
     }
 }
@@ -231,6 +239,13 @@ impl Config {
         }
         if let Some(value) = get("SYNC_THREADS") {
             config.sync_threads = Some(parse("SYNC_THREADS", value)?);
+        }
+        if let Some(value) = get("SHUTDOWN_TIMEOUT_MS") {
+            config.shutdown_timeout =
+                Duration::from_millis(positive("SHUTDOWN_TIMEOUT_MS", value)?);
+        }
+        if let Some(value) = get("REQUEST_TIMEOUT_MS") {
+            config.request_timeout = Duration::from_millis(positive("REQUEST_TIMEOUT_MS", value)?);
         }
         if let Some(value) = get("TRUSTED_PROXIES") {
             config.trusted_proxies =
@@ -474,6 +489,24 @@ mod tests {
         let secret = "x".repeat(MIN_JWT_SECRET_BYTES);
         let config = Config::from_vars(&vars(&[("JWT_SECRET", &secret)])).expect("32 bytes");
         assert_eq!(config.jwt_secret.as_deref(), Some(secret.as_str()));
+    }
+
+    #[test]
+    fn shutdown_and_request_timeouts_are_read_in_milliseconds() {
+        let defaults = Config::from_vars(&HashMap::new()).expect("defaults load");
+        assert_eq!(defaults.shutdown_timeout, Duration::from_secs(10));
+        assert_eq!(defaults.request_timeout, Duration::from_secs(30));
+        let config = Config::from_vars(&vars(&[
+            ("SHUTDOWN_TIMEOUT_MS", "2500"),
+            ("REQUEST_TIMEOUT_MS", "750"),
+        ]))
+        .expect("timeouts");
+        assert_eq!(config.shutdown_timeout, Duration::from_millis(2_500));
+        assert_eq!(config.request_timeout, Duration::from_millis(750));
+        for name in ["SHUTDOWN_TIMEOUT_MS", "REQUEST_TIMEOUT_MS"] {
+            let err = Config::from_vars(&vars(&[(name, "0")])).expect_err("zero");
+            assert!(err.to_string().contains(name), "{err}");
+        }
     }
 
     #[test]

@@ -34,6 +34,10 @@ pub enum AppError {
     /// 405: the route exists, the method does not.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// 408: the request's body did not fully arrive within `REQUEST_TIMEOUT_MS`
+    /// (the connection is closed after this answer).
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     /// 409: the change conflicts with existing data.
     #[error("{0}")]
     Conflict(&'static str),
@@ -56,10 +60,9 @@ pub enum AppError {
     /// 503: a dependency (the database) cannot serve now.
     #[error("service temporarily unavailable")]
     Unavailable(String),
-    /// 503: this kind of work is at its concurrency cap; retry after this many
-    /// seconds.
-    #[error("server busy; retry in {0} s")]
-    Busy(u64),
+    /// 503: a capacity limit is reached now; retry after this many seconds.
+    #[error("{0}; retry in {1} s")]
+    Busy(&'static str, u64),
     /// 500: a bug or an unexpected failure; the detail is logged, not sent.
     #[error("internal server error")]
     Internal(String),
@@ -92,13 +95,14 @@ impl AppError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::UnsupportedWebSocketVersion => StatusCode::UPGRADE_REQUIRED,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) | Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Busy(..) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -111,13 +115,14 @@ impl AppError {
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::RequestTimeout => "request_timeout",
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::UnsupportedWebSocketVersion => "upgrade_required",
             Self::Validation(_) => "validation_failed",
             Self::TooManyRequests(_) => "too_many_requests",
-            Self::Unavailable(_) | Self::Busy(_) => "service_unavailable",
+            Self::Unavailable(_) | Self::Busy(..) => "service_unavailable",
             Self::Internal(_) => "internal",
         }
     }
@@ -148,10 +153,20 @@ impl IntoResponse for AppError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if let Self::TooManyRequests(seconds) | Self::Busy(seconds) = self {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        match self {
+            Self::TooManyRequests(seconds) | Self::Busy(_, seconds) => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+            }
+            // The rest of the body may still be on its way: the connection
+            // cannot carry another request, so the client is told it closes.
+            Self::RequestTimeout => {
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            _ => {}
         }
         if let Self::UnsupportedWebSocketVersion = self {
             response.headers_mut().insert(

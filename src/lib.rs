@@ -9,6 +9,8 @@ pub mod app;
 pub mod auth;
 pub mod board_service;
 pub mod board_threads;
+pub mod body_budget;
+pub mod body_deadline;
 pub mod cluster;
 pub mod config;
 pub mod controllers;
@@ -31,11 +33,15 @@ use std::future::Future;
 use tokio::net::TcpListener;
 
 pub use app::{App, AppState};
+pub use board_service::ShutdownReport;
 pub use config::Config;
 
 /// Serves `state` on `listener` until `shutdown` resolves, then shuts down in
-/// order: stop accepting, close every socket, save every board with unsaved
-/// changes. Returns once all of that is done.
+/// order: refuse new sockets and close every open one, stop accepting
+/// connections, save every board with unsaved changes, and give in-flight
+/// HTTP requests until `SHUTDOWN_TIMEOUT_MS` after the signal to finish (the
+/// saves have the same deadline, and never wait on a client). Returns once all
+/// of that is done, with the boards that could not be saved, if any.
 ///
 /// `metrics_listener`, when given, serves `/metrics` alone (`METRICS_ADDR`).
 pub async fn serve(
@@ -43,7 +49,7 @@ pub async fn serve(
     metrics_listener: Option<TcpListener>,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<ShutdownReport> {
     if let Some(metrics_listener) = metrics_listener {
         let metrics = router::metrics_router(state.clone());
         tokio::spawn(async move {
@@ -54,25 +60,47 @@ pub async fn serve(
     }
     let evictor = tokio::spawn(evict_idle_limiter_keys(state.clone()));
     let router = router::build_router(state.clone());
-    let live = state.live.clone();
-    http_server::serve_http(listener, router, async move {
-        shutdown.await;
-        tracing::info!("shutdown requested: closing sockets and saving boards");
-        live.begin_shutdown();
-    })
-    .await;
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel();
+    let http = tokio::spawn(http_server::serve_http(listener, router, async move {
+        // The sender is only dropped if this function was: stop now.
+        http_stopped
+            .await
+            .unwrap_or_else(|_| tokio::time::Instant::now())
+    }));
+    shutdown.await;
+    let deadline = tokio::time::Instant::now() + state.config.shutdown_timeout;
+    tracing::info!(
+        timeout_ms = state.config.shutdown_timeout.as_millis() as u64,
+        "shutdown requested: closing sockets, saving boards, draining requests"
+    );
+    state.live.begin_shutdown();
+    let _ = stop_http.send(deadline);
     evictor.abort();
-    tracing::info!("listener closed; waiting for sockets, then saving dirty boards");
-    // Other instances' edits stop arriving before the last saves, so those
-    // saves cannot be kept busy by them.
-    state.live.close_sockets().await;
+    // What the closed sockets sent last reaches the other instances; then
+    // their edits stop arriving before the last saves, so those saves cannot
+    // be kept busy by them.
+    state.live.sockets_left(deadline).await;
     if let Some(cluster) = &state.cluster {
-        cluster.stop().await;
+        if tokio::time::timeout_at(deadline, cluster.stop())
+            .await
+            .is_err()
+        {
+            tracing::warn!("cluster link still stopping at the shutdown deadline");
+        }
     }
-    let saved = state.live.shutdown().await;
+    let report = state.live.shutdown(deadline).await;
+    // Requests and sockets still open get what is left of the deadline.
+    if let Err(err) = http.await {
+        tracing::error!(%err, "HTTP listener task failed");
+    }
+    state.live.wait_for_sockets(deadline).await;
     state.db.close();
-    tracing::info!(boards_saved = saved, "shutdown complete");
-    Ok(())
+    tracing::info!(
+        boards_saved = report.saved,
+        boards_unsaved = report.unsaved.len(),
+        "shutdown complete"
+    );
+    Ok(report)
 }
 
 /// Drops rate-limiter entries of clients that went quiet, so their memory is

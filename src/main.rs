@@ -1,20 +1,28 @@
 //! The `canvas-server` binary: descriptor limits → configuration → logging →
 //! app → serve.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use canvas_server::{
     descriptors::{self, DescriptorRoom},
     observability, serve, shutdown_signal, App, AppState, Config,
 };
 
+/// How long the runtime waits for blocking work still running once `serve`
+/// has returned.
+const EXIT_GRACE: Duration = Duration::from_millis(500);
+
 fn main() -> anyhow::Result<()> {
     // While the process has one thread: see `descriptors` for why.
     let room = descriptors::prepare();
-    tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?
-        .block_on(run(room))
+        .build()?;
+    let result = runtime.block_on(run(room));
+    // The shutdown deadline has passed: a save or query still running on the
+    // blocking pool (a stuck database) must not keep the process alive.
+    runtime.shutdown_timeout(EXIT_GRACE);
+    result
 }
 
 async fn run(room: DescriptorRoom) -> anyhow::Result<()> {
@@ -35,7 +43,15 @@ async fn run(room: DescriptorRoom) -> anyhow::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "canvas-server listening");
     // On a worker, not this thread: a worker that sees a new connection then
     // accepts it itself instead of waking this thread to do it.
-    tokio::spawn(serve(listener, metrics_listener, state, shutdown_signal())).await??;
+    let report =
+        tokio::spawn(serve(listener, metrics_listener, state, shutdown_signal())).await??;
+    if !report.unsaved.is_empty() {
+        // Logged by the shutdown with their ids; the exit status tells a supervisor.
+        anyhow::bail!(
+            "{} board(s) could not be saved before the shutdown deadline",
+            report.unsaved.len()
+        );
+    }
     Ok(())
 }
 

@@ -49,6 +49,41 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Documents the `408 request_timeout` answer (see `crate::body_deadline`) on
+/// every operation that takes a request body, so no route can miss it.
+pub fn document_request_timeouts(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    for item in openapi.paths.paths.values_mut() {
+        let operations = [
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for operation in operations.into_iter().flatten() {
+            if operation.request_body.is_none() {
+                continue;
+            }
+            let timeout = ResponseBuilder::new()
+                .description(
+                    "The body did not fully arrive within REQUEST_TIMEOUT_MS; the connection is closed",
+                )
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build();
+            operation
+                .responses
+                .responses
+                .entry("408".to_owned())
+                .or_insert(timeout.into());
+        }
+    }
+}
+
 /// The complete document, as served at `/api/openapi.json`.
 pub fn document() -> utoipa::openapi::OpenApi {
     crate::router::api_router().split_for_parts().1

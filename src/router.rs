@@ -46,11 +46,13 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(content::get_board_state))
         .routes(routes!(content::apply_board_update))
         .routes(routes!(sync::sync_board));
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))
-        .nest("/api/v1", v1)
+        .nest("/api/v1", v1);
+    crate::openapi::document_request_timeouts(api.get_openapi_mut());
+    api
 }
 
 /// The complete application: API routes, docs, fallbacks and middleware.
@@ -65,6 +67,10 @@ pub fn build_router(state: AppState) -> Router {
     .fallback(|| async { AppError::NotFound("no such route") })
     .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
     .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        crate::body_deadline::enforce,
+    ))
     .layer(axum::middleware::from_fn(observability::record_request))
     .layer(cors)
     // Outermost first: a request id is set (or an incoming `x-request-id`

@@ -37,7 +37,7 @@ pub struct HashingBusy;
 
 impl From<HashingBusy> for AppError {
     fn from(_: HashingBusy) -> Self {
-        Self::Busy(HASHING_RETRY_AFTER_SECS)
+        Self::Busy("every password hashing slot is busy", HASHING_RETRY_AFTER_SECS)
     }
 }
 

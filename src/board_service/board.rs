@@ -351,9 +351,15 @@ impl LiveBoard {
         }
     }
 
-    /// Adds a socket.
-    pub fn join(&self, peer: Arc<Peer>) {
-        Arc::make_mut(&mut self.state().peers).push(peer);
+    /// Adds a socket unless `refused` (asked under the board's lock) says no.
+    /// Returns whether it joined.
+    pub fn join_unless(&self, peer: Arc<Peer>, refused: impl FnOnce() -> bool) -> bool {
+        let mut state = self.state();
+        if refused() {
+            return false;
+        }
+        Arc::make_mut(&mut state.peers).push(peer);
+        true
     }
 
     /// Removes a socket and tells the others its awareness states are gone.

@@ -22,12 +22,12 @@ use std::{
     collections::HashMap,
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
-        Arc, Mutex, MutexGuard, PoisonError,
+        Arc, Mutex, MutexGuard, OnceLock, PoisonError,
     },
     time::Duration,
 };
 
-use tokio::sync::OnceCell;
+use tokio::{sync::OnceCell, time::Instant};
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
@@ -78,10 +78,15 @@ struct Inner {
     store: Arc<dyn BoardStore>,
     settings: ServiceSettings,
     shutting_down: AtomicBool,
-    /// Set once sockets are gone: workers then save a last time and exit.
+    /// Set once shutdown saves: workers then save at once, retry until the
+    /// deadline, and exit when their board is saved and unused.
     final_flush: AtomicBool,
+    /// When the shutdown flush gives up on failed saves.
+    final_deadline: OnceLock<Instant>,
     workers: TaskTracker,
     sockets: TaskTracker,
+    /// Sockets on a board: a token each, dropped as the socket leaves.
+    sessions: TaskTracker,
     /// Where accepted changes go besides this process's sockets (other instances).
     relay: Option<Arc<dyn Relay>>,
     /// Bumped by every access change applied here (see [`BoardService::access_epoch`]).
@@ -151,8 +156,10 @@ impl BoardService {
                 settings,
                 shutting_down: AtomicBool::new(false),
                 final_flush: AtomicBool::new(false),
+                final_deadline: OnceLock::new(),
                 workers: TaskTracker::new(),
                 sockets: TaskTracker::new(),
+                sessions: TaskTracker::new(),
                 relay,
                 access_epoch: AtomicU64::new(0),
             }),
@@ -171,7 +178,7 @@ impl BoardService {
 
     /// Whether shutdown has begun (new sockets and edits are refused).
     pub fn is_shutting_down(&self) -> bool {
-        self.inner.shutting_down.load(Ordering::Acquire)
+        self.inner.shutting_down.load(Ordering::SeqCst)
     }
 
     /// Tracks a socket task, so shutdown can wait for it before the last saves.
@@ -204,6 +211,12 @@ impl BoardService {
             {
                 let mut state = board.state();
                 if state.status == Status::Open {
+                    // Under the board's lock: a save worker that stopped at
+                    // shutdown (saved, no leases) saw its last lease, so no
+                    // lease taken after may bring changes it would not save.
+                    if self.is_shutting_down() {
+                        return Err(OpenError::ShuttingDown);
+                    }
                     state.leases += 1;
                     drop(state);
                     if !board.worker_started.swap(true, Ordering::AcqRel) {
@@ -414,43 +427,108 @@ impl BoardService {
             .collect()
     }
 
-    /// First half of shutdown: refuse new sockets and edits, close every socket (1001).
+    /// First half of shutdown: refuse new sockets, new leases and edits through
+    /// them, and close every socket (1001). Waits for nothing.
     pub fn begin_shutdown(&self) {
-        self.inner.shutting_down.store(true, Ordering::Release);
+        // Before any board is looked at: a socket that joins after this scan
+        // sees the flag under its board's lock and is refused (see `join`).
+        self.inner.shutting_down.store(true, Ordering::SeqCst);
         for board in self.all_loaded() {
             board.close_peers(None, CloseReason::GoingAway);
         }
     }
 
-    /// Closes every socket and waits (up to 10 s) for them to finish. Part of
-    /// [`Self::shutdown`]; callable before it to stop other work in between.
-    pub async fn close_sockets(&self) {
-        self.begin_shutdown();
-        if !self.inner.sockets.close() {
-            // Closed (and waited for) by an earlier call.
-            return;
-        }
-        if tokio::time::timeout(Duration::from_secs(10), self.inner.sockets.wait())
+    /// Adds a socket to its board, unless shutdown has begun: checked under the
+    /// board's lock, so a socket upgraded while shutdown begins is either
+    /// closed by [`Self::begin_shutdown`] or never joins. Returns whether it joined.
+    pub fn join(&self, board: &LiveBoard, peer: Arc<Peer>) -> bool {
+        board.join_unless(peer, || self.inner.shutting_down.load(Ordering::SeqCst))
+    }
+
+    /// Waits, until `deadline`, for every socket closed by
+    /// [`Self::begin_shutdown`] to leave its board (which a socket does as
+    /// soon as it sees the close, before its close frame is written): what
+    /// they sent last has then reached their boards and the other instances.
+    pub async fn sockets_left(&self, deadline: Instant) {
+        self.inner.sessions.close();
+        if tokio::time::timeout_at(deadline, self.inner.sessions.wait())
             .await
             .is_err()
         {
-            tracing::warn!("sockets still open after 10 s; saving boards anyway");
+            tracing::warn!(
+                sockets = self.inner.sessions.len(),
+                "sockets still on their boards at the shutdown deadline"
+            );
         }
     }
 
-    /// Second half: wait for sockets to finish, then save every dirty board and
-    /// wait for those saves. Returns how many boards were saved by this flush.
-    pub async fn shutdown(&self) -> usize {
-        self.close_sockets().await;
+    /// Second half: save every board with unsaved changes, retrying failed
+    /// saves, until each is saved and no longer used or `deadline` passes.
+    /// Nothing here waits on a client: sockets were closed by
+    /// [`Self::begin_shutdown`], and each lets go of its board as soon as it
+    /// sees that. Boards still unsaved at the deadline are logged and returned.
+    pub async fn shutdown(&self, deadline: Instant) -> ShutdownReport {
+        self.begin_shutdown();
         let dirty = self.dirty_count();
-        self.inner.final_flush.store(true, Ordering::Release);
+        let _ = self.inner.final_deadline.set(deadline);
+        self.inner.final_flush.store(true, Ordering::SeqCst);
         for board in self.all_loaded() {
             board.wake.notify_one();
         }
         self.inner.workers.close();
-        self.inner.workers.wait().await;
-        dirty
+        let _ = tokio::time::timeout_at(deadline, self.inner.workers.wait()).await;
+        let unsaved: Vec<Uuid> = self
+            .all_loaded()
+            .iter()
+            .filter(|board| {
+                let state = board.state();
+                state.status == Status::Open && state.is_dirty()
+            })
+            .map(|board| board.id)
+            .collect();
+        if !unsaved.is_empty() {
+            let ids = unsaved
+                .iter()
+                .map(Uuid::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
+            tracing::error!(boards.unsaved = %ids, count = unsaved.len(),
+                "shutdown deadline passed with boards unsaved; their latest changes are lost");
+        }
+        ShutdownReport {
+            saved: dirty.saturating_sub(unsaved.len()),
+            unsaved,
+        }
     }
+
+    /// Waits, until `deadline`, for every socket task to end (their close
+    /// frames sent). Saving does not wait for this.
+    pub async fn wait_for_sockets(&self, deadline: Instant) {
+        self.inner.sockets.close();
+        if tokio::time::timeout_at(deadline, self.inner.sockets.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                sockets = self.inner.sockets.len(),
+                "sockets still closing at the shutdown deadline; dropping them"
+            );
+        }
+    }
+
+    /// The deadline of the shutdown flush, once it has begun.
+    fn final_deadline(&self) -> Option<Instant> {
+        self.inner.final_deadline.get().copied()
+    }
+}
+
+/// What the shutdown flush did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Boards with unsaved changes when the flush began that it saved.
+    pub saved: usize,
+    /// Boards whose changes could not be saved by the deadline (lost).
+    pub unsaved: Vec<Uuid>,
 }
 
 use board::Status;

@@ -2,7 +2,8 @@
 //! document after `SAVE_DEBOUNCE_MS` of quiet, or at the latest
 //! `SAVE_MAX_DEBOUNCE_MS` after the first unsaved change; retries failed saves
 //! with backoff, never marks a board clean unless its save succeeded, unloads the
-//! board once it is saved and unused, and saves a last time at shutdown.
+//! board once it is saved and unused, and at shutdown saves at once, retrying
+//! until the shutdown deadline, and stays until its board is saved and unused.
 //!
 //! A save never overwrites a snapshot it has not merged: it names the stored
 //! version it last merged, and when another instance saved in between, it merges
@@ -24,8 +25,9 @@ use crate::{
 /// First retry delay after a failed save; doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
-/// Attempts of the final save at shutdown before the loss is reported.
-const FINAL_ATTEMPTS: u32 = 5;
+/// Longest pause between attempts of a failing save at shutdown: the deadline
+/// is seconds away, and every attempt before it is a chance to save.
+const FINAL_MAX_BACKOFF: Duration = Duration::from_millis(500);
 /// Merges of another instance's snapshot within one save before it counts as
 /// failed (and is retried with backoff): only reached when another instance
 /// saves the same board continuously.
@@ -62,7 +64,13 @@ fn plan(facts: Facts, debounce: Duration, max_debounce: Duration) -> Step {
     }
     if !facts.dirty {
         return if facts.final_flush {
-            Step::Stop
+            // A socket or request still holding the board may yet change it
+            // (no new lease is given at shutdown): stay until the last is gone.
+            if facts.leases == 0 {
+                Step::Stop
+            } else {
+                Step::Wait
+            }
         } else if facts.leases == 0 {
             Step::Unload
         } else {
@@ -84,11 +92,18 @@ pub(super) async fn run(service: BoardService, board: Arc<LiveBoard>) {
     let settings = service.settings().clone();
     let mut failures: u32 = 0;
     let mut retry_at: Option<Instant> = None;
+    let mut flushing = false;
     loop {
         let final_flush = service
             .inner
             .final_flush
-            .load(std::sync::atomic::Ordering::Acquire);
+            .load(std::sync::atomic::Ordering::SeqCst);
+        if final_flush && !flushing {
+            // A failing board waiting out a long backoff tries again at once.
+            flushing = true;
+            failures = 0;
+            retry_at = None;
+        }
         let facts = {
             let state = board.state();
             Facts {
@@ -128,17 +143,24 @@ pub(super) async fn run(service: BoardService, board: Arc<LiveBoard>) {
                     Err(SaveError::Gone) => return,
                     Err(SaveError::Failed(err)) => {
                         failures += 1;
+                        let max_backoff = if final_flush {
+                            FINAL_MAX_BACKOFF
+                        } else {
+                            MAX_BACKOFF
+                        };
                         let backoff = FIRST_BACKOFF
                             .saturating_mul(1 << failures.min(16).saturating_sub(1))
-                            .min(MAX_BACKOFF);
-                        if final_flush && failures >= FINAL_ATTEMPTS {
+                            .min(max_backoff);
+                        let next = Instant::now() + backoff;
+                        let deadline = service.final_deadline().filter(|_| final_flush);
+                        if deadline.is_some_and(|deadline| next >= deadline) {
                             tracing::error!(board.id = %board.id, %err, attempts = failures,
-                                "final save failed; unsaved changes of this board are lost");
+                                "save at shutdown still failing at the deadline; unsaved changes of this board are lost");
                             return;
                         }
                         tracing::warn!(board.id = %board.id, %err, attempt = failures,
                             retry_in_ms = backoff.as_millis() as u64, "board save failed; will retry");
-                        retry_at = Some(Instant::now() + backoff);
+                        retry_at = Some(next);
                     }
                 }
             }
@@ -296,6 +318,7 @@ mod tests {
         let now = Instant::now();
         let flushing = Facts {
             final_flush: true,
+            leases: 0,
             ..facts(now)
         };
         match plan(flushing, DEBOUNCE, MAX) {
@@ -318,6 +341,29 @@ mod tests {
                 Facts {
                     status: Status::Deleted,
                     ..flushing
+                },
+                DEBOUNCE,
+                MAX
+            ),
+            Step::Stop
+        );
+    }
+
+    #[test]
+    fn at_shutdown_a_saved_board_still_in_use_waits_for_its_last_lease() {
+        let now = Instant::now();
+        let in_use = Facts {
+            final_flush: true,
+            dirty: false,
+            leases: 1,
+            ..facts(now)
+        };
+        assert_eq!(plan(in_use, DEBOUNCE, MAX), Step::Wait);
+        assert_eq!(
+            plan(
+                Facts {
+                    leases: 0,
+                    ..in_use
                 },
                 DEBOUNCE,
                 MAX

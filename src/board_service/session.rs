@@ -11,6 +11,7 @@ use std::{sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use tokio::sync::Notify;
+use tokio_util::task::task_tracker::TaskTrackerToken;
 use uuid::Uuid;
 
 use super::{BoardService, CloseReason, DocError, Lease, LiveBoard, OpenError, Peer, Relay};
@@ -46,6 +47,8 @@ pub struct Session {
     /// been handled, while the server's step 1 waits for that (see
     /// [`Session::start`]).
     first_message: Option<Arc<Notify>>,
+    /// Held while on the board (see [`BoardService::sockets_left`]).
+    _on_board: Option<TaskTrackerToken>,
 }
 
 /// The longest the server's step 1 waits for a client's first message (other
@@ -69,9 +72,24 @@ impl Session {
     pub async fn start(service: &BoardService, lease: Lease, user_id: Uuid, role: Role) -> Self {
         let peer = Peer::new(user_id, role, service.settings().queue);
         let board = Arc::clone(lease.board());
+        let relay = service.relay().cloned();
+        // Taken before the join, so no socket is on a board uncounted.
+        let on_board = service.inner.sessions.token();
         // Join before reading the state vector: an update applied in between is
         // then both broadcast to us and (harmlessly) in our step 2.
-        board.join(Arc::clone(&peer));
+        if !service.join(&board, Arc::clone(&peer)) {
+            // Upgraded while shutdown began: never on the board, closed 1001.
+            peer.close(CloseReason::GoingAway);
+            return Self {
+                lease,
+                peer,
+                relay,
+                outbox: Vec::new(),
+                outbox_changes: false,
+                first_message: None,
+                _on_board: None,
+            };
+        }
         // The server's step 1 needs the decoded document. Usually it is, and
         // free: answer at once (a trip through the blocking pool costs more
         // than the encoding).
@@ -100,7 +118,6 @@ impl Session {
         if let Some(frame) = board.awareness_frame() {
             peer.send(frame);
         }
-        let relay = service.relay().cloned();
         Self {
             lease,
             peer,
@@ -108,6 +125,7 @@ impl Session {
             outbox: Vec::new(),
             outbox_changes: false,
             first_message,
+            _on_board: Some(on_board),
         }
     }
 

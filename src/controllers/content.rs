@@ -8,6 +8,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
+use http_body_util::BodyExt;
 use uuid::Uuid;
 
 use super::access::BoardAccess;
@@ -15,6 +16,7 @@ use crate::{
     app::AppState,
     auth::AuthUser,
     board_service::session::ExternalUpdateError,
+    body_budget::{BodyBudget, BodyShare},
     error::{AppError, ErrorBody},
     extract::Path,
 };
@@ -61,7 +63,8 @@ pub async fn get_board_state(
         (status = 403, description = "The caller is a viewer", body = ErrorBody),
         (status = 404, description = "No such board, or not shared with the caller", body = ErrorBody),
         (status = 413, description = "Body larger than MAX_MESSAGE_BYTES", body = ErrorBody),
-        (status = 503, description = "Shutting down", body = ErrorBody),
+        (status = 503, description = "Shutting down, or too many large bodies are being received at once (see Retry-After)", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait, when too many large bodies are being received"))),
     )
 )]
 pub async fn apply_board_update(
@@ -74,7 +77,13 @@ pub async fn apply_board_update(
     BoardAccess::check(&state, board_id, user)
         .await?
         .require_editor()?;
-    let update = read_limited(&headers, body, state.config.max_message_bytes).await?;
+    let (update, _share) = read_limited(
+        &headers,
+        body,
+        state.config.max_message_bytes,
+        &state.body_budget,
+    )
+    .await?;
     state
         .live
         .apply_external_update(board_id, update)
@@ -89,8 +98,15 @@ pub async fn apply_board_update(
 }
 
 /// Reads a body of at most `limit` bytes, refusing a larger one (by its
-/// declared length when there is one) before buffering it.
-async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, AppError> {
+/// declared length when there is one) before buffering it. A large body takes
+/// its size from the shared budget as it arrives (see `crate::body_budget`):
+/// the returned share holds it until the update is applied.
+async fn read_limited(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    budget: &BodyBudget,
+) -> Result<(Bytes, BodyShare), AppError> {
     let too_large =
         || AppError::PayloadTooLarge(format!("body is larger than the limit of {limit} bytes"));
     let declared = headers
@@ -100,13 +116,36 @@ async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<B
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(too_large());
     }
-    axum::body::to_bytes(body, limit).await.map_err(|err| {
-        let length_limit = std::error::Error::source(&err)
-            .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
-        if length_limit {
-            too_large()
-        } else {
-            AppError::BadRequest(format!("could not read the body: {err}"))
+    let busy = || AppError::Busy("too many large bodies are being received", 1);
+    if let Some(len) = declared.and_then(|len| usize::try_from(len).ok()) {
+        if !budget.has_room_for(len) {
+            tracing::info!(bytes = len, "large request body refused before reading it");
+            return Err(busy());
         }
-    })
+    }
+    let mut share = budget.share();
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut received = 0usize;
+    let mut body = body;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|err| AppError::BadRequest(format!("could not read the body: {err}")))?;
+        let Ok(chunk) = frame.into_data() else {
+            continue;
+        };
+        received = received.saturating_add(chunk.len());
+        if received > limit {
+            return Err(too_large());
+        }
+        share.grow_to(received).map_err(|err| {
+            tracing::info!(bytes = received, "large request body refused: {err}");
+            busy()
+        })?;
+        chunks.push(chunk);
+    }
+    let bytes = match chunks.len() {
+        1 => chunks.swap_remove(0),
+        _ => Bytes::from(chunks.concat()),
+    };
+    Ok((bytes, share))
 }

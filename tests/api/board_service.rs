@@ -13,10 +13,11 @@ use std::{
 use bytes::Bytes;
 use canvas_server::{
     board_service::{
-        session::apply_update, store::StoreFuture, BoardService, BoardStore, QueueLimits,
-        ServiceSettings,
+        session::{apply_update, Session},
+        store::StoreFuture,
+        BoardService, BoardStore, CloseReason, QueueLimits, ServiceSettings,
     },
-    db::{DbError, SaveOutcome, StoredState},
+    db::{DbError, Role, SaveOutcome, StoredState},
 };
 use uuid::Uuid;
 use yrs::{Map, ReadTxn, StateVector, Transact, WriteTxn};
@@ -96,6 +97,11 @@ fn an_update(key: &str) -> Bytes {
         .transact()
         .encode_state_as_update_v1(&StateVector::default());
     Bytes::from(update)
+}
+
+/// A shutdown deadline no test should reach.
+fn soon() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(30)
 }
 
 async fn eventually(what: &str, check: impl Fn() -> bool) {
@@ -210,8 +216,9 @@ async fn shutdown_saves_every_dirty_board_before_returning() {
     }
     drop(leases);
     assert!(store.saved.lock().expect("lock").is_empty());
-    let saved = service.shutdown().await;
-    assert_eq!(saved, 5);
+    let report = service.shutdown(soon()).await;
+    assert_eq!(report.saved, 5);
+    assert!(report.unsaved.is_empty());
     let stored = store.saved.lock().expect("lock");
     assert!(ids.iter().all(|id| stored.contains_key(id)));
 }
@@ -285,4 +292,86 @@ async fn every_access_change_moves_the_access_epoch_and_nothing_else_does() {
         assert!(now > last, "an access change moves the epoch");
         last = now;
     }
+}
+
+#[tokio::test]
+async fn a_save_failing_at_shutdown_is_retried_until_it_succeeds() {
+    let store = Arc::new(FakeStore::default());
+    let service = service(Arc::clone(&store), 60_000);
+    let board_id = Uuid::new_v4();
+    let lease = service.open(board_id).await.expect("opens");
+    apply_update(Arc::clone(lease.board()), an_update("kept"))
+        .await
+        .expect("applies");
+    drop(lease);
+    // More failures than a fixed number of attempts would allow.
+    store.failures_left.store(6, Ordering::SeqCst);
+    let report = service.shutdown(soon()).await;
+    assert_eq!(report.saved, 1);
+    assert!(report.unsaved.is_empty(), "{report:?}");
+    assert_eq!(store.save_attempts.load(Ordering::SeqCst), 7);
+    assert!(store.saved.lock().expect("lock").contains_key(&board_id));
+}
+
+#[tokio::test]
+async fn boards_still_unsaved_at_the_shutdown_deadline_are_reported() {
+    let store = Arc::new(FakeStore::default());
+    let service = service(Arc::clone(&store), 60_000);
+    let board_id = Uuid::new_v4();
+    let lease = service.open(board_id).await.expect("opens");
+    apply_update(Arc::clone(lease.board()), an_update("lost"))
+        .await
+        .expect("applies");
+    drop(lease);
+    store.failures_left.store(usize::MAX, Ordering::SeqCst);
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(800);
+    let report = service.shutdown(deadline).await;
+    assert_eq!(report.unsaved, vec![board_id]);
+    assert_eq!(report.saved, 0);
+    assert!(
+        store.save_attempts.load(Ordering::SeqCst) > 1,
+        "retried until the deadline"
+    );
+}
+
+#[tokio::test]
+async fn a_socket_upgraded_as_shutdown_begins_never_joins_its_board() {
+    let service = service(Arc::new(FakeStore::default()), 50);
+    let board_id = Uuid::new_v4();
+    // The upgrade took its lease before shutdown began ...
+    let lease = service.open(board_id).await.expect("opens");
+    let board = Arc::clone(lease.board());
+    service.begin_shutdown();
+    // ... and its socket starts after the sockets were closed.
+    let session = Session::start(&service, lease, Uuid::new_v4(), Role::Editor).await;
+    assert_eq!(board.peer_count(), 0, "it did not join");
+    assert_eq!(session.peer().close_reason(), Some(CloseReason::GoingAway));
+    drop(session);
+    assert!(
+        service.open(board_id).await.is_err(),
+        "no new lease during shutdown"
+    );
+    let report = service.shutdown(soon()).await;
+    assert!(report.unsaved.is_empty());
+}
+
+#[tokio::test]
+async fn closed_sockets_are_waited_for_until_they_leave_their_boards() {
+    let service = service(Arc::new(FakeStore::default()), 50);
+    let lease = service.open(Uuid::new_v4()).await.expect("opens");
+    let session = Session::start(&service, lease, Uuid::new_v4(), Role::Editor).await;
+    service.begin_shutdown();
+    assert_eq!(session.peer().close_reason(), Some(CloseReason::GoingAway));
+    let waiting = tokio::spawn({
+        let service = service.clone();
+        async move { service.sockets_left(soon()).await }
+    });
+    // One turn of this single-threaded runtime: the wait has begun.
+    tokio::task::yield_now().await;
+    assert!(!waiting.is_finished(), "the socket is still on its board");
+    drop(session);
+    tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("done once the socket left")
+        .expect("task");
 }

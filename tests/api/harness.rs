@@ -13,7 +13,7 @@ use std::{
     time::Duration,
 };
 
-use canvas_server::{config::DatabaseLocation, serve, App, AppState, Config};
+use canvas_server::{config::DatabaseLocation, serve, App, AppState, Config, ShutdownReport};
 use diesel::QueryableByName;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -184,7 +184,7 @@ pub struct TestApp {
     pub database: Arc<TestDatabase>,
     config: Config,
     shutdown: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<std::io::Result<()>>>,
+    server: Option<JoinHandle<std::io::Result<ShutdownReport>>>,
 }
 
 /// A registered account.
@@ -292,17 +292,25 @@ impl TestApp {
         }
     }
 
-    /// Graceful shutdown (as on SIGTERM); returns once the server has finished.
-    pub async fn shutdown(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(server) = self.server.take() {
-            tokio::time::timeout(Duration::from_secs(30), server)
+    /// Graceful shutdown (as on SIGTERM); returns once the server has finished,
+    /// with what its shutdown saved.
+    pub async fn shutdown(&mut self) -> ShutdownReport {
+        self.signal_shutdown();
+        match self.server.take() {
+            Some(server) => tokio::time::timeout(Duration::from_secs(30), server)
                 .await
                 .expect("server stops within 30 s")
                 .expect("server task")
-                .expect("server result");
+                .expect("server result"),
+            None => ShutdownReport::default(),
+        }
+    }
+
+    /// Sends the shutdown signal without waiting for the server to finish
+    /// ([`TestApp::shutdown`] then waits).
+    pub fn signal_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
         }
     }
 
