@@ -21,6 +21,7 @@ mod openapi;
 mod operations;
 mod roles;
 mod sync;
+mod sync_awareness;
 mod sync_client;
 mod sync_closes;
 mod tcp_proxy;
