@@ -112,7 +112,7 @@ async fn flood(room: Room, spec: Spec) -> anyhow::Result<Flood> {
         sent += 1;
     }
     // Whatever the server makes of it: a close frame, or nothing (still open).
-    let close_code = match tokio::time::timeout(Duration::from_secs(2), async {
+    let close_code = tokio::time::timeout(Duration::from_secs(2), async {
         loop {
             if let Read::Ended(code) = attacker.read().await {
                 return code;
@@ -120,10 +120,7 @@ async fn flood(room: Room, spec: Spec) -> anyhow::Result<Flood> {
         }
     })
     .await
-    {
-        Ok(code) => code,
-        Err(_) => None,
-    };
+    .unwrap_or_default();
     Ok(Flood {
         sent,
         close_code,
