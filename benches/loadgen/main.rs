@@ -13,6 +13,9 @@
 //!   saves         database writes during a fanout; stored size after many updates
 //!   isolation     a quiet board's delivery latency, alone and beside a busy board
 //!                 (closed-loop fanout)
+//!   awareness-flood  one socket sends awareness removals of ids it never
+//!                 announced; server RSS growth, how that socket ended, and the
+//!                 latency of another socket's edits before/during/after
 //!   all           fanout closed 50/10 w8, open 1000/s over 50 and 100 clients,
 //!                 connections 2000/200, coldload, saves, isolation (each on a
 //!                 fresh server)
@@ -38,12 +41,15 @@
 //!                  load host would)
 //! connections
 //!   --sockets 2000  --boards 200  --concurrency 64
+//! awareness-flood (not part of `all`)
+//!   --flood-messages 200  --flood-entries 5000  --samples 200
 //! coldload
 //!   --trace PATH  --fresh-clients 20  --unload-wait-secs 5 (with --url)
 //! general
 //!   --threads N   worker threads (default: available cores)
 //! ```
 
+mod awareness_flood;
 mod client;
 mod coldload;
 mod connections;
@@ -94,11 +100,14 @@ struct Opts {
     quiet_writers: usize,
     quiet_rate: f64,
     busy_nice: u8,
+    flood_messages: usize,
+    flood_entries: usize,
+    samples: usize,
     threads: usize,
 }
 
 fn usage() -> &'static str {
-    "usage: cargo bench --bench loadgen -- <fanout|connections|coldload|saves|isolation|all> [options]\n\
+    "usage: cargo bench --bench loadgen -- <fanout|connections|coldload|saves|isolation|awareness-flood|all> [options]\n\
      (see benches/loadgen/main.rs for the options)"
 }
 
@@ -129,6 +138,9 @@ fn parse_args(args: Vec<String>) -> anyhow::Result<Option<Opts>> {
         quiet_writers: 2,
         quiet_rate: 100.0,
         busy_nice: 0,
+        flood_messages: 200,
+        flood_entries: 5000,
+        samples: 200,
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
     };
     let mut args = args.into_iter();
@@ -164,6 +176,9 @@ fn parse_args(args: Vec<String>) -> anyhow::Result<Option<Opts>> {
             "--quiet-writers" => opts.quiet_writers = value("--quiet-writers")?.parse()?,
             "--quiet-rate" => opts.quiet_rate = value("--quiet-rate")?.parse()?,
             "--busy-nice" => opts.busy_nice = value("--busy-nice")?.parse()?,
+            "--flood-messages" => opts.flood_messages = value("--flood-messages")?.parse()?,
+            "--flood-entries" => opts.flood_entries = value("--flood-entries")?.parse()?,
+            "--samples" => opts.samples = value("--samples")?.parse()?,
             "--threads" => opts.threads = value("--threads")?.parse()?,
             other if other.starts_with('-') => bail!("unknown option {other}"),
             other if scenario.is_none() => scenario = Some(other.to_owned()),
@@ -285,6 +300,7 @@ enum Job {
     Coldload(coldload::Spec),
     Saves(saves::Spec),
     Isolation(isolation::Spec),
+    AwarenessFlood(awareness_flood::Spec),
 }
 
 fn jobs(opts: &Opts) -> anyhow::Result<Vec<(&'static str, Job)>> {
@@ -292,6 +308,14 @@ fn jobs(opts: &Opts) -> anyhow::Result<Vec<(&'static str, Job)>> {
         "fanout" => vec![("fanout", Job::Fanout(opts.fanout(opts.pace(), 50, 1)))],
         "connections" => vec![("connections", Job::Connections(opts.connections(200)))],
         "coldload" => vec![("coldload", Job::Coldload(opts.coldload()))],
+        "awareness-flood" => vec![(
+            "awareness-flood",
+            Job::AwarenessFlood(awareness_flood::Spec {
+                messages: opts.flood_messages,
+                entries: opts.flood_entries,
+                samples: opts.samples.max(1),
+            }),
+        )],
         "saves" => vec![("saves", Job::Saves(opts.saves()))],
         "isolation" => {
             anyhow::ensure!(
@@ -340,6 +364,7 @@ async fn run_job(opts: &Opts, job: &Job) -> anyhow::Result<Value> {
         Job::Coldload(spec) => coldload::run(&backend, spec).await,
         Job::Saves(spec) => saves::run(&backend, spec).await,
         Job::Isolation(spec) => isolation::run(&backend, spec).await,
+        Job::AwarenessFlood(spec) => awareness_flood::run(&backend, spec).await,
     }
 }
 

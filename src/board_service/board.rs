@@ -19,7 +19,7 @@ use yrs::{
 };
 
 use super::{
-    awareness::{AwarenessError, AwarenessTable},
+    awareness::{Accepted, AwarenessError, AwarenessTable},
     peer::{Batch, CloseReason, Peer},
 };
 use crate::protocol::{
@@ -368,32 +368,39 @@ impl LiveBoard {
         let removal = {
             let mut state = self.state();
             Arc::make_mut(&mut state.peers).retain(|peer| peer.id != peer_id);
-            state.awareness.remove_peer(peer_id)
+            state
+                .awareness
+                .remove_peer(peer_id, std::time::Instant::now())
         }?;
         self.broadcast(&Bytes::from(message::encode_awareness(&removal)), None);
         Some(Bytes::from(removal))
     }
 
-    /// Records awareness states a socket sent.
+    /// Records awareness states socket `peer_id` of `user_id` sent, keeping
+    /// only entries for client ids it owns; says which changed something.
     pub fn apply_awareness(
         &self,
         peer_id: u64,
+        user_id: Uuid,
         entries: &[AwarenessEntry<'_>],
-    ) -> Result<(), AwarenessError> {
-        self.state().awareness.apply(peer_id, entries)
+    ) -> Result<Accepted, AwarenessError> {
+        let now = std::time::Instant::now();
+        self.state().awareness.apply(peer_id, user_id, entries, now)
     }
 
-    /// Records awareness states another instance accepted (no per-socket cap:
-    /// that instance enforced it for its own sockets).
-    pub fn apply_remote_awareness(&self, entries: &[AwarenessEntry<'_>]) {
-        self.state().awareness.apply_remote(entries);
+    /// Records awareness states another instance accepted (it enforced
+    /// ownership for its own sockets); says which changed something.
+    pub fn apply_remote_awareness(&self, entries: &[AwarenessEntry<'_>]) -> Accepted {
+        let now = std::time::Instant::now();
+        self.state().awareness.apply_remote(entries, now)
     }
 
     /// All present awareness states as one awareness frame, if any.
     pub fn awareness_frame(&self) -> Option<Bytes> {
+        let now = std::time::Instant::now();
         self.state()
             .awareness
-            .snapshot()
+            .snapshot(now)
             .map(|payload| Bytes::from(message::encode_awareness(&payload)))
     }
 

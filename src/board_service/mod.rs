@@ -31,6 +31,7 @@ use tokio::{sync::OnceCell, time::Instant};
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
+pub use awareness::Accepted as AwarenessAccepted;
 pub use board::{DocError, LiveBoard};
 pub use peer::{Batch, CloseFrame, CloseReason, Peer, QueueLimits, WriterStep};
 pub use relay::{AccessEvent, Relay};

@@ -34,8 +34,11 @@ pub enum CloseReason {
     InvalidData,
     /// 1007: the payload guard refused a Yjs payload (bad lengths, counts, nesting).
     Hostile,
-    /// 1008: a policy was broken (e.g. too many awareness clients).
+    /// 1008: a policy was broken (e.g. a message in too many fragments).
     PolicyViolation,
+    /// 1008: an awareness message named too many clients, or the socket kept
+    /// naming clients it does not own.
+    AwarenessPolicy,
     /// 1008: more messages than `RATE_WS_MSGS_PER_SEC` allows.
     RateLimited,
     /// 1009: a message larger than `MAX_MESSAGE_BYTES`.
@@ -58,7 +61,7 @@ impl CloseReason {
             Self::ProtocolError => 1002,
             Self::UnsupportedData => 1003,
             Self::InvalidData | Self::Hostile => 1007,
-            Self::PolicyViolation | Self::RateLimited => 1008,
+            Self::PolicyViolation | Self::AwarenessPolicy | Self::RateLimited => 1008,
             Self::TooLarge => 1009,
             Self::InternalError => 1011,
             Self::SlowClient => 1013,
@@ -75,6 +78,7 @@ impl CloseReason {
             Self::UnsupportedData => "text messages are not supported",
             Self::InvalidData | Self::Hostile => "invalid message",
             Self::PolicyViolation => "policy violation",
+            Self::AwarenessPolicy => "awareness for clients this socket may not speak for",
             Self::RateLimited => "message rate exceeded",
             Self::TooLarge => "message too large",
             Self::InternalError => "internal error",

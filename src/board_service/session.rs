@@ -14,11 +14,14 @@ use tokio::sync::Notify;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 use uuid::Uuid;
 
-use super::{BoardService, CloseReason, DocError, Lease, LiveBoard, OpenError, Peer, Relay};
+use super::{
+    AwarenessAccepted, BoardService, CloseReason, DocError, Lease, LiveBoard, OpenError, Peer,
+    Relay,
+};
 use crate::{
     db::Role,
     protocol::{
-        guard::{self, GuardLimits},
+        guard::{self, GuardError, GuardLimits},
         message::{self, ClientMessage},
     },
 };
@@ -261,22 +264,43 @@ impl Session {
 
     async fn awareness(&mut self, payload: Bytes, frame: Bytes) -> Result<(), CloseReason> {
         let board = Arc::clone(self.board());
-        let peer_id = self.peer.id;
+        let (peer_id, user_id) = (self.peer.id, self.peer.user_id);
         let checked = payload.clone();
-        let apply = move || match guard::parse_awareness_update(&checked) {
+        let apply = move || {
+            match guard::parse_awareness_update(&checked) {
             Ok(entries) => board
-                .apply_awareness(peer_id, &entries)
-                .map_err(|_| CloseReason::PolicyViolation),
+                .apply_awareness(peer_id, user_id, &entries)
+                .map_err(|err| {
+                    tracing::debug!(board.id = %board.id, peer = peer_id, %err, "awareness refused");
+                    CloseReason::AwarenessPolicy
+                }),
+            Err(GuardError::LimitExceeded {
+                what: guard::AWARENESS_ENTRIES,
+            }) => Err(CloseReason::AwarenessPolicy),
             Err(_) => Err(CloseReason::Hostile),
+        }
         };
-        if frame.len() <= INLINE_CHECK_BYTES {
-            apply()?;
+        let accepted = if frame.len() <= INLINE_CHECK_BYTES {
+            apply()?
         } else {
             blocking(apply)
                 .await
-                .unwrap_or(Err(CloseReason::InvalidData))?;
-        }
-        self.outbox.push(frame);
+                .unwrap_or(Err(CloseReason::InvalidData))?
+        };
+        // Only what changed a state goes on: entries for clients this socket
+        // does not own never reach the others (nor the other instances).
+        let payload = match accepted {
+            AwarenessAccepted::Nothing => return Ok(()),
+            AwarenessAccepted::All => {
+                self.outbox.push(frame);
+                payload
+            }
+            AwarenessAccepted::Some(changed) => {
+                self.outbox
+                    .push(Bytes::from(message::encode_awareness(&changed)));
+                Bytes::from(changed)
+            }
+        };
         if let Some(relay) = &self.relay {
             relay.awareness(self.board().id, &payload);
         }

@@ -22,7 +22,7 @@ use super::{
 use crate::{
     board_service::{
         session::{apply_update, Applied},
-        BoardService, LiveBoard,
+        AwarenessAccepted, BoardService, LiveBoard,
     },
     metrics,
     protocol::{
@@ -205,27 +205,30 @@ async fn remote_update(board: Arc<LiveBoard>, update: Bytes) {
 }
 
 /// Records another instance's awareness states (so sockets joining here see
-/// them) and relays them to this instance's sockets.
+/// them) and relays to this instance's sockets what changed a state.
 async fn remote_awareness(board: Arc<LiveBoard>, payload: Bytes) {
     let board_id = board.id;
     let checked = payload.clone();
     let target = Arc::clone(&board);
-    let apply = move || match guard::parse_awareness_update(&checked) {
-        Ok(entries) => {
-            target.apply_remote_awareness(&entries);
-            true
-        }
-        Err(_) => false,
+    let apply = move || {
+        guard::parse_awareness_update(&checked)
+            .ok()
+            .map(|entries| target.apply_remote_awareness(&entries))
     };
     let applied = if payload.len() <= INLINE_AWARENESS_BYTES {
         apply()
     } else {
-        blocking(apply).await.unwrap_or(false)
+        blocking(apply).await.flatten()
     };
-    if applied {
-        board.broadcast(&Bytes::from(message::encode_awareness(&payload)), None);
-    } else {
-        metrics::cluster_invalid();
-        tracing::debug!(board.id = %board_id, "awareness from another instance refused");
-    }
+    let changed = match applied {
+        Some(AwarenessAccepted::All) => payload,
+        Some(AwarenessAccepted::Some(changed)) => Bytes::from(changed),
+        Some(AwarenessAccepted::Nothing) => return,
+        None => {
+            metrics::cluster_invalid();
+            tracing::debug!(board.id = %board_id, "awareness from another instance refused");
+            return;
+        }
+    };
+    board.broadcast(&Bytes::from(message::encode_awareness(&changed)), None);
 }

@@ -285,6 +285,7 @@ fn reject(session: &Session, reason: CloseReason) {
         CloseReason::TooLarge => "too_large",
         CloseReason::RateLimited => "rate",
         CloseReason::PolicyViolation => "policy",
+        CloseReason::AwarenessPolicy => "awareness",
         CloseReason::ProtocolError => "protocol",
         CloseReason::UnsupportedData => "unsupported",
         _ => "undecodable",

@@ -171,6 +171,10 @@ pub fn check_state_vector(bytes: &[u8]) -> Result<usize> {
     Ok(n)
 }
 
+/// What [`GuardError::LimitExceeded`] names when an awareness update carries more than
+/// [`MAX_AWARENESS_ENTRIES`] entries.
+pub const AWARENESS_ENTRIES: &str = "awareness entries";
+
 /// One client's entry in an awareness update.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AwarenessEntry<'a> {
@@ -188,14 +192,21 @@ impl AwarenessEntry<'_> {
     }
 }
 
+/// Most entries one awareness update may carry. A client speaks for itself (one entry), but the
+/// stock `y-websocket` client sends back every state it receives, a whole board's at once when
+/// it joins, so this is also the most client ids a board keeps.
+pub const MAX_AWARENESS_ENTRIES: usize = 1024;
+
 /// A y-protocols awareness update payload: varUint count, then per entry varUint clientID,
-/// varUint clock, varString JSON state (`null` = removal). Every state must parse as JSON with
-/// nesting within the default [`GuardLimits::max_any_depth`].
+/// varUint clock, varString JSON state (`null` = removal). At most [`MAX_AWARENESS_ENTRIES`]
+/// entries, counted before anything is allocated; every state must parse as JSON with nesting
+/// within the default [`GuardLimits::max_any_depth`].
 pub fn parse_awareness_update(bytes: &[u8]) -> Result<Vec<AwarenessEntry<'_>>> {
     let mut cur = Cursor { rest: bytes };
     let n = cur.count("awareness entry", 3)?;
+    cap(n, MAX_AWARENESS_ENTRIES, AWARENESS_ENTRIES)?;
     let max_depth = GuardLimits::default().max_any_depth;
-    let mut entries = Vec::new();
+    let mut entries = Vec::with_capacity(n);
     for _ in 0..n {
         let client_id = cur.client()?;
         let clock = u64::from(cur.clock()?);

@@ -724,3 +724,29 @@ fn awareness_updates() {
         Err(GuardError::ClientIdOutOfRange)
     );
 }
+
+#[test]
+fn an_awareness_update_naming_more_clients_than_a_board_keeps_is_refused() {
+    let entries = |n: usize| {
+        (1..=n as u64)
+            .fold(W::default().u(n as u64), |w, id| w.u(id).u(1).s("null"))
+            .0
+    };
+    assert_eq!(
+        parse_awareness_update(&entries(MAX_AWARENESS_ENTRIES)).map(|e| e.len()),
+        Ok(MAX_AWARENESS_ENTRIES)
+    );
+    assert_eq!(
+        parse_awareness_update(&entries(MAX_AWARENESS_ENTRIES + 1)),
+        Err(GuardError::LimitExceeded {
+            what: AWARENESS_ENTRIES
+        })
+    );
+    // A count the input cannot hold is still refused as such, before the cap.
+    assert_eq!(
+        parse_awareness_update(&W::default().u(5000).u(1).u(1).s("null").0),
+        Err(GuardError::CountExceedsInput {
+            what: "awareness entry"
+        })
+    );
+}

@@ -24,6 +24,7 @@ mod request_bodies;
 mod roles;
 mod shutdown;
 mod sync;
+mod sync_awareness;
 mod sync_client;
 mod sync_closes;
 mod tcp_proxy;

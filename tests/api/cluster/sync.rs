@@ -9,6 +9,8 @@ use super::{
     a_board_on_both, map_has, test_redis_url, two_instances, two_instances_one_cuttable,
     wait_until_ready, without_saves,
 };
+use canvas_server::protocol::message;
+
 use crate::{
     harness::yjs_update,
     sync_client::{connect, content_of, WAIT},
@@ -364,4 +366,44 @@ async fn converged_instances_exchange_only_their_periodic_summaries() {
         "two instances, one summary each per 200 ms: {}",
         kinds.len()
     );
+}
+
+#[tokio::test]
+async fn a_socket_on_another_instance_can_neither_overwrite_nor_remove_a_clients_awareness() {
+    let Some(url) = test_redis_url(
+        "a_socket_on_another_instance_can_neither_overwrite_nor_remove_a_clients_awareness",
+    ) else {
+        return;
+    };
+    let Some((a, b)) = two_instances(&url, |c| c).await else {
+        return;
+    };
+    let (ada, board, mut on_a, mut on_b) = a_board_on_both(&a, &b).await;
+    let mut watcher_on_a = connect(&a.sync_url(&board, &ada.token)).await;
+    let a_id = on_a.client_id();
+    on_a.set_awareness(1, r#"{"name":"ada"}"#).await;
+    on_b.wait_for(|c| c.awareness.get(&a_id).is_some_and(|s| s.contains("ada")))
+        .await;
+
+    // Newer clocks for a client owned on the other instance, then the
+    // spoofer's own state, which arrives everywhere after anything before it.
+    let mut spoofer = connect(&b.sync_url(&board, &ada.token)).await;
+    let spoofs = [(a_id, 9, r#"{"name":"mallory"}"#), (a_id, 10, "null")];
+    for spoof in spoofs {
+        let payload = message::encode_awareness_payload([spoof].into_iter());
+        spoofer.send_raw(message::encode_awareness(&payload)).await;
+    }
+    let spoofer_id = spoofer.client_id();
+    spoofer.set_awareness(1, r#"{"name":"spoofer"}"#).await;
+    for watcher in [&mut on_b, &mut watcher_on_a] {
+        watcher
+            .wait_for(|c| c.awareness.contains_key(&spoofer_id))
+            .await;
+        assert_eq!(watcher.awareness[&a_id], r#"{"name":"ada"}"#);
+    }
+
+    // The owner's removal, relayed from its instance, still applies.
+    on_a.close().await;
+    on_b.wait_for(|c| c.awareness.get(&a_id).is_some_and(|s| s == "null"))
+        .await;
 }
