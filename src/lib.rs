@@ -1,9 +1,12 @@
 //! canvas-server: a collaborative whiteboard backend.
 //!
-//! The path of a request: [`serve`] runs the axum server built by
+//! The path of a request: [`serve`] accepts HTTP/1 connections with hyper
+//! ([`http_server`]) and hands each request to the axum router built by
 //! [`router::build_router`]; REST handlers live in [`controllers`], the live
-//! WebSocket sync in [`controllers::sync`], which drives the
-//! [`board_service`] (in-memory Yjs boards, their sockets and their saves).
+//! WebSocket sync in [`controllers::sync`], which upgrades the connection
+//! ([`websocket`]), moves it to its board's thread ([`board_threads`]) and
+//! drives the [`board_service`] (in-memory Yjs boards, their sockets and their
+//! saves).
 
 pub mod app;
 pub mod auth;

@@ -274,7 +274,9 @@ pub fn ws_closed(code: u16) {
     }
 }
 
-/// A frame was refused (`undecodable`, `hostile`, `too_large`, `rate`).
+/// A frame was refused; `reason` is one of the closed set the sync controller
+/// maps close reasons to (`undecodable`, `hostile`, `too_large`, `rate`,
+/// `policy`, `awareness`, `protocol`, `unsupported`).
 pub fn frame_rejected(reason: &'static str) {
     counter!("ws_frames_rejected_total", "reason" => reason).increment(1);
 }

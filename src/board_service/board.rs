@@ -1,10 +1,14 @@
 //! One board in memory: its Yjs document, awareness states, connected peers and
 //! save bookkeeping.
 //!
-//! Locks are `std::sync::Mutex` and never held across an `.await`. The document
-//! lock is taken only on the blocking pool (see `BoardService::blocking`), because
-//! applying or encoding a large document can take milliseconds; the state lock is
-//! held only for short bookkeeping and non-blocking queue pushes.
+//! Locks are `std::sync::Mutex` and never held across an `.await`. Work on the
+//! document can take milliseconds (applying or encoding a large board), so the
+//! calls that wait for its lock or may run long (`apply_update`, `diff`,
+//! `snapshot`, `state_vector`, `read_doc`) are made from the blocking pool. An
+//! async thread touches the document only through the `try_*` calls, which take
+//! the lock if it is free (spinning briefly) and otherwise give up, and through
+//! `decode` of a board whose stored bytes are small. The state lock is held only
+//! for short bookkeeping and non-blocking queue pushes.
 
 use std::{
     panic::{catch_unwind, AssertUnwindSafe},
