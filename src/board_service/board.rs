@@ -20,6 +20,8 @@ use yrs::{
 
 use super::{
     awareness::{AwarenessError, AwarenessTable},
+    group_commit::JournalCursor,
+    journal::{unframe_updates, JournalRow},
     peer::{Batch, CloseReason, Peer},
 };
 use crate::protocol::{
@@ -70,6 +72,15 @@ pub(super) struct BoardState {
     pub(super) stored_version: i64,
     /// When the oldest unsaved change happened (for the debounce cap).
     pub(super) unsaved_since: Option<Instant>,
+    /// Journal rows of other processes (or earlier loads) merged into the
+    /// document and not yet deleted: the next successful save deletes them.
+    pub(super) journal_merged: Vec<i64>,
+    /// Journal rows that did not decode: the next successful save marks them
+    /// kept aside.
+    pub(super) journal_kept_aside: Vec<i64>,
+    /// Save at once, without the debounce (a board that replayed its journal
+    /// at load is compacted right away).
+    pub(super) save_now: bool,
     /// When the newest change happened (for the quiet-time debounce).
     pub(super) last_change: Instant,
     pub(super) status: Status,
@@ -108,6 +119,33 @@ pub struct LiveBoard {
     /// Set when the save worker is spawned (after the first lease, so it never
     /// sees a fresh board as unused and unloads it under its first opener).
     pub(super) worker_started: AtomicBool,
+    /// The highest own journal row of this board that is committed.
+    pub(super) journal_cursor: Arc<JournalCursor>,
+}
+
+/// What replaying journal rows came to.
+#[derive(Debug, Default)]
+pub struct Replayed {
+    /// Rows applied to the document.
+    pub applied: Vec<i64>,
+    /// Rows that did not decode (or that yrs refused): kept aside.
+    pub kept_aside: Vec<i64>,
+    /// What the applied rows added to the document, as one v1 update (`None`
+    /// when nothing was new).
+    pub added: Option<Vec<u8>>,
+}
+
+/// Guard limits for the server's own stored data (snapshots, journal rows):
+/// only the nesting bound matters (yrs recurses).
+fn stored_data_limits() -> GuardLimits {
+    GuardLimits {
+        max_structs: usize::MAX,
+        max_delete_ranges: usize::MAX,
+        max_clients: usize::MAX,
+        max_elements: usize::MAX,
+        max_subdocs: usize::MAX,
+        ..GuardLimits::default()
+    }
 }
 
 /// How many times [`LiveBoard::try_apply_update`] retries a busy document:
@@ -130,16 +168,7 @@ impl LiveBoard {
     /// use, so a fresh client can be served the stored bytes before that.
     pub fn from_snapshot(id: Uuid, snapshot: Option<Vec<u8>>) -> Result<Self, DocError> {
         if let Some(bytes) = &snapshot {
-            // Our own data: only the nesting bound matters (yrs recurses).
-            let limits = GuardLimits {
-                max_structs: usize::MAX,
-                max_delete_ranges: usize::MAX,
-                max_clients: usize::MAX,
-                max_elements: usize::MAX,
-                max_subdocs: usize::MAX,
-                ..GuardLimits::default()
-            };
-            guard::check_update_v1(bytes, &limits)
+            guard::check_update_v1(bytes, &stored_data_limits())
                 .map_err(|err| DocError::Decode(err.to_string()))?;
         }
         // The stored snapshot is the whole document: exactly what a fresh
@@ -157,12 +186,16 @@ impl LiveBoard {
                 saved_seq: 0,
                 stored_version: 0,
                 unsaved_since: None,
+                journal_merged: Vec::new(),
+                journal_kept_aside: Vec::new(),
+                save_now: false,
                 last_change: Instant::now(),
                 status: Status::Open,
                 full_state_frame: Some((0, Bytes::from(full_state))),
             }),
             wake: Notify::new(),
             worker_started: AtomicBool::new(false),
+            journal_cursor: Arc::default(),
         })
     }
 
@@ -213,6 +246,75 @@ impl LiveBoard {
             let added = txn.state_vector() != before || !txn.delete_set().is_empty();
             Ok(added.then(|| txn.encode_update_v1()))
         })
+    }
+
+    /// Applies journal rows (in the order given: id order) in one transaction.
+    /// A row whose updates do not all decode is applied not at all and
+    /// reported kept aside; the others still apply. Blocking.
+    pub fn replay(&self, rows: &[JournalRow]) -> Replayed {
+        let limits = stored_data_limits();
+        let mut replayed = Replayed::default();
+        let mut decoded = Vec::with_capacity(rows.len());
+        for row in rows {
+            let updates = unframe_updates(&row.updates).and_then(|updates| {
+                updates
+                    .into_iter()
+                    .map(|update| {
+                        guard::check_update_v1(update, &limits).ok()?;
+                        contained(|| {
+                            Update::decode_v1(update).map_err(|e| DocError::Decode(e.to_string()))
+                        })
+                        .ok()
+                    })
+                    .collect::<Option<Vec<Update>>>()
+            });
+            match updates {
+                Some(updates) => decoded.push((row.id, updates)),
+                None => {
+                    tracing::error!(board.id = %self.id, row.id = row.id,
+                        "journal row does not decode; kept aside, the rest of the journal loads");
+                    replayed.kept_aside.push(row.id);
+                }
+            }
+        }
+        if decoded.is_empty() {
+            return replayed;
+        }
+        let doc = lock(self.doc());
+        let outcome = contained(|| {
+            // One transaction for the lot: committing a yrs transaction per
+            // row would cost more than applying a small update.
+            let mut txn = doc.transact_mut();
+            let before = txn.state_vector();
+            for (id, updates) in decoded {
+                let mut ok = true;
+                for update in updates {
+                    if let Err(err) = txn.apply_update(update) {
+                        tracing::error!(board.id = %self.id, row.id = id, %err,
+                            "journal row refused by the document; kept aside");
+                        ok = false;
+                        break;
+                    }
+                }
+                if ok {
+                    replayed.applied.push(id);
+                } else {
+                    replayed.kept_aside.push(id);
+                }
+            }
+            let added = txn.state_vector() != before || !txn.delete_set().is_empty();
+            Ok(added.then(|| txn.encode_update_v1()))
+        });
+        match outcome {
+            Ok(added) => replayed.added = added,
+            Err(err) => {
+                tracing::error!(board.id = %self.id, %err, "replaying the journal panicked; rows kept");
+                // Nothing is known to be in the document: keep every row for
+                // the next load rather than delete any.
+                replayed.applied.clear();
+            }
+        }
+        replayed
     }
 
     /// Like [`Self::apply_update`], but `None` instead of waiting when another

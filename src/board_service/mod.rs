@@ -7,11 +7,15 @@
 //! - [`board`]: one loaded board (document, peers, dirty bookkeeping).
 //! - [`session`]: what one socket's messages do to its board.
 //! - [`persistence`]: the debounced, retrying save worker.
+//! - [`journal`], [`group_commit`]: every accepted update appended within
+//!   milliseconds, so a crash loses none; saves delete what they cover.
 //! - [`peer`], [`awareness`], [`store`]: the parts those use.
 //! - [`relay`]: the hook that lets other instances follow (see `crate::cluster`).
 
 mod awareness;
 pub mod board;
+pub mod group_commit;
+pub mod journal;
 pub mod peer;
 mod persistence;
 pub mod relay;
@@ -32,6 +36,7 @@ use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 pub use board::{DocError, LiveBoard};
+pub use group_commit::{JournalLimits, JournalWriter};
 pub use peer::{Batch, CloseFrame, CloseReason, Peer, QueueLimits, WriterStep};
 pub use relay::{AccessEvent, Relay};
 pub use store::BoardStore;
@@ -65,6 +70,9 @@ pub enum OpenError {
     /// The stored snapshot does not decode.
     #[error("stored board state is unreadable: {0}")]
     Corrupt(DocError),
+    /// The board's journal could not be read.
+    #[error(transparent)]
+    Journal(#[from] journal::JournalError),
 }
 
 /// A registry slot: the board is loaded into it at most once.
@@ -86,6 +94,8 @@ struct Inner {
     relay: Option<Arc<dyn Relay>>,
     /// Bumped by every access change applied here (see [`BoardService::access_epoch`]).
     access_epoch: AtomicU64,
+    /// Where accepted updates are appended (`None`: no journal, saves only).
+    journal: Option<JournalWriter>,
 }
 
 /// The registry of live boards. Cheap to clone.
@@ -144,6 +154,17 @@ impl BoardService {
         settings: ServiceSettings,
         relay: Option<Arc<dyn Relay>>,
     ) -> Self {
+        Self::with_journal(store, settings, relay, None)
+    }
+
+    /// A service that also appends every update it accepts to `journal`
+    /// (and replays it when a board loads).
+    pub fn with_journal(
+        store: Arc<dyn BoardStore>,
+        settings: ServiceSettings,
+        relay: Option<Arc<dyn Relay>>,
+        journal: Option<JournalWriter>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 boards: Mutex::new(HashMap::new()),
@@ -155,6 +176,7 @@ impl BoardService {
                 sockets: TaskTracker::new(),
                 relay,
                 access_epoch: AtomicU64::new(0),
+                journal,
             }),
         }
     }
@@ -167,6 +189,11 @@ impl BoardService {
     /// The relay to other instances, if any.
     pub fn relay(&self) -> Option<&Arc<dyn Relay>> {
         self.inner.relay.as_ref()
+    }
+
+    /// The journal writer, if updates are journaled.
+    pub fn journal(&self) -> Option<&JournalWriter> {
+        self.inner.journal.as_ref()
     }
 
     /// Whether shutdown has begun (new sockets and edits are refused).
@@ -262,6 +289,17 @@ impl BoardService {
         let stored = self.inner.store.load(board_id).await?;
         let version = stored.as_ref().map_or(0, |stored| stored.version);
         let snapshot = stored.map(|stored| stored.state);
+        // Read after the snapshot: a row deleted in between was covered by
+        // the snapshot read, or by a newer one the next save merges.
+        let rows = match self.journal() {
+            Some(journal) => journal.store().read(board_id, None).await?,
+            None => Vec::new(),
+        };
+        if !rows.is_empty() {
+            return self
+                .load_with_journal(board_id, snapshot, version, rows)
+                .await;
+        }
         // A new or small board is checked and decoded here: two trips through
         // the blocking pool would cost more than the work, and the first
         // socket of every board waits for them.
@@ -291,6 +329,48 @@ impl BoardService {
         }
         tracing::debug!(board.id = %board_id, "board loaded");
         Ok(board)
+    }
+
+    /// Loads a board whose journal holds rows: the snapshot, then every row
+    /// in id order, then a compaction save at once (it deletes the rows
+    /// replayed and marks the undecodable ones kept aside).
+    async fn load_with_journal(
+        &self,
+        board_id: Uuid,
+        snapshot: Option<Vec<u8>>,
+        version: i64,
+        rows: Vec<journal::JournalRow>,
+    ) -> Result<Arc<LiveBoard>, OpenError> {
+        let row_count = rows.len();
+        let started = std::time::Instant::now();
+        let (board, replayed) = tokio::task::spawn_blocking(move || {
+            let board = LiveBoard::from_snapshot(board_id, snapshot)?;
+            let replayed = board.replay(&rows);
+            Ok::<_, DocError>((board, replayed))
+        })
+        .await
+        .map_err(|_| OpenError::Corrupt(DocError::Panicked))?
+        .map_err(OpenError::Corrupt)?;
+        if board.state().status == Status::Deleted {
+            return Err(OpenError::Corrupt(DocError::Decode(
+                "stored state does not decode".into(),
+            )));
+        }
+        crate::metrics::journal_replayed(replayed.applied.len(), replayed.kept_aside.len());
+        tracing::info!(board.id = %board_id, rows = row_count, applied = replayed.applied.len(),
+            kept_aside = replayed.kept_aside.len(), elapsed_ms = started.elapsed().as_millis() as u64,
+            "board loaded with its journal replayed");
+        {
+            let mut state = board.state();
+            state.stored_version = version;
+            state.journal_merged = replayed.applied;
+            state.journal_kept_aside = replayed.kept_aside;
+            state.save_now = true;
+        }
+        // Dirty (and the stored bytes no longer the whole document): the
+        // compaction save follows at once.
+        board.mark_changed();
+        Ok(Arc::new(board))
     }
 
     fn forget_slot(&self, board_id: Uuid, slot: &Arc<Slot>) {
@@ -442,6 +522,11 @@ impl BoardService {
     /// wait for those saves. Returns how many boards were saved by this flush.
     pub async fn shutdown(&self) -> usize {
         self.close_sockets().await;
+        // What the sockets sent is committed before the last saves, which
+        // then delete those rows with the rest.
+        if let Some(journal) = self.journal() {
+            journal.close().await;
+        }
         let dirty = self.dirty_count();
         self.inner.final_flush.store(true, Ordering::Release);
         for board in self.all_loaded() {

@@ -13,8 +13,8 @@ use std::{
 use bytes::Bytes;
 use canvas_server::{
     board_service::{
-        session::apply_update, store::StoreFuture, BoardService, BoardStore, QueueLimits,
-        ServiceSettings,
+        journal::Compaction, session::apply_update, store::StoreFuture, BoardService, BoardStore,
+        QueueLimits, ServiceSettings,
     },
     db::{DbError, SaveOutcome, StoredState},
 };
@@ -46,6 +46,7 @@ impl BoardStore for FakeStore {
         board_id: Uuid,
         state: Vec<u8>,
         expected_version: i64,
+        _compaction: Compaction,
     ) -> StoreFuture<'_, SaveOutcome> {
         Box::pin(async move {
             self.save_attempts.fetch_add(1, Ordering::SeqCst);

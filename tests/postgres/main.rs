@@ -30,6 +30,8 @@ mod cascade;
 mod cluster;
 #[path = "../api/contract_walkthrough.rs"]
 mod contract_walkthrough;
+#[path = "../api/durability.rs"]
+mod durability;
 #[path = "../api/errors.rs"]
 mod errors;
 #[path = "../api/members.rs"]
