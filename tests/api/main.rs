@@ -17,6 +17,7 @@ mod durability;
 mod errors;
 mod hostile;
 mod hostile_input;
+mod journal;
 mod kill;
 mod members;
 mod openapi;
