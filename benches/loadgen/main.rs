@@ -13,6 +13,8 @@
 //!   saves         database writes during a fanout; stored size after many updates
 //!   isolation     a quiet board's delivery latency, alone and beside a busy board
 //!                 (closed-loop fanout)
+//!   journal       the board journal in process (no server): group-commit
+//!                 throughput and latency, cold load of automerge-paper + 10,000 rows
 //!   all           fanout closed 50/10 w8, open 1000/s over 50 and 100 clients,
 //!                 connections 2000/200, coldload, saves, isolation (each on a
 //!                 fresh server)
@@ -38,6 +40,8 @@
 //!                  load host would)
 //! connections
 //!   --sockets 2000  --boards 200  --concurrency 64
+//! journal
+//!   --updates 100000 (per throughput run)  --boards 100
 //! coldload
 //!   --trace PATH  --fresh-clients 20  --unload-wait-secs 5 (with --url)
 //! general
@@ -50,6 +54,7 @@ mod connections;
 mod fanout;
 mod hist;
 mod isolation;
+mod journal;
 mod procstat;
 mod proto;
 mod saves;
@@ -98,7 +103,7 @@ struct Opts {
 }
 
 fn usage() -> &'static str {
-    "usage: cargo bench --bench loadgen -- <fanout|connections|coldload|saves|isolation|all> [options]\n\
+    "usage: cargo bench --bench loadgen -- <fanout|connections|coldload|saves|isolation|journal|all> [options]\n\
      (see benches/loadgen/main.rs for the options)"
 }
 
@@ -285,6 +290,7 @@ enum Job {
     Coldload(coldload::Spec),
     Saves(saves::Spec),
     Isolation(isolation::Spec),
+    Journal(journal::Spec),
 }
 
 fn jobs(opts: &Opts) -> anyhow::Result<Vec<(&'static str, Job)>> {
@@ -293,6 +299,14 @@ fn jobs(opts: &Opts) -> anyhow::Result<Vec<(&'static str, Job)>> {
         "connections" => vec![("connections", Job::Connections(opts.connections(200)))],
         "coldload" => vec![("coldload", Job::Coldload(opts.coldload()))],
         "saves" => vec![("saves", Job::Saves(opts.saves()))],
+        "journal" => vec![(
+            "journal",
+            Job::Journal(journal::Spec {
+                trace: opts.trace.clone(),
+                updates: opts.updates,
+                boards: opts.boards.unwrap_or(100),
+            }),
+        )],
         "isolation" => {
             anyhow::ensure!(
                 opts.rate.is_none(),
@@ -332,6 +346,10 @@ fn jobs(opts: &Opts) -> anyhow::Result<Vec<(&'static str, Job)>> {
 }
 
 async fn run_job(opts: &Opts, job: &Job) -> anyhow::Result<Value> {
+    if let Job::Journal(spec) = job {
+        // In process: no server to start.
+        return journal::run(spec).await;
+    }
     // A fresh canvas-server per scenario, so memory and counters start clean.
     let backend = Backend::new(opts.external.as_ref()).await?;
     match job {
@@ -340,6 +358,7 @@ async fn run_job(opts: &Opts, job: &Job) -> anyhow::Result<Value> {
         Job::Coldload(spec) => coldload::run(&backend, spec).await,
         Job::Saves(spec) => saves::run(&backend, spec).await,
         Job::Isolation(spec) => isolation::run(&backend, spec).await,
+        Job::Journal(spec) => journal::run(spec).await,
     }
 }
 

@@ -87,6 +87,14 @@ impl TestDatabase {
         }
     }
 
+    /// The `DATABASE_URL` a server process would be given for this database.
+    pub fn url(&self) -> String {
+        match self {
+            Self::Sqlite { path, .. } => format!("sqlite://{}", path.display()),
+            Self::Postgres { url, .. } => url.clone(),
+        }
+    }
+
     /// Runs a read-only SQL count directly on the database.
     pub fn count(&self, sql: &str) -> i64 {
         #[derive(QueryableByName)]

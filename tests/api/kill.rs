@@ -4,10 +4,6 @@
 
 use std::{
     collections::BTreeSet,
-    io::{BufRead, BufReader},
-    net::SocketAddr,
-    path::Path,
-    process::{Child, Command, Stdio},
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc, Mutex,
@@ -15,171 +11,23 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde_json::{json, Value};
-use yrs::{Map, Transact, WriteTxn};
-
 use crate::{
-    harness::{yjs_map_entries, yjs_update},
-    sync_client::{connect, SyncClient},
+    harness::yjs_update,
+    server_process::{keys_of, set_key, Server},
+    sync_client::connect,
 };
 
 /// The longest a socket update may wait for its commit (API.md: Durability).
 const GROUP_COMMIT_PROMISE: Duration = Duration::from_millis(50);
 
-/// The real `canvas-server` binary, serving a database file.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    http: reqwest::Client,
-}
-
-impl Server {
-    /// Starts the binary on port 0 and waits for the address it logs.
-    fn start(dir: &Path) -> Self {
-        let db = dir.join("canvas.db");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_canvas-server"))
-            // No `.env` of the repository is read from here.
-            .current_dir(dir)
-            .env("BIND_ADDR", "127.0.0.1:0")
-            .env("DATABASE_URL", format!("sqlite://{}", db.display()))
-            .env("JWT_SECRET", "kill-test-secret-of-at-least-32-bytes")
-            .env("SAVE_DEBOUNCE_MS", "60000")
-            .env("SAVE_MAX_DEBOUNCE_MS", "60000")
-            .env("RATE_LOGIN_PER_MIN", "0")
-            .env("RATE_WS_CONNECT_PER_MIN", "0")
-            .env("RATE_WS_MSGS_PER_SEC", "0")
-            .env("LOG_FORMAT", "json")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("server binary starts");
-        let stdout = child.stdout.take().expect("stdout piped");
-        let (tx, rx) = std::sync::mpsc::channel();
-        // Reads the log until the process ends, so it never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let Ok(event) = serde_json::from_str::<Value>(&line) else {
-                    continue;
-                };
-                if event["message"] == "canvas-server listening" {
-                    if let Some(addr) = event["addr"].as_str().and_then(|a| a.parse().ok()) {
-                        let _ = tx.send(addr);
-                    }
-                }
-            }
-        });
-        let addr: SocketAddr = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("server logged its address");
-        Self {
-            child,
-            addr,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    /// SIGKILL: no shutdown, no last save.
-    fn kill_9(mut self) {
-        self.child.kill().expect("kill -9");
-        self.child.wait().expect("reaped");
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn sync_url(&self, board: &str, token: &str) -> String {
-        format!(
-            "ws://{}/api/v1/boards/{board}/sync?token={token}",
-            self.addr
-        )
-    }
-
-    async fn post_json(&self, path: &str, token: Option<&str>, body: Value) -> Value {
-        let mut request = self.http.post(self.url(path)).json(&body);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.expect("request sent");
-        assert!(
-            response.status().is_success(),
-            "{path}: {}",
-            response.status()
-        );
-        response.json().await.expect("json body")
-    }
-
-    /// Registers a user and creates a board; returns (token, board id).
-    async fn user_and_board(&self) -> (String, String) {
-        let registered = self
-            .post_json(
-                "/api/v1/auth/register",
-                None,
-                json!({ "email": "ada@example.com", "password": "password123" }),
-            )
-            .await;
-        let token = registered["token"].as_str().expect("token").to_owned();
-        let board = self
-            .post_json("/api/v1/boards", Some(&token), json!({ "name": "Plan" }))
-            .await;
-        (token, board["id"].as_str().expect("id").to_owned())
-    }
-
-    async fn post_update(&self, board: &str, token: &str, update: Vec<u8>) -> u16 {
-        self.http
-            .post(self.url(&format!("/api/v1/boards/{board}/updates")))
-            .bearer_auth(token)
-            .header("content-type", "application/octet-stream")
-            .body(update)
-            .send()
-            .await
-            .expect("request sent")
-            .status()
-            .as_u16()
-    }
-
-    /// The keys of the board's map `m`, as the server serves them.
-    async fn keys(&self, board: &str, token: &str) -> BTreeSet<String> {
-        let response = self
-            .http
-            .get(self.url(&format!("/api/v1/boards/{board}/state")))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request sent");
-        assert_eq!(response.status().as_u16(), 200);
-        let bytes = response.bytes().await.expect("body");
-        yjs_map_entries(&bytes).into_keys().collect()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn set_key(client: &mut SyncClient, key: String) {
-    client
-        .edit(move |txn| {
-            let map = txn.get_or_insert_map("m");
-            map.insert(txn, key, "v");
-        })
-        .await;
-}
-
-fn keys_of(client: &SyncClient) -> BTreeSet<String> {
-    let map = client.doc.get_or_insert_map("m");
-    let txn = client.doc.transact();
-    map.keys(&txn).map(str::to_owned).collect()
+fn sqlite_url(dir: &std::path::Path) -> String {
+    format!("sqlite://{}", dir.join("canvas.db").display())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn socket_edits_100_ms_old_and_a_rest_update_answered_204_survive_kill_9() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Server::start(dir.path());
+    let server = Server::start(dir.path(), &sqlite_url(dir.path()), &[]);
     let (token, board) = server.user_and_board().await;
     let mut writer = connect(&server.sync_url(&board, &token)).await;
     let mut reader = connect(&server.sync_url(&board, &token)).await;
@@ -209,14 +57,14 @@ async fn socket_edits_100_ms_old_and_a_rest_update_answered_204_survive_kill_9()
     server.kill_9();
     drop((writer, reader));
 
-    let server = Server::start(dir.path());
+    let server = Server::start(dir.path(), &sqlite_url(dir.path()), &[]);
     assert_eq!(server.keys(&board, &token).await, expected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_edit_relayed_50_ms_before_a_kill_9_during_continuous_editing_survives() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Server::start(dir.path());
+    let server = Server::start(dir.path(), &sqlite_url(dir.path()), &[]);
     let (token, board) = server.user_and_board().await;
     let stop = Arc::new(AtomicBool::new(false));
     let mut writers = Vec::new();
@@ -280,7 +128,7 @@ async fn every_edit_relayed_50_ms_before_a_kill_9_during_continuous_editing_surv
         "only {} edits to check",
         must_survive.len()
     );
-    let server = Server::start(dir.path());
+    let server = Server::start(dir.path(), &sqlite_url(dir.path()), &[]);
     let stored = server.keys(&board, &token).await;
     let lost: Vec<_> = must_survive.difference(&stored).collect();
     assert!(

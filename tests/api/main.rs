@@ -23,6 +23,7 @@ mod members;
 mod openapi;
 mod operations;
 mod roles;
+mod server_process;
 mod sync;
 mod sync_client;
 mod sync_closes;

@@ -13,6 +13,9 @@ pub const BACKEND: harness::Backend = harness::Backend::Postgres;
 #[path = "../api/harness.rs"]
 mod harness;
 #[allow(dead_code)]
+#[path = "../api/server_process.rs"]
+mod server_process;
+#[allow(dead_code)]
 #[path = "../api/sync_client.rs"]
 mod sync_client;
 #[path = "../api/tcp_proxy.rs"]
