@@ -344,6 +344,19 @@ mod tests {
     }
 
     #[test]
+    fn a_board_that_replayed_its_journal_saves_at_once() {
+        let now = Instant::now();
+        let replayed = Facts {
+            save_now: true,
+            ..facts(now)
+        };
+        match plan(replayed, DEBOUNCE, MAX) {
+            Step::SaveAt(due) => assert!(due <= Instant::now()),
+            other => panic!("expected an immediate save, got {other:?}"),
+        }
+    }
+
+    #[test]
     fn a_failed_save_waits_for_its_backoff() {
         let now = Instant::now();
         let retry = now + Duration::from_secs(5);
