@@ -258,3 +258,47 @@ async fn twenty_thousand_overwrites_of_one_key_leave_the_database_near_the_compa
         "used pages grew by {grown} bytes for a {snapshot}-byte snapshot"
     );
 }
+
+#[tokio::test]
+async fn the_last_save_at_shutdown_compacts_the_journal_it_covers() {
+    let Some(mut app) = TestApp::spawn_with(without_saves()).await else {
+        return;
+    };
+    let ada = app.register("ada").await;
+    let board = app.create_board(&ada, "Plan").await;
+    let mut client = crate::sync_client::connect(&app.sync_url(&board, &ada.token)).await;
+    let mut watcher = crate::sync_client::connect(&app.sync_url(&board, &ada.token)).await;
+    for n in 0..20 {
+        client
+            .edit(move |txn| {
+                use yrs::{Map, WriteTxn};
+                txn.get_or_insert_map("m").insert(txn, format!("k{n}"), "v");
+            })
+            .await;
+    }
+    app.post_bytes(
+        &format!("/api/v1/boards/{board}/updates"),
+        Some(&ada.token),
+        yjs_update("rest", "r"),
+    )
+    .await
+    .assert_status(204);
+    // The server has them all (it relayed them).
+    watcher
+        .wait_for(|c| crate::server_process::keys_of(c).len() == 21)
+        .await;
+    app.shutdown().await;
+    drop((client, watcher));
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) AS n FROM board_journal WHERE board_id = '{board}'"
+        )),
+        0,
+        "the final save deleted the rows it covers"
+    );
+    let saved = app
+        .database
+        .stored_state(&board)
+        .expect("saved at shutdown");
+    assert_eq!(yjs_map_entries(&saved).len(), 21);
+}

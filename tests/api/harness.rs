@@ -155,8 +155,13 @@ impl TestDatabase {
         let query = diesel::sql_query(sql);
         let row = match self {
             Self::Sqlite { path, .. } => {
+                use diesel::connection::SimpleConnection;
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())
                     .expect("open database file");
+                // A server closing its last connection checkpoints the WAL
+                // under an exclusive lock: wait for it rather than fail.
+                conn.batch_execute("PRAGMA busy_timeout = 5000")
+                    .expect("busy timeout");
                 query.get_result::<T>(&mut conn).optional()
             }
             Self::Postgres { url, .. } => {
