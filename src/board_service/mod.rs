@@ -286,15 +286,21 @@ impl BoardService {
     }
 
     async fn load(&self, board_id: Uuid) -> Result<Arc<LiveBoard>, OpenError> {
-        let stored = self.inner.store.load(board_id).await?;
+        // Both at once (a board's first socket waits for them). Either order
+        // is safe: rows deleted by another instance's save in between are in
+        // the snapshot read after them, or in a newer one this board's next
+        // save merges (its version check fails); rows read twice (in the
+        // snapshot and as rows) apply twice, which changes nothing.
+        let rows = async {
+            match self.journal() {
+                Some(journal) => journal.store().read(board_id, None).await,
+                None => Ok(Vec::new()),
+            }
+        };
+        let (stored, rows) = tokio::join!(self.inner.store.load(board_id), rows);
+        let (stored, rows) = (stored?, rows?);
         let version = stored.as_ref().map_or(0, |stored| stored.version);
         let snapshot = stored.map(|stored| stored.state);
-        // Read after the snapshot: a row deleted in between was covered by
-        // the snapshot read, or by a newer one the next save merges.
-        let rows = match self.journal() {
-            Some(journal) => journal.store().read(board_id, None).await?,
-            None => Vec::new(),
-        };
         if !rows.is_empty() {
             return self
                 .load_with_journal(board_id, snapshot, version, rows)
