@@ -42,10 +42,17 @@ impl Db {
                 let wanted: Vec<DbUuid> = rows.iter().map(|row| DbUuid(row.board_id)).collect();
                 let mut existing = std::collections::HashSet::with_capacity(wanted.len());
                 for chunk in wanted.chunks(IDS_PER_STATEMENT) {
-                    let found: Vec<DbUuid> = boards::table
+                    let query = boards::table
                         .filter(boards::id.eq_any(chunk))
-                        .select(boards::id)
-                        .load(conn)?;
+                        .select(boards::id);
+                    let found: Vec<DbUuid> = match conn {
+                        // The boards found stay until the commit: a board
+                        // deleted meanwhile would fail the whole group commit
+                        // on the foreign key. (SQLite: `BEGIN IMMEDIATE`
+                        // already holds off every other writer.)
+                        AnyConnection::Postgres(pg) => query.for_key_share().load(pg)?,
+                        AnyConnection::Sqlite(_) => query.load(conn)?,
+                    };
                     existing.extend(found.into_iter().map(|id| id.0));
                 }
                 let mut written = Vec::with_capacity(rows.len());
