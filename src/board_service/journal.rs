@@ -38,14 +38,18 @@ pub type JournalFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, JournalErr
 /// One row to append: a board's updates of one group commit, framed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewJournalRow {
+    /// The board the updates belong to.
     pub board_id: Uuid,
+    /// The updates, each framed by [`frame_update`].
     pub updates: Vec<u8>,
 }
 
 /// A stored row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalRow {
+    /// The row's id: rows of one writer are numbered in commit order.
     pub id: i64,
+    /// The row's updates, each framed by [`frame_update`].
     pub updates: Vec<u8>,
 }
 

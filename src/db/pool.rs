@@ -125,7 +125,9 @@ impl Db {
         })
         .await?;
         db.warm().await?;
-        db.log_durability(durability).await;
+        if file || backend == Backend::Postgres {
+            db.log_durability(durability).await;
+        }
         tracing::info!(database = %location.redacted(), "database ready");
         Ok(db)
     }
