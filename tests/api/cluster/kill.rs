@@ -62,7 +62,14 @@ async fn a_killed_instance_loses_nothing_and_the_survivor_compacts_its_journal()
 
     // The survivor's save merges what the others stored and wrote, and
     // leaves no row behind.
-    set_key(&mut on_survivor, "survivor".to_owned()).await;
+    survivor
+        .post_bytes(
+            &format!("/api/v1/boards/{board}/updates"),
+            Some(&ada.token),
+            yjs_update("survivor", "s"),
+        )
+        .await
+        .assert_status(204);
     drop(on_survivor);
     let mut survivor = survivor;
     survivor.shutdown().await;
