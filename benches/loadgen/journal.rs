@@ -9,7 +9,8 @@
 //!   arrival → commit percentiles: the group-commit window;
 //! - cold load: the automerge-paper board's snapshot plus a 10,000-row
 //!   journal (one small map edit a row), read and replayed as a load does
-//!   (snapshot and rows read, document decoded, rows applied); beside it the
+//!   (snapshot and rows read; the snapshot decoded on one thread while the
+//!   rows are decoded and merged on another; rows applied); beside it the
 //!   same board with an empty journal.
 
 use std::{
@@ -205,7 +206,11 @@ async fn cold_load(spec: &Spec) -> anyhow::Result<Value> {
             let stored = db.load_board_state(board).await?.context("saved")?;
             let rows = db.read_journal(board, None).await?;
             let (applied, text_ok) = tokio::task::spawn_blocking(move || {
-                let live = LiveBoard::from_snapshot(board, Some(stored.state))?;
+                // As a load does: the snapshot decodes on another thread
+                // while this one prepares the rows.
+                let live = Arc::new(LiveBoard::from_snapshot(board, Some(stored.state))?);
+                let decoding = Arc::clone(&live);
+                drop(tokio::task::spawn_blocking(move || decoding.decode()));
                 let replayed = live.replay(&rows);
                 live.decode();
                 let keys = live.read_doc(|doc| {

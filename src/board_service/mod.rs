@@ -350,7 +350,12 @@ impl BoardService {
         let row_count = rows.len();
         let started = std::time::Instant::now();
         let (board, replayed) = tokio::task::spawn_blocking(move || {
-            let board = LiveBoard::from_snapshot(board_id, snapshot)?;
+            let board = Arc::new(LiveBoard::from_snapshot(board_id, snapshot)?);
+            // The snapshot decodes on another thread while this one decodes
+            // and merges the rows; the replay then waits for the document
+            // (or decodes it itself, if that thread has not started).
+            let decoding = Arc::clone(&board);
+            drop(tokio::task::spawn_blocking(move || decoding.decode()));
             let replayed = board.replay(&rows);
             Ok::<_, DocError>((board, replayed))
         })
@@ -376,7 +381,7 @@ impl BoardService {
         // Dirty (and the stored bytes no longer the whole document): the
         // compaction save follows at once.
         board.mark_changed();
-        Ok(Arc::new(board))
+        Ok(board)
     }
 
     fn forget_slot(&self, board_id: Uuid, slot: &Arc<Slot>) {
