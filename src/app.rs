@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use crate::{
     auth::{HashingSlots, JwtKeys},
-    board_service::{BoardService, QueueLimits, Relay, ServiceSettings},
+    board_service::{
+        BoardService, JournalLimits, JournalWriter, QueueLimits, Relay, ServiceSettings,
+    },
     board_threads::BoardThreads,
     body_budget::BodyBudget,
     cluster::{Cluster, ClusterSettings},
@@ -61,7 +63,7 @@ impl std::ops::Deref for AppState {
 impl App {
     /// Opens the database (running migrations) and prepares the keys.
     pub async fn new(config: Config) -> anyhow::Result<Self> {
-        let db = Db::open(&config.database).await?;
+        let db = Db::open_with(&config.database, config.durability).await?;
         let secret = match &config.jwt_secret {
             Some(secret) => secret.as_bytes().to_vec(),
             None => {
@@ -84,7 +86,13 @@ impl App {
             })?),
             None => None,
         };
-        let live = BoardService::with_relay(
+        let journal = JournalWriter::start(
+            Arc::new(db.clone()),
+            JournalLimits {
+                max_queued_bytes: journal_queue_bytes(config.max_message_bytes),
+            },
+        );
+        let live = BoardService::with_journal(
             std::sync::Arc::new(db.clone()),
             ServiceSettings {
                 save_debounce: config.save_debounce,
@@ -94,6 +102,7 @@ impl App {
             cluster
                 .clone()
                 .map(|cluster| Arc::new(cluster) as Arc<dyn Relay>),
+            Some(journal),
         );
         if let (Some(cluster), Some(url)) = (&cluster, &config.redis_url) {
             tracing::info!(redis = ?url, prefix = %config.cluster_prefix, "sharing live boards through Redis");
@@ -139,6 +148,13 @@ impl App {
     ) -> std::net::IpAddr {
         client_ip(peer, headers, &self.config.trusted_proxies)
     }
+}
+
+/// The most update bytes waiting for a journal commit: far more than a
+/// healthy database ever lets build up (a commit takes milliseconds), and room
+/// for a few maximal messages; beyond it appends are refused (REST 503).
+fn journal_queue_bytes(max_message_bytes: usize) -> usize {
+    (64 * 1024 * 1024).max(max_message_bytes.saturating_mul(4))
 }
 
 /// Per-socket send queue bounds: enough for bursts of small updates and for one

@@ -57,6 +57,18 @@ pub(crate) fn redact_url_password(url: &str) -> String {
     }
 }
 
+/// What a committed update survives (`DURABILITY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// A crash or kill of the process: SQLite in WAL mode with
+    /// `synchronous = NORMAL` (the commit is in the operating system's
+    /// cache, not yet on the disk).
+    #[default]
+    Process,
+    /// Also a power cut: SQLite with `synchronous = FULL` (fsync per commit).
+    Power,
+}
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -92,6 +104,9 @@ pub struct Config {
     pub save_max_debounce: Duration,
     /// `MAX_MESSAGE_BYTES`: largest WebSocket message or REST update body.
     pub max_message_bytes: usize,
+    /// `DURABILITY`: what a committed update survives (SQLite; PostgreSQL
+    /// follows its own `synchronous_commit`).
+    pub durability: Durability,
     /// `CORS_ORIGINS`: allowed origins; empty means any origin (development).
     pub cors_origins: Vec<String>,
     /// `LOG_FORMAT`.
@@ -137,6 +152,7 @@ impl Default for Config {
             save_debounce: Duration::from_millis(2_000),
             save_max_debounce: Duration::from_millis(10_000),
             max_message_bytes: 16 * 1024 * 1024,
+            durability: Durability::Process,
             cors_origins: Vec::new(),
             log_format: LogFormat::Text,
             metrics_addr: None,
@@ -259,6 +275,19 @@ impl Config {
                         },
                     )?;
         }
+        if let Some(value) = get("DURABILITY") {
+            config.durability = match value.to_ascii_lowercase().as_str() {
+                "process" => Durability::Process,
+                "power" => Durability::Power,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "DURABILITY",
+                        value: value.to_owned(),
+                        reason: "expected `process` or `power`".to_owned(),
+                    })
+                }
+            };
+        }
         if let Some(value) = get("LOG_FORMAT") {
             config.log_format = match value.to_ascii_lowercase().as_str() {
                 "text" => LogFormat::Text,
@@ -371,6 +400,17 @@ mod tests {
         assert_eq!(config.rate_member_adds_per_min, 30);
         assert!(config.redis_url.is_none());
         assert!(config.sync_threads.is_none(), "one per core");
+        assert_eq!(config.durability, Durability::Process);
+    }
+
+    #[test]
+    fn durability_is_process_or_power() {
+        let power = Config::from_vars(&vars(&[("DURABILITY", "power")])).expect("power");
+        assert_eq!(power.durability, Durability::Power);
+        let process = Config::from_vars(&vars(&[("DURABILITY", "Process")])).expect("process");
+        assert_eq!(process.durability, Durability::Process);
+        let err = Config::from_vars(&vars(&[("DURABILITY", "disk")])).expect_err("refused");
+        assert!(err.to_string().contains("DURABILITY"), "{err}");
     }
 
     #[test]

@@ -14,7 +14,11 @@ use axum::{
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::{board_service::OpenError, db::DbError, websocket};
+use crate::{
+    board_service::{journal::JournalError, OpenError},
+    db::DbError,
+    websocket,
+};
 
 /// An error answered to an HTTP client.
 #[derive(Debug, thiserror::Error)]
@@ -195,6 +199,21 @@ impl From<OpenError> for AppError {
             OpenError::ShuttingDown => Self::Unavailable("shutting down".to_owned()),
             OpenError::Store(err) => err.into(),
             OpenError::Corrupt(err) => Self::Internal(format!("stored board unreadable: {err}")),
+            OpenError::Journal(err) => err.into(),
+        }
+    }
+}
+
+impl From<JournalError> for AppError {
+    fn from(err: JournalError) -> Self {
+        match err {
+            JournalError::BoardGone => Self::NotFound("board not found"),
+            // Not made durable: the client may send it again (applying a Yjs
+            // update twice changes nothing).
+            JournalError::Unavailable(_) | JournalError::Full | JournalError::Stopped => {
+                Self::Unavailable("the update could not be made durable now; retry".to_owned())
+            }
+            JournalError::Failed(reason) => Self::Internal(format!("journal: {reason}")),
         }
     }
 }

@@ -15,6 +15,11 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// Buckets for the number of updates per journal group commit.
+const COMMIT_SIZE_BUCKETS: &[f64] = &[
+    1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, 10000.0,
+];
+
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// The y-websocket message types used as the `type` label.
@@ -58,6 +63,11 @@ pub fn install() -> Option<PrometheusHandle> {
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), LATENCY_BUCKETS)
+                .ok()?
+                .set_buckets_for_metric(
+                    Matcher::Full("journal_commit_updates".to_owned()),
+                    COMMIT_SIZE_BUCKETS,
+                )
                 .ok()?
                 .build_recorder();
             let handle = recorder.handle();
@@ -125,6 +135,45 @@ fn describe() {
         "board_save_bytes_total",
         Unit::Bytes,
         "Snapshot bytes written by saves."
+    );
+    describe_counter!(
+        "journal_appends_total",
+        "Updates committed to the board journal."
+    );
+    describe_counter!(
+        "journal_bytes_total",
+        Unit::Bytes,
+        "Update bytes committed to the board journal."
+    );
+    describe_histogram!(
+        "journal_commit_updates",
+        "Updates per journal group commit (one transaction for every board's pending updates)."
+    );
+    describe_histogram!(
+        "journal_commit_latency_seconds",
+        Unit::Seconds,
+        "Per group commit: from the arrival of its oldest update to its commit (the longest an update waited to become durable)."
+    );
+    describe_histogram!(
+        "journal_commit_duration_seconds",
+        Unit::Seconds,
+        "Time the journal transaction of one group commit took."
+    );
+    describe_counter!(
+        "journal_commit_failures_total",
+        "Journal group commits that failed (their socket updates become durable with their boards' next saves; REST callers got 503)."
+    );
+    describe_counter!(
+        "journal_refused_total",
+        "Updates not queued for the journal, by reason: full (the writer is backed up), stopped (shutdown)."
+    );
+    describe_counter!(
+        "journal_rows_replayed_total",
+        "Journal rows applied when a board loaded (or merged from other instances by a save)."
+    );
+    describe_counter!(
+        "journal_rows_kept_aside_total",
+        "Journal rows that did not decode: kept in the table (kept_aside), never replayed again."
     );
     describe_histogram!(
         "db_pool_wait_seconds",
@@ -301,6 +350,42 @@ pub fn board_save(ok: bool, bytes: usize, elapsed: Duration) {
 /// that snapshot first.
 pub fn board_save_merge() {
     counter!("board_save_merges_total").increment(1);
+}
+
+/// A journal group commit: how many updates, rows (boards) and bytes it
+/// carried, how long its transaction took, and how long its oldest update
+/// waited (arrival to commit).
+pub fn journal_commit(updates: usize, bytes: usize, duration: Duration, oldest_wait: Duration) {
+    counter!("journal_appends_total").increment(updates as u64);
+    counter!("journal_bytes_total").increment(bytes as u64);
+    histogram!("journal_commit_updates").record(updates as f64);
+    histogram!("journal_commit_duration_seconds").record(duration.as_secs_f64());
+    histogram!("journal_commit_latency_seconds").record(oldest_wait.as_secs_f64());
+}
+
+/// A journal group commit failed.
+pub fn journal_commit_failed() {
+    counter!("journal_commit_failures_total").increment(1);
+}
+
+/// An update was not queued for the journal.
+pub fn journal_refused(err: &crate::board_service::journal::JournalError) {
+    use crate::board_service::journal::JournalError;
+    let reason = match err {
+        JournalError::Full => "full",
+        _ => "stopped",
+    };
+    counter!("journal_refused_total", "reason" => reason).increment(1);
+}
+
+/// Journal rows replayed into a board, and rows kept aside as undecodable.
+pub fn journal_replayed(applied: usize, kept_aside: usize) {
+    if applied > 0 {
+        counter!("journal_rows_replayed_total").increment(applied as u64);
+    }
+    if kept_aside > 0 {
+        counter!("journal_rows_kept_aside_total").increment(kept_aside as u64);
+    }
 }
 
 /// Time spent waiting for a pooled database connection.

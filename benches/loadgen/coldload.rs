@@ -57,14 +57,14 @@ pub struct Spec {
 }
 
 /// The replayed document: its full update and facts about the replay.
-struct Replayed {
-    update: Vec<u8>,
+pub(crate) struct Replayed {
+    pub(crate) update: Vec<u8>,
     edits: usize,
     text_len: usize,
     replay: Duration,
 }
 
-fn replay(path: &Path) -> anyhow::Result<Replayed> {
+pub(crate) fn replay(path: &Path) -> anyhow::Result<Replayed> {
     let file = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
     let mut json = String::new();
     flate2::read::GzDecoder::new(file)

@@ -16,6 +16,8 @@
 //!   awareness-flood  one socket sends awareness removals of ids it never
 //!                 announced; server RSS growth, how that socket ended, and the
 //!                 latency of another socket's edits before/during/after
+//!   journal       the board journal in process (no server): group-commit
+//!                 throughput and latency, cold load of automerge-paper + 10,000 rows
 //!   all           fanout closed 50/10 w8, open 1000/s over 50 and 100 clients,
 //!                 connections 2000/200, coldload, saves, isolation (each on a
 //!                 fresh server)
@@ -43,6 +45,8 @@
 //!   --sockets 2000  --boards 200  --concurrency 64
 //! awareness-flood (not part of `all`)
 //!   --flood-messages 200  --flood-entries 5000  --samples 200
+//! journal
+//!   --updates 100000 (per throughput run)  --boards 100
 //! coldload
 //!   --trace PATH  --fresh-clients 20  --unload-wait-secs 5 (with --url)
 //! general
@@ -56,6 +60,7 @@ mod connections;
 mod fanout;
 mod hist;
 mod isolation;
+mod journal;
 mod procstat;
 mod proto;
 mod saves;
@@ -107,7 +112,7 @@ struct Opts {
 }
 
 fn usage() -> &'static str {
-    "usage: cargo bench --bench loadgen -- <fanout|connections|coldload|saves|isolation|awareness-flood|all> [options]\n\
+    "usage: cargo bench --bench loadgen -- <fanout|connections|coldload|saves|isolation|awareness-flood|journal|all> [options]\n\
      (see benches/loadgen/main.rs for the options)"
 }
 
@@ -301,6 +306,7 @@ enum Job {
     Saves(saves::Spec),
     Isolation(isolation::Spec),
     AwarenessFlood(awareness_flood::Spec),
+    Journal(journal::Spec),
 }
 
 fn jobs(opts: &Opts) -> anyhow::Result<Vec<(&'static str, Job)>> {
@@ -317,6 +323,14 @@ fn jobs(opts: &Opts) -> anyhow::Result<Vec<(&'static str, Job)>> {
             }),
         )],
         "saves" => vec![("saves", Job::Saves(opts.saves()))],
+        "journal" => vec![(
+            "journal",
+            Job::Journal(journal::Spec {
+                trace: opts.trace.clone(),
+                updates: opts.updates,
+                boards: opts.boards.unwrap_or(100),
+            }),
+        )],
         "isolation" => {
             anyhow::ensure!(
                 opts.rate.is_none(),
@@ -356,6 +370,10 @@ fn jobs(opts: &Opts) -> anyhow::Result<Vec<(&'static str, Job)>> {
 }
 
 async fn run_job(opts: &Opts, job: &Job) -> anyhow::Result<Value> {
+    if let Job::Journal(spec) = job {
+        // In process: no server to start.
+        return journal::run(spec).await;
+    }
     // A fresh canvas-server per scenario, so memory and counters start clean.
     let backend = Backend::new(opts.external.as_ref()).await?;
     match job {
@@ -365,6 +383,7 @@ async fn run_job(opts: &Opts, job: &Job) -> anyhow::Result<Value> {
         Job::Saves(spec) => saves::run(&backend, spec).await,
         Job::Isolation(spec) => isolation::run(&backend, spec).await,
         Job::AwarenessFlood(spec) => awareness_flood::run(&backend, spec).await,
+        Job::Journal(spec) => journal::run(spec).await,
     }
 }
 

@@ -37,7 +37,10 @@ pub struct HashingBusy;
 
 impl From<HashingBusy> for AppError {
     fn from(_: HashingBusy) -> Self {
-        Self::Busy("every password hashing slot is busy", HASHING_RETRY_AFTER_SECS)
+        Self::Busy(
+            "every password hashing slot is busy",
+            HASHING_RETRY_AFTER_SECS,
+        )
     }
 }
 

@@ -24,6 +24,8 @@ use yrs::{
 
 use super::{
     awareness::{Accepted, AwarenessError, AwarenessTable},
+    group_commit::JournalCursor,
+    journal::{unframe_updates, JournalRow},
     peer::{Batch, CloseReason, Peer},
 };
 use crate::protocol::{
@@ -74,6 +76,15 @@ pub(super) struct BoardState {
     pub(super) stored_version: i64,
     /// When the oldest unsaved change happened (for the debounce cap).
     pub(super) unsaved_since: Option<Instant>,
+    /// Journal rows of other processes (or earlier loads) merged into the
+    /// document and not yet deleted: the next successful save deletes them.
+    pub(super) journal_merged: Vec<i64>,
+    /// Journal rows that did not decode: the next successful save marks them
+    /// kept aside.
+    pub(super) journal_kept_aside: Vec<i64>,
+    /// Save at once, without the debounce (a board that replayed its journal
+    /// at load is compacted right away).
+    pub(super) save_now: bool,
     /// When the newest change happened (for the quiet-time debounce).
     pub(super) last_change: Instant,
     pub(super) status: Status,
@@ -112,7 +123,38 @@ pub struct LiveBoard {
     /// Set when the save worker is spawned (after the first lease, so it never
     /// sees a fresh board as unused and unloads it under its first opener).
     pub(super) worker_started: AtomicBool,
+    /// The highest own journal row of this board that is committed.
+    pub(super) journal_cursor: Arc<JournalCursor>,
 }
+
+/// What replaying journal rows came to.
+#[derive(Debug, Default)]
+pub struct Replayed {
+    /// Rows applied to the document.
+    pub applied: Vec<i64>,
+    /// Rows that did not decode (or that yrs refused): kept aside.
+    pub kept_aside: Vec<i64>,
+    /// What the applied rows added to the document, as one v1 update (`None`
+    /// when nothing was new).
+    pub added: Option<Vec<u8>>,
+}
+
+/// Guard limits for the server's own stored data (snapshots, journal rows):
+/// only the nesting bound matters (yrs recurses).
+fn stored_data_limits() -> GuardLimits {
+    GuardLimits {
+        max_structs: usize::MAX,
+        max_delete_ranges: usize::MAX,
+        max_clients: usize::MAX,
+        max_elements: usize::MAX,
+        max_subdocs: usize::MAX,
+        ..GuardLimits::default()
+    }
+}
+
+/// Journal updates merged into one before they are applied at load (see
+/// [`LiveBoard::replay`]).
+const MERGE_CHUNK: usize = 64;
 
 /// How many times [`LiveBoard::try_apply_update`] retries a busy document:
 /// a few microseconds, about one small update's integration.
@@ -134,16 +176,7 @@ impl LiveBoard {
     /// use, so a fresh client can be served the stored bytes before that.
     pub fn from_snapshot(id: Uuid, snapshot: Option<Vec<u8>>) -> Result<Self, DocError> {
         if let Some(bytes) = &snapshot {
-            // Our own data: only the nesting bound matters (yrs recurses).
-            let limits = GuardLimits {
-                max_structs: usize::MAX,
-                max_delete_ranges: usize::MAX,
-                max_clients: usize::MAX,
-                max_elements: usize::MAX,
-                max_subdocs: usize::MAX,
-                ..GuardLimits::default()
-            };
-            guard::check_update_v1(bytes, &limits)
+            guard::check_update_v1(bytes, &stored_data_limits())
                 .map_err(|err| DocError::Decode(err.to_string()))?;
         }
         // The stored snapshot is the whole document: exactly what a fresh
@@ -161,12 +194,16 @@ impl LiveBoard {
                 saved_seq: 0,
                 stored_version: 0,
                 unsaved_since: None,
+                journal_merged: Vec::new(),
+                journal_kept_aside: Vec::new(),
+                save_now: false,
                 last_change: Instant::now(),
                 status: Status::Open,
                 full_state_frame: Some((0, Bytes::from(full_state))),
             }),
             wake: Notify::new(),
             worker_started: AtomicBool::new(false),
+            journal_cursor: Arc::default(),
         })
     }
 
@@ -217,6 +254,121 @@ impl LiveBoard {
             let added = txn.state_vector() != before || !txn.delete_set().is_empty();
             Ok(added.then(|| txn.encode_update_v1()))
         })
+    }
+
+    /// Applies journal rows (in the order given: id order) in one transaction.
+    /// A row whose updates do not all decode is applied not at all and
+    /// reported kept aside; the others still apply. Blocking.
+    pub fn replay(&self, rows: &[JournalRow]) -> Replayed {
+        let limits = stored_data_limits();
+        let mut replayed = Replayed::default();
+        let mut decoded = Vec::with_capacity(rows.len());
+        for row in rows {
+            let updates = unframe_updates(&row.updates).and_then(|raw| {
+                let updates = raw
+                    .iter()
+                    .map(|update| {
+                        guard::check_update_v1(update, &limits).ok()?;
+                        contained(|| {
+                            Update::decode_v1(update).map_err(|e| DocError::Decode(e.to_string()))
+                        })
+                        .ok()
+                    })
+                    .collect::<Option<Vec<Update>>>()?;
+                Some((raw, updates))
+            });
+            match updates {
+                Some((raw, updates)) => decoded.push((row.id, raw, updates)),
+                None => {
+                    tracing::error!(board.id = %self.id, row.id = row.id,
+                        "journal row does not decode; kept aside, the rest of the journal loads");
+                    replayed.kept_aside.push(row.id);
+                }
+            }
+        }
+        if decoded.is_empty() {
+            return replayed;
+        }
+        // Rows of at most MERGE_CHUNK updates each, in order, their updates
+        // merged into one per chunk: yrs spends ~15 µs of fixed work per
+        // applied update, so 10,000 small rows applied one by one take 150 ms,
+        // merged by 64 about a tenth of that. (Merging all at once costs
+        // more: yrs re-sorts every input at each step.) Done before the
+        // document is needed, so a load can decode the snapshot meanwhile.
+        let mut chunks: Vec<Vec<_>> = Vec::new();
+        let mut in_chunk = 0;
+        for row in decoded {
+            if chunks.is_empty() || in_chunk >= MERGE_CHUNK {
+                chunks.push(Vec::new());
+                in_chunk = 0;
+            }
+            in_chunk += row.2.len();
+            if let Some(chunk) = chunks.last_mut() {
+                chunk.push(row);
+            }
+        }
+        let merged = contained(|| {
+            Ok(chunks
+                .into_iter()
+                .map(|chunk| {
+                    let mut ids = Vec::with_capacity(chunk.len());
+                    let mut raws = Vec::with_capacity(chunk.len());
+                    let mut updates = Vec::with_capacity(chunk.len());
+                    for (id, raw, decoded) in chunk {
+                        ids.push(id);
+                        raws.push(raw);
+                        updates.extend(decoded);
+                    }
+                    (ids, raws, Update::merge_updates(updates))
+                })
+                .collect::<Vec<_>>())
+        });
+        let Ok(merged) = merged else {
+            tracing::error!(board.id = %self.id, "merging the journal panicked; rows kept");
+            return replayed;
+        };
+        let doc = lock(self.doc());
+        let outcome = contained(|| {
+            // One transaction for the lot.
+            let mut txn = doc.transact_mut();
+            let before = txn.state_vector();
+            for (ids, raws, update) in merged {
+                if txn.apply_update(update).is_ok() {
+                    replayed.applied.extend(ids);
+                    continue;
+                }
+                // Applying an update twice changes nothing: retry row by row
+                // to find the row(s) the document refuses.
+                for (id, raw) in ids.into_iter().zip(raws) {
+                    let refused = raw.iter().find_map(|bytes| {
+                        Update::decode_v1(bytes)
+                            .map_err(|e| e.to_string())
+                            .and_then(|update| txn.apply_update(update).map_err(|e| e.to_string()))
+                            .err()
+                    });
+                    match refused {
+                        None => replayed.applied.push(id),
+                        Some(err) => {
+                            tracing::error!(board.id = %self.id, row.id = id, %err,
+                                "journal row refused by the document; kept aside");
+                            replayed.kept_aside.push(id);
+                        }
+                    }
+                }
+            }
+            let added = txn.state_vector() != before || !txn.delete_set().is_empty();
+            Ok(added.then(|| txn.encode_update_v1()))
+        });
+        match outcome {
+            Ok(added) => replayed.added = added,
+            Err(err) => {
+                tracing::error!(board.id = %self.id, %err, "replaying the journal panicked; rows kept");
+                // Nothing is known to be in the document: keep every row for
+                // the next load rather than delete any.
+                replayed.applied.clear();
+            }
+        }
+        replayed
     }
 
     /// Like [`Self::apply_update`], but `None` instead of waiting when another
@@ -490,6 +642,34 @@ mod tests {
             board.cached_full_state_frame().is_none(),
             "stale frames are not stored"
         );
+    }
+
+    #[test]
+    fn replaying_the_journal_applies_every_good_row_across_merge_chunks_and_keeps_bad_ones_aside() {
+        let board =
+            LiveBoard::from_snapshot(Uuid::new_v4(), Some(snapshot_with("stored"))).expect("loads");
+        let mut rows = Vec::new();
+        for id in 1..=200 {
+            let mut updates = Vec::new();
+            super::super::journal::frame_update(&mut updates, &snapshot_with(&format!("k{id}")));
+            rows.push(JournalRow { id, updates });
+        }
+        rows.insert(
+            50,
+            JournalRow {
+                id: 1000,
+                updates: vec![5, 0x86, 0x9a, 0xe2, 0xb6, 0x11],
+            },
+        );
+        let replayed = board.replay(&rows);
+        assert_eq!(replayed.kept_aside, [1000]);
+        assert_eq!(replayed.applied, (1..=200).collect::<Vec<_>>());
+        assert!(replayed.added.is_some());
+        let keys = board.read_doc(|doc| {
+            let map = doc.get_or_insert_map("map");
+            map.len(&doc.transact())
+        });
+        assert_eq!(keys, 201, "the stored key and every replayed one");
     }
 
     #[test]

@@ -7,11 +7,15 @@
 //! - [`board`]: one loaded board (document, peers, dirty bookkeeping).
 //! - [`session`]: what one socket's messages do to its board.
 //! - [`persistence`]: the debounced, retrying save worker.
+//! - [`journal`], [`group_commit`]: every accepted update appended within
+//!   milliseconds, so a crash loses none; saves delete what they cover.
 //! - [`peer`], [`awareness`], [`store`]: the parts those use.
 //! - [`relay`]: the hook that lets other instances follow (see `crate::cluster`).
 
 mod awareness;
 pub mod board;
+pub mod group_commit;
+pub mod journal;
 pub mod peer;
 mod persistence;
 pub mod relay;
@@ -33,6 +37,7 @@ use uuid::Uuid;
 
 pub use awareness::Accepted as AwarenessAccepted;
 pub use board::{DocError, LiveBoard};
+pub use group_commit::{JournalLimits, JournalWriter};
 pub use peer::{Batch, CloseFrame, CloseReason, Peer, QueueLimits, WriterStep};
 pub use relay::{AccessEvent, Relay};
 pub use store::BoardStore;
@@ -66,6 +71,9 @@ pub enum OpenError {
     /// The stored snapshot does not decode.
     #[error("stored board state is unreadable: {0}")]
     Corrupt(DocError),
+    /// The board's journal could not be read.
+    #[error(transparent)]
+    Journal(#[from] journal::JournalError),
 }
 
 /// A registry slot: the board is loaded into it at most once.
@@ -92,6 +100,8 @@ struct Inner {
     relay: Option<Arc<dyn Relay>>,
     /// Bumped by every access change applied here (see [`BoardService::access_epoch`]).
     access_epoch: AtomicU64,
+    /// Where accepted updates are appended (`None`: no journal, saves only).
+    journal: Option<JournalWriter>,
 }
 
 /// The registry of live boards. Cheap to clone.
@@ -150,6 +160,17 @@ impl BoardService {
         settings: ServiceSettings,
         relay: Option<Arc<dyn Relay>>,
     ) -> Self {
+        Self::with_journal(store, settings, relay, None)
+    }
+
+    /// A service that also appends every update it accepts to `journal`
+    /// (and replays it when a board loads).
+    pub fn with_journal(
+        store: Arc<dyn BoardStore>,
+        settings: ServiceSettings,
+        relay: Option<Arc<dyn Relay>>,
+        journal: Option<JournalWriter>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 boards: Mutex::new(HashMap::new()),
@@ -163,6 +184,7 @@ impl BoardService {
                 sessions: TaskTracker::new(),
                 relay,
                 access_epoch: AtomicU64::new(0),
+                journal,
             }),
         }
     }
@@ -175,6 +197,11 @@ impl BoardService {
     /// The relay to other instances, if any.
     pub fn relay(&self) -> Option<&Arc<dyn Relay>> {
         self.inner.relay.as_ref()
+    }
+
+    /// The journal writer, if updates are journaled.
+    pub fn journal(&self) -> Option<&JournalWriter> {
+        self.inner.journal.as_ref()
     }
 
     /// Whether shutdown has begun (new sockets and edits are refused).
@@ -273,9 +300,26 @@ impl BoardService {
     }
 
     async fn load(&self, board_id: Uuid) -> Result<Arc<LiveBoard>, OpenError> {
-        let stored = self.inner.store.load(board_id).await?;
+        // Both at once (a board's first socket waits for them). Either order
+        // is safe: rows deleted by another instance's save in between are in
+        // the snapshot read after them, or in a newer one this board's next
+        // save merges (its version check fails); rows read twice (in the
+        // snapshot and as rows) apply twice, which changes nothing.
+        let rows = async {
+            match self.journal() {
+                Some(journal) => journal.store().read(board_id, None).await,
+                None => Ok(Vec::new()),
+            }
+        };
+        let (stored, rows) = tokio::join!(self.inner.store.load(board_id), rows);
+        let (stored, rows) = (stored?, rows?);
         let version = stored.as_ref().map_or(0, |stored| stored.version);
         let snapshot = stored.map(|stored| stored.state);
+        if !rows.is_empty() {
+            return self
+                .load_with_journal(board_id, snapshot, version, rows)
+                .await;
+        }
         // A new or small board is checked and decoded here: two trips through
         // the blocking pool would cost more than the work, and the first
         // socket of every board waits for them.
@@ -304,6 +348,53 @@ impl BoardService {
             }
         }
         tracing::debug!(board.id = %board_id, "board loaded");
+        Ok(board)
+    }
+
+    /// Loads a board whose journal holds rows: the snapshot, then every row
+    /// in id order, then a compaction save at once (it deletes the rows
+    /// replayed and marks the undecodable ones kept aside).
+    async fn load_with_journal(
+        &self,
+        board_id: Uuid,
+        snapshot: Option<Vec<u8>>,
+        version: i64,
+        rows: Vec<journal::JournalRow>,
+    ) -> Result<Arc<LiveBoard>, OpenError> {
+        let row_count = rows.len();
+        let started = std::time::Instant::now();
+        let (board, replayed) = tokio::task::spawn_blocking(move || {
+            let board = Arc::new(LiveBoard::from_snapshot(board_id, snapshot)?);
+            // The snapshot decodes on another thread while this one decodes
+            // and merges the rows; the replay then waits for the document
+            // (or decodes it itself, if that thread has not started).
+            let decoding = Arc::clone(&board);
+            drop(tokio::task::spawn_blocking(move || decoding.decode()));
+            let replayed = board.replay(&rows);
+            Ok::<_, DocError>((board, replayed))
+        })
+        .await
+        .map_err(|_| OpenError::Corrupt(DocError::Panicked))?
+        .map_err(OpenError::Corrupt)?;
+        if board.state().status == Status::Deleted {
+            return Err(OpenError::Corrupt(DocError::Decode(
+                "stored state does not decode".into(),
+            )));
+        }
+        crate::metrics::journal_replayed(replayed.applied.len(), replayed.kept_aside.len());
+        tracing::info!(board.id = %board_id, rows = row_count, applied = replayed.applied.len(),
+            kept_aside = replayed.kept_aside.len(), elapsed_ms = started.elapsed().as_millis() as u64,
+            "board loaded with its journal replayed");
+        {
+            let mut state = board.state();
+            state.stored_version = version;
+            state.journal_merged = replayed.applied;
+            state.journal_kept_aside = replayed.kept_aside;
+            state.save_now = true;
+        }
+        // Dirty (and the stored bytes no longer the whole document): the
+        // compaction save follows at once.
+        board.mark_changed();
         Ok(board)
     }
 
@@ -463,13 +554,26 @@ impl BoardService {
         }
     }
 
-    /// Second half: save every board with unsaved changes, retrying failed
-    /// saves, until each is saved and no longer used or `deadline` passes.
-    /// Nothing here waits on a client: sockets were closed by
-    /// [`Self::begin_shutdown`], and each lets go of its board as soon as it
-    /// sees that. Boards still unsaved at the deadline are logged and returned.
+    /// Second half: commit what the journal holds, then save every board with
+    /// unsaved changes, retrying failed saves, until each is saved and no
+    /// longer used or `deadline` passes. Nothing here waits on a client:
+    /// sockets were closed by [`Self::begin_shutdown`], and each lets go of its
+    /// board as soon as it sees that. Boards still unsaved at the deadline are
+    /// logged and returned.
     pub async fn shutdown(&self, deadline: Instant) -> ShutdownReport {
         self.begin_shutdown();
+        // What the sockets sent is committed before the last saves, which
+        // then delete those rows with the rest. A journal that cannot commit
+        // by the deadline leaves its updates to the saves, whose snapshots
+        // hold them too.
+        if let Some(journal) = self.journal() {
+            if tokio::time::timeout_at(deadline, journal.close())
+                .await
+                .is_err()
+            {
+                tracing::warn!("journal still committing at the shutdown deadline");
+            }
+        }
         let dirty = self.dirty_count();
         let _ = self.inner.final_deadline.set(deadline);
         self.inner.final_flush.store(true, Ordering::SeqCst);
@@ -494,7 +598,7 @@ impl BoardService {
                 .collect::<Vec<_>>()
                 .join(",");
             tracing::error!(boards.unsaved = %ids, count = unsaved.len(),
-                "shutdown deadline passed with boards unsaved; their latest changes are lost");
+                "shutdown deadline passed with boards unsaved: what the journal committed of their changes is replayed when they are next loaded, the rest is lost");
         }
         ShutdownReport {
             saved: dirty.saturating_sub(unsaved.len()),

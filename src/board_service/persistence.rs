@@ -9,14 +9,17 @@
 //! version it last merged, and when another instance saved in between, it merges
 //! that snapshot into the live document (relaying what was new to this
 //! instance's sockets) and saves again.
+//!
+//! A save also compacts the journal, in the snapshot's transaction: it deletes
+//! exactly the rows whose content the snapshot holds (see [`save`]).
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use tokio::time::{sleep_until, Instant};
 
 use bytes::Bytes;
 
-use super::{board::Status, BoardService, CloseReason, LiveBoard};
+use super::{board::Status, journal::Compaction, BoardService, CloseReason, LiveBoard};
 use crate::{
     db::{DbError, SaveOutcome, StoredState},
     protocol::message,
@@ -56,6 +59,8 @@ struct Facts {
     unsaved_since: Option<Instant>,
     final_flush: bool,
     retry_at: Option<Instant>,
+    /// Save without waiting for the debounce (a journal just replayed).
+    save_now: bool,
 }
 
 fn plan(facts: Facts, debounce: Duration, max_debounce: Duration) -> Step {
@@ -77,7 +82,7 @@ fn plan(facts: Facts, debounce: Duration, max_debounce: Duration) -> Step {
             Step::Wait
         };
     }
-    let due = if facts.final_flush {
+    let due = if facts.final_flush || facts.save_now {
         Instant::now()
     } else {
         let quiet = facts.last_change + debounce;
@@ -114,6 +119,7 @@ pub(super) async fn run(service: BoardService, board: Arc<LiveBoard>) {
                 unsaved_since: state.unsaved_since,
                 final_flush,
                 retry_at,
+                save_now: state.save_now,
             }
         };
         match plan(facts, settings.save_debounce, settings.save_max_debounce) {
@@ -177,24 +183,38 @@ enum SaveError {
 async fn save(service: &BoardService, board: &Arc<LiveBoard>) -> Result<(), SaveError> {
     let started = Instant::now();
     for _ in 0..=MAX_MERGES {
+        merge_journal_of_others(service, board).await?;
         let snapshot_of = Arc::clone(board);
-        // The change counter is read before the document is encoded: a change
-        // that lands in between is in the snapshot but still counts as unsaved,
-        // so it is saved again rather than lost.
-        let (seq, expected_version, bytes) = tokio::task::spawn_blocking(move || {
-            let (seq, version) = {
+        let instance = service.journal().map(super::JournalWriter::instance);
+        // The change counter and the journal are read before the document is
+        // encoded: a change that lands in between is in the snapshot but still
+        // counts as unsaved, so it is saved again rather than lost; and a row
+        // committed in between has an id above `own_up_to`, so it survives
+        // this save (no update is both unsaved and deleted). Every own row up
+        // to `own_up_to` is in the snapshot: an update is applied to the
+        // document before it is queued for the journal.
+        let (seq, expected_version, compaction, bytes) = tokio::task::spawn_blocking(move || {
+            let (seq, version, compaction) = {
                 let state = snapshot_of.state();
-                (state.change_seq, state.stored_version)
+                let compaction = instance.map(|instance| Compaction {
+                    instance,
+                    own_up_to: snapshot_of.journal_cursor.committed(),
+                    merged: state.journal_merged.clone(),
+                    kept_aside: state.journal_kept_aside.clone(),
+                });
+                (state.change_seq, state.stored_version, compaction)
             };
-            (seq, version, snapshot_of.snapshot())
+            (seq, version, compaction, snapshot_of.snapshot())
         })
         .await
         .map_err(|err| SaveError::Failed(format!("encoding failed: {err}")))?;
+        let compaction = compaction.unwrap_or_default();
+        let covered = compaction.clone();
         let size = bytes.len();
         let result = service
             .inner
             .store
-            .save(board.id, bytes, expected_version)
+            .save(board.id, bytes, expected_version, compaction)
             .await;
         // A conflict wrote nothing: it counts as a merge, not as a save.
         if !matches!(result, Ok(SaveOutcome::Conflict(_))) {
@@ -206,6 +226,13 @@ async fn save(service: &BoardService, board: &Arc<LiveBoard>) -> Result<(), Save
                 state.saved_seq = state.saved_seq.max(seq);
                 state.stored_version = version;
                 state.unsaved_since = state.is_dirty().then_some(started);
+                state.save_now = false;
+                // Rows merged or kept aside after the snapshot was taken wait
+                // for the next save.
+                let merged: HashSet<i64> = covered.merged.iter().copied().collect();
+                state.journal_merged.retain(|id| !merged.contains(id));
+                let kept: HashSet<i64> = covered.kept_aside.iter().copied().collect();
+                state.journal_kept_aside.retain(|id| !kept.contains(id));
                 drop(state);
                 tracing::debug!(board.id = %board.id, bytes = size, version,
                     elapsed_ms = started.elapsed().as_millis() as u64, "board saved");
@@ -228,6 +255,55 @@ async fn save(service: &BoardService, board: &Arc<LiveBoard>) -> Result<(), Save
     Err(SaveError::Failed(format!(
         "the stored snapshot changed {MAX_MERGES} times while merging"
     )))
+}
+
+/// Merges the journal rows other processes wrote for this board (and that are
+/// not merged yet) into the live document, relays what they added, and notes
+/// their ids for deletion by this save. A board served by one instance finds
+/// none: its own rows are in its document already.
+async fn merge_journal_of_others(
+    service: &BoardService,
+    board: &Arc<LiveBoard>,
+) -> Result<(), SaveError> {
+    let Some(journal) = service.journal() else {
+        return Ok(());
+    };
+    let rows = journal
+        .store()
+        .read(board.id, Some(journal.instance()))
+        .await
+        .map_err(|err| SaveError::Failed(format!("reading the journal failed: {err}")))?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<_> = {
+        let state = board.state();
+        let known: HashSet<i64> = state
+            .journal_merged
+            .iter()
+            .chain(&state.journal_kept_aside)
+            .copied()
+            .collect();
+        rows.into_iter()
+            .filter(|row| !known.contains(&row.id))
+            .collect()
+    };
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let merging = Arc::clone(board);
+    let replayed = tokio::task::spawn_blocking(move || merging.replay(&rows))
+        .await
+        .map_err(|err| SaveError::Failed(format!("merging the journal failed: {err}")))?;
+    crate::metrics::journal_replayed(replayed.applied.len(), replayed.kept_aside.len());
+    if let Some(added) = replayed.added {
+        let frame = Bytes::from(message::encode_update(&added));
+        board.publish(std::slice::from_ref(&frame), None, true);
+    }
+    let mut state = board.state();
+    state.journal_merged.extend(replayed.applied);
+    state.journal_kept_aside.extend(replayed.kept_aside);
+    Ok(())
 }
 
 /// Merges a snapshot another instance stored into the live document, relays
@@ -266,6 +342,7 @@ mod tests {
             unsaved_since: Some(now),
             final_flush: false,
             retry_at: None,
+            save_now: false,
         }
     }
 
@@ -286,6 +363,19 @@ mod tests {
             ..facts(now)
         };
         assert_eq!(plan(busy, DEBOUNCE, MAX), Step::SaveAt(now + MAX));
+    }
+
+    #[test]
+    fn a_board_that_replayed_its_journal_saves_at_once() {
+        let now = Instant::now();
+        let replayed = Facts {
+            save_now: true,
+            ..facts(now)
+        };
+        match plan(replayed, DEBOUNCE, MAX) {
+            Step::SaveAt(due) => assert!(due <= Instant::now()),
+            other => panic!("expected an immediate save, got {other:?}"),
+        }
     }
 
     #[test]

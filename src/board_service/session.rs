@@ -15,8 +15,8 @@ use tokio_util::task::task_tracker::TaskTrackerToken;
 use uuid::Uuid;
 
 use super::{
-    AwarenessAccepted, BoardService, CloseReason, DocError, Lease, LiveBoard, OpenError, Peer,
-    Relay,
+    journal::JournalError, AwarenessAccepted, BoardService, CloseReason, DocError, JournalWriter,
+    Lease, LiveBoard, OpenError, Peer, Relay,
 };
 use crate::{
     db::Role,
@@ -40,6 +40,8 @@ pub struct Session {
     peer: Arc<Peer>,
     /// Other instances, told about what this socket changed.
     relay: Option<Arc<dyn Relay>>,
+    /// Where what this socket changed is made durable.
+    journal: Option<JournalWriter>,
     /// Frames for the board's other sockets, not yet queued to them (see
     /// [`Session::flush`]).
     outbox: Vec<Bytes>,
@@ -87,6 +89,7 @@ impl Session {
                 lease,
                 peer,
                 relay,
+                journal: None,
                 outbox: Vec::new(),
                 outbox_changes: false,
                 first_message: None,
@@ -125,6 +128,7 @@ impl Session {
             lease,
             peer,
             relay,
+            journal: service.journal().cloned(),
             outbox: Vec::new(),
             outbox_changes: false,
             first_message,
@@ -253,6 +257,13 @@ impl Session {
         let outcome = apply_update_with(board, update.clone(), || self.flush()).await?;
         if outcome == Applied::Changed {
             let frame = relay.unwrap_or_else(|| Bytes::from(message::encode_update(&update)));
+            // Queued for the next group commit; nothing here waits for it.
+            // Refused only when the writer is backed up: the update is
+            // applied and relayed anyway, and the board's save covers it.
+            if let Some(journal) = &self.journal {
+                let board = self.board();
+                let _ = journal.append(board.id, &board.journal_cursor, update.clone());
+            }
             self.outbox.push(frame);
             self.outbox_changes = true;
             if let Some(relay) = &self.relay {
@@ -446,11 +457,16 @@ pub enum ExternalUpdateError {
     /// The board could not be opened.
     #[error(transparent)]
     Open(#[from] OpenError),
+    /// Applied and relayed, but not made durable (the journal is backed up or
+    /// the database is down): the caller may send it again.
+    #[error(transparent)]
+    NotDurable(#[from] JournalError),
 }
 
 impl BoardService {
     /// Applies an update that arrived outside a socket (REST): opens the board,
-    /// applies, relays to its sockets, and lets the save worker save it.
+    /// applies, relays to its sockets, and resolves once the update is
+    /// committed to the journal (the save worker compacts it later).
     pub async fn apply_external_update(
         &self,
         board_id: Uuid,
@@ -473,6 +489,12 @@ impl BoardService {
                 if let Some(relay) = self.relay() {
                     relay.update(board_id, &update);
                 }
+                // The broadcast went first: only this caller waits for the disk.
+                if let Some(journal) = self.journal() {
+                    journal
+                        .append_durably(board_id, &board.journal_cursor, update)
+                        .await?;
+                }
                 Ok(())
             }
             Ok(Applied::Empty) => Ok(()),
@@ -487,6 +509,17 @@ impl BoardService {
             return blocking(move || board.snapshot())
                 .await
                 .ok_or(OpenError::Corrupt(super::DocError::Panicked));
+        }
+        // Updates not yet compacted into the snapshot (after a crash): the
+        // board is loaded, which replays and compacts them.
+        if let Some(journal) = self.journal() {
+            if !journal.store().read(board_id, None).await?.is_empty() {
+                let lease = self.open(board_id).await?;
+                let board = Arc::clone(lease.board());
+                return blocking(move || board.snapshot())
+                    .await
+                    .ok_or(OpenError::Corrupt(super::DocError::Panicked));
+            }
         }
         match self.inner.store.load(board_id).await? {
             Some(stored) => Ok(stored.state),

@@ -1,10 +1,12 @@
 //! Where board snapshots are loaded from and saved to. The service only needs
-//! these two calls, so tests can put a failing store in front of it.
+//! these two calls, so tests can put a failing store in front of it. (The
+//! journal's rows go through `journal::JournalStore`.)
 
 use std::{future::Future, pin::Pin};
 
 use uuid::Uuid;
 
+use super::journal::Compaction;
 use crate::db::{Db, DbError, SaveOutcome, StoredState};
 
 /// A boxed future, so the trait stays object-safe.
@@ -15,14 +17,16 @@ pub trait BoardStore: Send + Sync + 'static {
     /// The stored snapshot and its version, or `None` when the board was never
     /// saved.
     fn load(&self, board_id: Uuid) -> StoreFuture<'_, Option<StoredState>>;
-    /// Replaces the stored snapshot if it is still `expected_version` (0: none);
-    /// otherwise returns the stored one to merge. [`DbError::NotFound`] when the
-    /// board is gone.
+    /// Replaces the stored snapshot if it is still `expected_version` (0: none)
+    /// and, in the same transaction, removes the journal rows it covers;
+    /// otherwise returns the stored one to merge. [`DbError::NotFound`] when
+    /// the board is gone.
     fn save(
         &self,
         board_id: Uuid,
         state: Vec<u8>,
         expected_version: i64,
+        compaction: Compaction,
     ) -> StoreFuture<'_, SaveOutcome>;
 }
 
@@ -36,7 +40,8 @@ impl BoardStore for Db {
         board_id: Uuid,
         state: Vec<u8>,
         expected_version: i64,
+        compaction: Compaction,
     ) -> StoreFuture<'_, SaveOutcome> {
-        Box::pin(self.save_board_state(board_id, state, expected_version))
+        Box::pin(self.save_board_state(board_id, state, expected_version, compaction))
     }
 }

@@ -48,7 +48,8 @@ pub async fn get_board_state(
 }
 
 /// Applies a Yjs v1 update to the board, relays it to the board's live sockets
-/// and saves it like any edit (owner or editor).
+/// and saves it like any edit (owner or editor). Answered `204` only once the
+/// update is committed to the board's journal: it then survives a crash.
 #[utoipa::path(
     post,
     path = "/boards/{id}/updates",
@@ -63,7 +64,7 @@ pub async fn get_board_state(
         (status = 403, description = "The caller is a viewer", body = ErrorBody),
         (status = 404, description = "No such board, or not shared with the caller", body = ErrorBody),
         (status = 413, description = "Body larger than MAX_MESSAGE_BYTES", body = ErrorBody),
-        (status = 503, description = "Shutting down, or too many large bodies are being received at once (see Retry-After)", body = ErrorBody,
+        (status = 503, description = "Shutting down, too many large bodies are being received at once (see Retry-After), or the update could not be committed to the journal (the database is down or backed up; sending it again is safe)", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait, when too many large bodies are being received"))),
     )
 )]
@@ -93,6 +94,7 @@ pub async fn apply_board_update(
                 AppError::BadRequest("the body is not a valid Yjs v1 update".to_owned())
             }
             ExternalUpdateError::Open(err) => err.into(),
+            ExternalUpdateError::NotDurable(err) => err.into(),
         })?;
     Ok(StatusCode::NO_CONTENT)
 }

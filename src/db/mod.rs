@@ -11,6 +11,7 @@
 mod audit;
 mod boards;
 mod connection;
+mod journal;
 mod manager;
 mod members;
 pub mod models;

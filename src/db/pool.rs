@@ -13,7 +13,7 @@ use super::{
     manager::{ConnectionManager, Pooled},
     DbError,
 };
-use crate::config::DatabaseLocation;
+use crate::config::{DatabaseLocation, Durability};
 
 type Pool = deadpool_diesel::Pool<ConnectionManager>;
 
@@ -34,9 +34,14 @@ const POOL_WAIT: Duration = Duration::from_secs(5);
 /// `busy_timeout` makes concurrent writers wait for the lock instead of failing.
 const CONNECTION_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;";
 
-/// WAL lets readers proceed while a board is being saved; `synchronous = NORMAL`
-/// is durable against a process crash (the case that matters for `kill -9`).
-const FILE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;";
+/// WAL lets readers proceed while a board is being saved. `synchronous =
+/// NORMAL` makes a commit durable against a process crash or `kill -9` (the
+/// WAL frames are in the operating system's cache when the commit returns),
+/// not against a power cut; `FULL` fsyncs the WAL at every commit and
+/// survives both (`DURABILITY=power`). The journal's group commits are what
+/// make the fsync affordable: one per batch, not one per update.
+const FILE_PRAGMAS_PROCESS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;";
+const FILE_PRAGMAS_POWER: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;";
 
 /// A handle to the database: cheap to clone, shared by every request.
 #[derive(Clone)]
@@ -62,8 +67,18 @@ impl std::fmt::Debug for Db {
 }
 
 impl Db {
-    /// Opens the database, sets up every connection, and runs pending migrations.
+    /// Opens the database, sets up every connection, and runs pending migrations
+    /// (with `DURABILITY=process`).
     pub async fn open(location: &DatabaseLocation) -> Result<Self, DbError> {
+        Self::open_with(location, Durability::Process).await
+    }
+
+    /// [`Db::open`] with the given durability of SQLite commits. PostgreSQL
+    /// follows its own `synchronous_commit` (logged at start).
+    pub async fn open_with(
+        location: &DatabaseLocation,
+        durability: Durability,
+    ) -> Result<Self, DbError> {
         let (url, max_size, file, backend) = match location {
             DatabaseLocation::SqliteFile(path) => (path.clone(), 8, true, Backend::Sqlite),
             // Every connection to ":memory:" is its own empty database, so the
@@ -86,7 +101,7 @@ impl Db {
             .queue_mode(QueueMode::Lifo)
             .post_create(Hook::async_fn(move |conn: &mut Pooled, _| {
                 Box::pin(async move {
-                    conn.interact(move |conn| configure_connection(conn, file))
+                    conn.interact(move |conn| configure_connection(conn, file, durability))
                         .await
                         .map_err(|err| HookError::message(err.to_string()))?
                         .map_err(|err| HookError::message(err.to_string()))
@@ -110,6 +125,9 @@ impl Db {
         })
         .await?;
         db.warm().await?;
+        if file || backend == Backend::Postgres {
+            db.log_durability(durability).await;
+        }
         tracing::info!(database = %location.redacted(), "database ready");
         Ok(db)
     }
@@ -153,6 +171,45 @@ impl Db {
         result
     }
 
+    /// Says at start what a committed update survives here.
+    async fn log_durability(&self, durability: Durability) {
+        match self.backend {
+            Backend::Sqlite => tracing::info!(
+                ?durability,
+                "committed updates survive a process crash{}",
+                if durability == Durability::Power {
+                    " and a power cut"
+                } else {
+                    ""
+                }
+            ),
+            Backend::Postgres => {
+                #[derive(diesel::QueryableByName)]
+                struct Setting {
+                    #[diesel(sql_type = diesel::sql_types::Text)]
+                    synchronous_commit: String,
+                }
+                let setting = self
+                    .interact(|conn| {
+                        use diesel::RunQueryDsl;
+                        Ok(diesel::sql_query("SHOW synchronous_commit")
+                            .get_result::<Setting>(conn)?
+                            .synchronous_commit)
+                    })
+                    .await;
+                match setting {
+                    Ok(value) if value == "off" => tracing::warn!(
+                        synchronous_commit = %value,
+                        "PostgreSQL commits are not flushed: a database crash may lose the last updates"
+                    ),
+                    Ok(value) => tracing::info!(synchronous_commit = %value,
+                        "PostgreSQL decides what a committed update survives (DURABILITY applies to SQLite)"),
+                    Err(err) => tracing::debug!(%err, "synchronous_commit not read"),
+                }
+            }
+        }
+    }
+
     /// Stops handing out connections: every later call fails as unavailable.
     /// The last step of shutdown (and how tests make the database unreachable).
     pub fn close(&self) {
@@ -177,12 +234,19 @@ fn connection_is_broken(conn: &mut AnyConnection) -> bool {
     <AnyConnection as Connection>::TransactionManager::is_broken_transaction_manager(conn)
 }
 
-fn configure_connection(conn: &mut AnyConnection, file: bool) -> Result<(), DbError> {
+fn configure_connection(
+    conn: &mut AnyConnection,
+    file: bool,
+    durability: Durability,
+) -> Result<(), DbError> {
     match conn {
         AnyConnection::Sqlite(conn) => {
             conn.batch_execute(CONNECTION_PRAGMAS)?;
             if file {
-                conn.batch_execute(FILE_PRAGMAS)?;
+                conn.batch_execute(match durability {
+                    Durability::Process => FILE_PRAGMAS_PROCESS,
+                    Durability::Power => FILE_PRAGMAS_POWER,
+                })?;
             }
         }
         // Timestamps are written and read as UTC instants; the session time zone

@@ -18,6 +18,19 @@ diesel::table! {
 
 diesel::table! {
     use diesel::sql_types::*;
+    use crate::db::sql_types::Id;
+
+    board_journal (id) {
+        id -> BigInt,
+        board_id -> Id,
+        instance_id -> Id,
+        updates -> Binary,
+        kept_aside -> Bool,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
     use crate::db::sql_types::{Id, UtcTimestamp};
 
     board_members (board_id, user_id) {
@@ -68,6 +81,7 @@ diesel::table! {
 
 diesel::joinable!(audit_logs -> boards (board_id));
 diesel::joinable!(audit_logs -> users (actor_id));
+diesel::joinable!(board_journal -> boards (board_id));
 diesel::joinable!(board_members -> boards (board_id));
 diesel::joinable!(board_members -> users (user_id));
 diesel::joinable!(board_states -> boards (board_id));
@@ -75,6 +89,7 @@ diesel::joinable!(boards -> users (owner_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     audit_logs,
+    board_journal,
     board_members,
     board_states,
     boards,

@@ -6,8 +6,10 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::sql_types::DbUuid;
+use crate::board_service::journal::Compaction;
 
 use super::{
+    journal::compact,
     now,
     schema::{board_states, boards},
     write_transaction, Db, DbError,
@@ -47,13 +49,16 @@ impl Db {
 
     /// Stores a board's compacted snapshot if the stored one is still
     /// `expected_version` (0: none stored yet), bumping the board's `updated_at`,
-    /// in one transaction. Otherwise writes nothing and returns what is stored.
-    /// [`DbError::NotFound`] when the board no longer exists.
+    /// and removing the journal rows the snapshot covers (`compaction`), in one
+    /// transaction: a crash leaves either the old snapshot and its rows or the
+    /// new one without them. Otherwise writes nothing and returns what is
+    /// stored. [`DbError::NotFound`] when the board no longer exists.
     pub async fn save_board_state(
         &self,
         board_id: Uuid,
         state: Vec<u8>,
         expected_version: i64,
+        compaction: Compaction,
     ) -> Result<SaveOutcome, DbError> {
         self.interact(move |conn| {
             write_transaction(conn, |conn| {
@@ -82,6 +87,7 @@ impl Db {
                                 board_states::version.eq(1),
                             ))
                             .execute(conn)?;
+                        compact(conn, board_id, &compaction)?;
                         Ok(SaveOutcome::Saved { version: 1 })
                     }
                     Some(version) if version == expected_version => {
@@ -92,6 +98,7 @@ impl Db {
                                 board_states::version.eq(version + 1),
                             ))
                             .execute(conn)?;
+                        compact(conn, board_id, &compaction)?;
                         Ok(SaveOutcome::Saved {
                             version: version + 1,
                         })

@@ -6,7 +6,7 @@
 //! Spec: <https://github.com/yjs/y-protocols/blob/master/PROTOCOL.md>.
 
 pub mod guard;
-mod lib0;
+pub(crate) mod lib0;
 pub mod message;
 
 pub use message::{ClientMessage, FrameError};

@@ -13,6 +13,7 @@ use std::{
 use bytes::Bytes;
 use canvas_server::{
     board_service::{
+        journal::Compaction,
         session::{apply_update, Session},
         store::StoreFuture,
         BoardService, BoardStore, CloseReason, QueueLimits, ServiceSettings,
@@ -47,6 +48,7 @@ impl BoardStore for FakeStore {
         board_id: Uuid,
         state: Vec<u8>,
         expected_version: i64,
+        _compaction: Compaction,
     ) -> StoreFuture<'_, SaveOutcome> {
         Box::pin(async move {
             self.save_attempts.fetch_add(1, Ordering::SeqCst);

@@ -87,6 +87,14 @@ impl TestDatabase {
         }
     }
 
+    /// The `DATABASE_URL` a server process would be given for this database.
+    pub fn url(&self) -> String {
+        match self {
+            Self::Sqlite { path, .. } => format!("sqlite://{}", path.display()),
+            Self::Postgres { url, .. } => url.clone(),
+        }
+    }
+
     /// Runs a read-only SQL count directly on the database.
     pub fn count(&self, sql: &str) -> i64 {
         #[derive(QueryableByName)]
@@ -109,8 +117,37 @@ impl TestDatabase {
         self.first_row::<Stored>(&sql).map(|stored| stored.state)
     }
 
+    /// Inserts a journal row directly (as a crashed process, or a damaged
+    /// disk, would have left it).
+    pub fn insert_journal_row(&self, board_id: &str, updates: &[u8]) {
+        use diesel::{sql_types::Binary, Connection, PgConnection, RunQueryDsl, SqliteConnection};
+        let instance = uuid::Uuid::new_v4();
+        let inserted = match self {
+            Self::Sqlite { path, .. } => {
+                let mut conn = SqliteConnection::establish(&path.to_string_lossy())
+                    .expect("open database file");
+                diesel::sql_query(format!(
+                    "INSERT INTO board_journal (board_id, instance_id, updates) \
+                     VALUES ('{board_id}', '{instance}', ?)"
+                ))
+                .bind::<Binary, _>(updates)
+                .execute(&mut conn)
+            }
+            Self::Postgres { url, .. } => {
+                let mut conn = PgConnection::establish(url).expect("connect to PostgreSQL");
+                diesel::sql_query(format!(
+                    "INSERT INTO board_journal (board_id, instance_id, updates) \
+                     VALUES ('{board_id}', '{instance}', $1)"
+                ))
+                .bind::<Binary, _>(updates)
+                .execute(&mut conn)
+            }
+        };
+        inserted.expect("journal row inserted");
+    }
+
     /// The first row `sql` returns, read on a connection of its own.
-    fn first_row<T>(&self, sql: &str) -> Option<T>
+    pub fn first_row<T>(&self, sql: &str) -> Option<T>
     where
         T: QueryableByName<diesel::sqlite::Sqlite> + QueryableByName<diesel::pg::Pg> + 'static,
     {
@@ -118,8 +155,13 @@ impl TestDatabase {
         let query = diesel::sql_query(sql);
         let row = match self {
             Self::Sqlite { path, .. } => {
+                use diesel::connection::SimpleConnection;
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())
                     .expect("open database file");
+                // A server closing its last connection checkpoints the WAL
+                // under an exclusive lock: wait for it rather than fail.
+                conn.batch_execute("PRAGMA busy_timeout = 5000")
+                    .expect("busy timeout");
                 query.get_result::<T>(&mut conn).optional()
             }
             Self::Postgres { url, .. } => {

@@ -13,6 +13,9 @@ pub const BACKEND: harness::Backend = harness::Backend::Postgres;
 #[path = "../api/harness.rs"]
 mod harness;
 #[allow(dead_code)]
+#[path = "../api/server_process.rs"]
+mod server_process;
+#[allow(dead_code)]
 #[path = "../api/sync_client.rs"]
 mod sync_client;
 #[path = "../api/tcp_proxy.rs"]
@@ -30,6 +33,8 @@ mod cascade;
 mod cluster;
 #[path = "../api/contract_walkthrough.rs"]
 mod contract_walkthrough;
+#[path = "../api/durability.rs"]
+mod durability;
 #[path = "../api/errors.rs"]
 mod errors;
 #[path = "../api/members.rs"]

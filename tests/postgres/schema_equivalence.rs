@@ -54,7 +54,8 @@ fn type_class(data_type: &str) -> &'static str {
         "uuid" => "text",
         "timestamp" | "timestamp with time zone" => "timestamp",
         "blob" | "bytea" => "bytes",
-        "bigint" => "integer",
+        "bigint" | "integer" => "integer",
+        "boolean" => "bool",
         _ => "unknown",
     }
 }

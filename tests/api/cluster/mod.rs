@@ -9,8 +9,10 @@
 //!   messages, many clients, quiet once converged.
 //! - [`access`]: deletions and membership changes reach the other instance;
 //!   readiness follows Redis.
+//! - [`kill`]: one instance killed: its journal keeps what it accepted.
 
 mod access;
+mod kill;
 mod sync;
 
 use std::{io::Write, time::Duration};
