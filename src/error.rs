@@ -213,7 +213,12 @@ impl From<JournalError> for AppError {
             JournalError::Unavailable(_) | JournalError::Full | JournalError::Stopped => {
                 Self::Unavailable("the update could not be made durable now; retry".to_owned())
             }
-            JournalError::Failed(reason) => Self::Internal(format!("journal: {reason}")),
+            // A failed commit (a locked or full database, a serialization
+            // failure) is as retryable as an unreachable one: the update is
+            // applied but not durable, and the client must be told to resend.
+            JournalError::Failed(reason) => Self::Unavailable(format!(
+                "journal commit failed, the client may retry: {reason}"
+            )),
         }
     }
 }

@@ -260,9 +260,15 @@ impl Session {
             // Queued for the next group commit; nothing here waits for it.
             // Refused only when the writer is backed up: the update is
             // applied and relayed anyway, and the board's save covers it.
+            // A copy: `update` is a view of the socket's read buffer, which
+            // could not be reused while the queue held it.
             if let Some(journal) = &self.journal {
                 let board = self.board();
-                let _ = journal.append(board.id, &board.journal_cursor, update.clone());
+                let _ = journal.append(
+                    board.id,
+                    &board.journal_cursor,
+                    Bytes::copy_from_slice(&update),
+                );
             }
             self.outbox.push(frame);
             self.outbox_changes = true;

@@ -55,33 +55,20 @@ impl Db {
                     };
                     existing.extend(found.into_iter().map(|id| id.0));
                 }
-                let mut written = Vec::with_capacity(rows.len());
+                // Each row's id comes back from its insert: this instance's
+                // writer is the only one adding its rows, one row per board
+                // per commit, so that id is its newest row of the board.
+                let mut highest = Vec::with_capacity(rows.len());
                 for row in rows.iter().filter(|row| existing.contains(&row.board_id)) {
-                    diesel::insert_into(board_journal::table)
+                    let id: i64 = diesel::insert_into(board_journal::table)
                         .values((
                             board_journal::board_id.eq(DbUuid(row.board_id)),
                             board_journal::instance_id.eq(DbUuid(instance)),
                             board_journal::updates.eq(&row.updates),
                         ))
-                        .execute(conn)?;
-                    written.push(row.board_id);
-                }
-                // Read back inside the transaction: this instance's writer is
-                // the only one adding its rows, so the maximum is its newest.
-                let mut highest = Vec::with_capacity(written.len());
-                for chunk in written.chunks(IDS_PER_STATEMENT) {
-                    let ids: Vec<DbUuid> = chunk.iter().copied().map(DbUuid).collect();
-                    let found: Vec<(DbUuid, Option<i64>)> = board_journal::table
-                        .filter(board_journal::instance_id.eq(DbUuid(instance)))
-                        .filter(board_journal::board_id.eq_any(ids))
-                        .group_by(board_journal::board_id)
-                        .select((board_journal::board_id, diesel::dsl::max(board_journal::id)))
-                        .load(conn)?;
-                    highest.extend(
-                        found
-                            .into_iter()
-                            .filter_map(|(board, id)| id.map(|id| (board.0, id))),
-                    );
+                        .returning(board_journal::id)
+                        .get_result(conn)?;
+                    highest.push((row.board_id, id));
                 }
                 Ok(highest)
             })
@@ -123,6 +110,17 @@ pub(super) fn compact(
     board_id: Uuid,
     compaction: &Compaction,
 ) -> Result<(), DbError> {
+    // Marked first: an undecodable row of this instance may lie within the
+    // own range deleted below, which spares rows kept aside.
+    for chunk in compaction.kept_aside.chunks(IDS_PER_STATEMENT) {
+        diesel::update(
+            board_journal::table
+                .filter(board_journal::board_id.eq(DbUuid(board_id)))
+                .filter(board_journal::id.eq_any(chunk)),
+        )
+        .set(board_journal::kept_aside.eq(true))
+        .execute(conn)?;
+    }
     if compaction.own_up_to > 0 {
         // Own rows by range: this instance's writer commits in id order, so
         // every own row up to `own_up_to` was committed (and applied to the
@@ -144,15 +142,6 @@ pub(super) fn compact(
                 .filter(board_journal::board_id.eq(DbUuid(board_id)))
                 .filter(board_journal::id.eq_any(chunk)),
         )
-        .execute(conn)?;
-    }
-    for chunk in compaction.kept_aside.chunks(IDS_PER_STATEMENT) {
-        diesel::update(
-            board_journal::table
-                .filter(board_journal::board_id.eq(DbUuid(board_id)))
-                .filter(board_journal::id.eq_any(chunk)),
-        )
-        .set(board_journal::kept_aside.eq(true))
         .execute(conn)?;
     }
     Ok(())
