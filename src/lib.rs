@@ -40,8 +40,9 @@ pub use board_service::ShutdownReport;
 pub use config::Config;
 
 /// Serves `state` on `listener` until `shutdown` resolves, then shuts down in
-/// order: refuse new sockets and close every open one, stop accepting
-/// connections, save every board with unsaved changes, and give in-flight
+/// order: refuse new sockets and close every open one (each first applies the
+/// messages its client had already sent), stop accepting connections, save
+/// every board with unsaved changes, and give in-flight
 /// HTTP requests until `SHUTDOWN_TIMEOUT_MS` after the signal to finish (the
 /// saves have the same deadline, and never wait on a client). Returns once all
 /// of that is done, with the boards that could not be saved, if any.

@@ -539,7 +539,8 @@ impl BoardService {
 
     /// Waits, until `deadline`, for every socket closed by
     /// [`Self::begin_shutdown`] to leave its board (which a socket does as
-    /// soon as it sees the close, before its close frame is written): what
+    /// soon as it has applied the messages its client had already sent, read
+    /// without waiting for more, and before its close frame is written): what
     /// they sent last has then reached their boards and the other instances.
     pub async fn sockets_left(&self, deadline: Instant) {
         self.inner.sessions.close();

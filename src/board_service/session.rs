@@ -53,7 +53,7 @@ pub struct Session {
     /// [`Session::start`]).
     first_message: Option<Arc<Notify>>,
     /// Held while on the board (see [`BoardService::sockets_left`]).
-    _on_board: Option<TaskTrackerToken>,
+    on_board: Option<TaskTrackerToken>,
 }
 
 /// The longest the server's step 1 waits for a client's first message (other
@@ -93,7 +93,7 @@ impl Session {
                 outbox: Vec::new(),
                 outbox_changes: false,
                 first_message: None,
-                _on_board: None,
+                on_board: None,
             };
         }
         // The server's step 1 needs the decoded document. Usually it is, and
@@ -132,7 +132,7 @@ impl Session {
             outbox: Vec::new(),
             outbox_changes: false,
             first_message,
-            _on_board: Some(on_board),
+            on_board: Some(on_board),
         }
     }
 
@@ -144,6 +144,11 @@ impl Session {
     /// The socket's board-side handle.
     pub fn peer(&self) -> &Arc<Peer> {
         &self.peer
+    }
+
+    /// Whether the socket joined its board (it does not once shutdown began).
+    pub fn is_on_board(&self) -> bool {
+        self.on_board.is_some()
     }
 
     /// Queues what this socket's messages sent to the board's other sockets.

@@ -7,7 +7,7 @@
 //! queue, pings, and sends the close frame the board service decided on. The
 //! framing itself is in [`crate::websocket`].
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, ops::ControlFlow, sync::Arc, time::Duration};
 
 use axum::{
     extract::{ConnectInfo, State},
@@ -16,10 +16,7 @@ use axum::{
 };
 use bytes::Bytes;
 use serde::Deserialize;
-use tokio::{
-    io::{AsyncRead, AsyncWrite},
-    task::JoinHandle,
-};
+use tokio::{io::AsyncWrite, task::JoinHandle};
 use utoipa::IntoParams;
 use uuid::Uuid;
 
@@ -33,7 +30,8 @@ use crate::{
     metrics,
     throttle::MessageLimiter,
     websocket::{
-        FrameWriter, Incoming, MessageReader, ReadError, UpgradeRejection, WebSocketUpgrade,
+        FrameWriter, Incoming, MessageReader, ReadArrived, ReadError, UpgradeRejection,
+        WebSocketUpgrade,
     },
 };
 
@@ -167,7 +165,7 @@ async fn recheck_access(state: &AppState, session: &Session, board_id: Uuid, rol
     }
 }
 
-async fn run_socket<R: AsyncRead + Unpin>(
+async fn run_socket<R: ReadArrived>(
     mut reader: MessageReader<R>,
     mut session: Session,
     mut writer: JoinHandle<()>,
@@ -186,64 +184,26 @@ async fn run_socket<R: AsyncRead + Unpin>(
         }
         tokio::select! {
             biased;
-            _ = peer.closed() => break,
+            reason = peer.closed() => {
+                if reason == CloseReason::GoingAway && session.is_on_board() {
+                    // Boxed: needed once, at shutdown, and larger than the
+                    // rest of this loop, which every idle socket carries.
+                    let rate = rate.as_ref();
+                    let draining = Box::pin(handle_arrived(&mut reader, &mut session, rate));
+                    draining.await;
+                }
+                break;
+            }
             next = tokio::time::timeout(idle_timeout, reader.next_message()) => match next {
                 Err(_) => {
                     tracing::debug!(peer = peer.id, "socket idle past its timeout; dropping");
                     peer.close(CloseReason::GoingAway);
                     break;
                 }
-                Ok(Ok(None)) => break,
-                Ok(Ok(Some(Incoming::Close(code)))) => {
-                    peer.client_closed(code);
-                    break;
-                }
-                Ok(Ok(Some(Incoming::Binary(frame)))) => {
-                    metrics::ws_message(metrics::Direction::In, &frame);
-                    if over_rate(rate.as_ref(), &session) {
+                Ok(read) => {
+                    if handle_read(read, &mut session, rate.as_ref()).await.is_break() {
                         break;
                     }
-                    // Boxed: handling a frame can wait on the blocking pool,
-                    // and its future would otherwise double this loop's size,
-                    // which every idle socket carries.
-                    let handled = Box::pin(session.handle_frame(frame));
-                    if let Err(reason) = handled.await {
-                        reject(&session, reason);
-                        break;
-                    }
-                }
-                Ok(Ok(Some(Incoming::Text))) => {
-                    reject(&session, CloseReason::UnsupportedData);
-                    break;
-                }
-                Ok(Ok(Some(Incoming::Ping(payload)))) => {
-                    // Pings count against the message rate: each costs a write.
-                    if over_rate(rate.as_ref(), &session) {
-                        break;
-                    }
-                    peer.pong(payload);
-                }
-                Ok(Ok(Some(Incoming::Pong))) => {}
-                Ok(Err(ReadError::TooLarge(_))) => {
-                    reject(&session, CloseReason::TooLarge);
-                    break;
-                }
-                Ok(Err(ReadError::CloseReasonNotUtf8)) => {
-                    reject(&session, CloseReason::InvalidData);
-                    break;
-                }
-                Ok(Err(ReadError::TooFragmented)) => {
-                    reject(&session, CloseReason::PolicyViolation);
-                    break;
-                }
-                Ok(Err(ReadError::Protocol(err))) => {
-                    tracing::debug!(peer = peer.id, %err, "WebSocket protocol error");
-                    reject(&session, CloseReason::ProtocolError);
-                    break;
-                }
-                Ok(Err(ReadError::Io(err))) => {
-                    tracing::debug!(peer = peer.id, %err, "socket read failed");
-                    break;
                 }
             }
         }
@@ -266,6 +226,90 @@ async fn run_socket<R: AsyncRead + Unpin>(
     if tokio::time::timeout(wait, &mut writer).await.is_err() {
         writer.abort();
     }
+}
+
+/// Hands what a client sent before the server shut down to its board: the
+/// messages among the bytes that have already arrived, read without ever
+/// waiting for more (see [`MessageReader::arrived`]), so their edits are
+/// journaled and saved before the socket leaves its board.
+async fn handle_arrived<R: ReadArrived>(
+    reader: &mut MessageReader<R>,
+    session: &mut Session,
+    rate: Option<&MessageLimiter>,
+) {
+    let mut arrived = reader.arrived();
+    while let Some(read) = arrived.next_message().transpose() {
+        if handle_read(read.map(Some), session, rate).await.is_break() {
+            return;
+        }
+        // Nothing waits for the network here: what the frames sent to the
+        // others is held back only up to the outbox's bound (the rest goes
+        // when the session leaves its board).
+        if session.wants_flush() {
+            session.flush();
+        }
+    }
+}
+
+/// Handles what one read from the client brought; `Break` when the socket
+/// is done with (closed by the client, or closed for what it sent).
+async fn handle_read(
+    read: Result<Option<Incoming>, ReadError>,
+    session: &mut Session,
+    rate: Option<&MessageLimiter>,
+) -> ControlFlow<()> {
+    let peer = session.peer();
+    match read {
+        Ok(None) => return ControlFlow::Break(()),
+        Ok(Some(Incoming::Close(code))) => {
+            peer.client_closed(code);
+            return ControlFlow::Break(());
+        }
+        Ok(Some(Incoming::Binary(frame))) => {
+            metrics::ws_message(metrics::Direction::In, &frame);
+            if over_rate(rate, session) {
+                return ControlFlow::Break(());
+            }
+            // Boxed: handling a frame can wait on the blocking pool, and
+            // its future would otherwise double the socket loop's size,
+            // which every idle socket carries.
+            let handled = Box::pin(session.handle_frame(frame));
+            if let Err(reason) = handled.await {
+                reject(session, reason);
+                return ControlFlow::Break(());
+            }
+        }
+        Ok(Some(Incoming::Text)) => {
+            reject(session, CloseReason::UnsupportedData);
+            return ControlFlow::Break(());
+        }
+        Ok(Some(Incoming::Ping(payload))) => {
+            // Pings count against the message rate: each costs a write.
+            if over_rate(rate, session) {
+                return ControlFlow::Break(());
+            }
+            peer.pong(payload);
+        }
+        Ok(Some(Incoming::Pong)) => {}
+        Err(err) => {
+            let reason = match err {
+                ReadError::TooLarge(_) => CloseReason::TooLarge,
+                ReadError::CloseReasonNotUtf8 => CloseReason::InvalidData,
+                ReadError::TooFragmented => CloseReason::PolicyViolation,
+                ReadError::Protocol(err) => {
+                    tracing::debug!(peer = peer.id, %err, "WebSocket protocol error");
+                    CloseReason::ProtocolError
+                }
+                ReadError::Io(err) => {
+                    tracing::debug!(peer = peer.id, %err, "socket read failed");
+                    return ControlFlow::Break(());
+                }
+            };
+            reject(session, reason);
+            return ControlFlow::Break(());
+        }
+    }
+    ControlFlow::Continue(())
 }
 
 /// Counts one message against the socket's rate; over it, the socket is

@@ -16,10 +16,10 @@ mod reader;
 mod upgrade;
 mod writer;
 
-pub use connection::{SocketRead, SocketWrite};
+pub use connection::{ReadArrived, SocketRead, SocketWrite};
 pub use frame::ProtocolError;
 pub use outbox::Outbox;
-pub use reader::{Incoming, MessageReader, ReadError};
+pub use reader::{ArrivedMessages, Incoming, MessageReader, ReadError};
 pub use upgrade::{UpgradeRejection, WebSocketUpgrade, VERSION};
 pub use writer::FrameWriter;
 

@@ -6,7 +6,10 @@ use std::io;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use super::frame::{is_sendable_close_code, unmask, FrameHeader, OpCode, ProtocolError};
+use super::{
+    connection::ReadArrived,
+    frame::{is_sendable_close_code, unmask, FrameHeader, OpCode, ProtocolError, MAX_HEADER_LEN},
+};
 
 /// What an idle socket's buffer grows to on its first read. Smaller than a
 /// typical update burst, since every idle socket holds it while it waits.
@@ -95,11 +98,23 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
     /// without a close frame. Cancel-safe: bytes read stay buffered.
     pub async fn next_message(&mut self) -> Result<Option<Incoming>, ReadError> {
         loop {
-            let Some(header) = FrameHeader::parse(&self.buf)? else {
-                if !self.fill(1).await? {
-                    return Ok(None);
+            match self.take_buffered()? {
+                Buffered::Message(message) => return Ok(Some(message)),
+                Buffered::Missing(wanted) => {
+                    if !self.fill(wanted).await? {
+                        return Ok(None);
+                    }
                 }
-                continue;
+            }
+        }
+    }
+
+    /// The next whole message among the bytes buffered, or how many more
+    /// bytes it needs at least.
+    fn take_buffered(&mut self) -> Result<Buffered, ReadError> {
+        loop {
+            let Some(header) = FrameHeader::parse(&self.buf)? else {
+                return Ok(Buffered::Missing(1));
             };
             let limit = self.max_message;
             // Control frames may come between a message's fragments (RFC 6455
@@ -114,18 +129,15 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
             // In range: at most `max_message`, which is a usize.
             let payload_len = header.payload_len as usize;
             let frame_len = header.header_len + payload_len;
-            while self.buf.len() < frame_len {
-                let missing = frame_len - self.buf.len();
-                if !self.fill(missing).await? {
-                    return Ok(None);
-                }
+            if self.buf.len() < frame_len {
+                return Ok(Buffered::Missing(frame_len - self.buf.len()));
             }
             let mut frame = self.buf.split_to(frame_len);
             let mut payload = frame.split_off(header.header_len);
             unmask(&mut payload, header.mask);
             self.release_if_idle();
             if let Some(message) = self.assemble(header, payload)? {
-                return Ok(Some(message));
+                return Ok(Buffered::Message(message));
             }
         }
     }
@@ -213,6 +225,93 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
             self.read_size = FIRST_READ_BYTES;
         }
     }
+}
+
+impl<R: ReadArrived> MessageReader<R> {
+    /// Stops waiting for the network: the messages still to be had are those
+    /// among the bytes that have already arrived (buffered here, or in the
+    /// kernel), up to one message's worth of bytes read beyond the buffer.
+    /// What a client sent before the server decided to close it is then
+    /// handled, and no client can make that take longer.
+    pub fn arrived(&mut self) -> ArrivedMessages<'_, R> {
+        // Room for one whole message of the largest size, header included.
+        let budget = self.max_message.saturating_add(MAX_CLIENT_HEADER_LEN);
+        ArrivedMessages {
+            reader: self,
+            budget,
+        }
+    }
+}
+
+/// The most a client frame's header takes: a server's, plus the mask.
+const MAX_CLIENT_HEADER_LEN: usize = MAX_HEADER_LEN + 4;
+
+/// The messages among the bytes that have already arrived (see
+/// [`MessageReader::arrived`]).
+#[derive(Debug)]
+pub struct ArrivedMessages<'a, R> {
+    reader: &'a mut MessageReader<R>,
+    /// Bytes that may still be read from the stream.
+    budget: usize,
+}
+
+impl<R: ReadArrived> ArrivedMessages<'_, R> {
+    /// The next message, never waiting for bytes: `Ok(None)` once no whole
+    /// message is left among those that arrived, the read budget is spent,
+    /// or the stream ended.
+    pub fn next_message(&mut self) -> Result<Option<Incoming>, ReadError> {
+        loop {
+            match self.reader.take_buffered()? {
+                Buffered::Message(message) => return Ok(Some(message)),
+                Buffered::Missing(wanted) => {
+                    if !self.fill(wanted)? {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads what has arrived, wanting `wanted` more bytes, within the
+    /// budget; `false` when nothing was read.
+    fn fill(&mut self, wanted: usize) -> io::Result<bool> {
+        let reader = &mut *self.reader;
+        // As `MessageReader::fill`: the buffer grows with what arrives.
+        let ask = wanted
+            .min(reader.buf.len().max(MAX_READ_BYTES))
+            .max(reader.read_size)
+            .min(self.budget);
+        if ask == 0 {
+            return Ok(false);
+        }
+        let start = reader.buf.len();
+        reader.buf.resize(start + ask, 0);
+        let read = loop {
+            match reader.io.read_arrived(&mut reader.buf[start..]) {
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other,
+            }
+        };
+        let read = match read {
+            Ok(read) => read,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(err) => {
+                reader.buf.truncate(start);
+                return Err(err);
+            }
+        };
+        reader.buf.truncate(start + read);
+        self.budget -= read;
+        Ok(read > 0)
+    }
+}
+
+/// What the buffered bytes hold next.
+enum Buffered {
+    /// A whole message.
+    Message(Incoming),
+    /// Not yet a whole message: at least this many more bytes are needed.
+    Missing(usize),
 }
 
 fn message(opcode: OpCode, payload: BytesMut) -> Incoming {
@@ -485,5 +584,63 @@ mod tests {
         assert_eq!(second, Some(Incoming::Binary(Bytes::from_static(b"abcd"))));
         assert!(writer.await.is_ok());
         assert!(matches!(reader.next_message().await, Ok(None)));
+    }
+
+    impl ReadArrived for &[u8] {}
+    impl ReadArrived for tokio::io::DuplexStream {}
+
+    fn arrived_now<R: ReadArrived>(reader: &mut MessageReader<R>) -> Vec<Incoming> {
+        let mut arrived = reader.arrived();
+        let mut out = Vec::new();
+        while let Ok(Some(message)) = arrived.next_message() {
+            out.push(message);
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn arrived_messages_are_the_whole_ones_there_and_a_partial_one_waits() {
+        use tokio::io::AsyncWriteExt;
+        let (mut client, server) = tokio::io::duplex(4096);
+        let third = frame(0x82, b"three");
+        let mut sent = frame(0x82, b"one");
+        sent.extend(frame(0x82, b"two"));
+        sent.extend_from_slice(&third[..4]);
+        client.write_all(&sent).await.expect("written");
+        let mut reader = MessageReader::new(server, 1024);
+        // The client's side stays open: nothing here waits for it.
+        assert_eq!(
+            arrived_now(&mut reader),
+            [
+                Incoming::Binary(Bytes::from_static(b"one")),
+                Incoming::Binary(Bytes::from_static(b"two")),
+            ]
+        );
+        client.write_all(&third[4..]).await.expect("written");
+        assert_eq!(
+            reader.next_message().await.ok().flatten(),
+            Some(Incoming::Binary(Bytes::from_static(b"three"))),
+            "the part already read was kept"
+        );
+    }
+
+    #[tokio::test]
+    async fn arrived_messages_are_what_is_buffered_and_one_message_more() {
+        let mut stream = Vec::new();
+        for n in 0..10 {
+            stream.extend(frame(0x82, &[n; 20]));
+        }
+        // Nothing buffered: the bytes of one 24-byte message (with its
+        // header) are read, which hold one of these 20-byte ones.
+        let mut reader = MessageReader::new(&stream[..], 24);
+        assert_eq!(
+            arrived_now(&mut reader),
+            [Incoming::Binary(Bytes::from(vec![0; 20]))]
+        );
+        // Everything buffered (by the first read, which takes all 260
+        // bytes): all of it.
+        let mut reader = MessageReader::new(&stream[..], 24);
+        assert!(matches!(reader.next_message().await, Ok(Some(_))));
+        assert_eq!(arrived_now(&mut reader).len(), 9);
     }
 }

@@ -1,4 +1,5 @@
-//! The real `canvas-server` binary as a child process, for tests that kill it.
+//! The real `canvas-server` binary as a child process, for the tests that
+//! stop it (`kill -9`, SIGTERM): one way to start it for all of them.
 
 use std::{
     collections::BTreeSet,
@@ -6,6 +7,7 @@ use std::{
     net::SocketAddr,
     path::Path,
     process::{Child, Command, Stdio},
+    sync::mpsc::Receiver,
     time::Duration,
 };
 
@@ -21,17 +23,21 @@ pub const JWT_SECRET: &str = "kill-test-secret-of-at-least-32-bytes";
 /// The real `canvas-server` binary, serving a database file.
 pub struct Server {
     child: Child,
-    addr: SocketAddr,
+    pub addr: SocketAddr,
     http: reqwest::Client,
+    /// The log lines written after the address, read by a thread.
+    logs: Receiver<String>,
 }
 
 impl Server {
-    /// Starts the binary on port 0 over `database_url` (with `env` besides
-    /// the test settings) and waits for the address it logs. `dir` is its
-    /// working directory.
+    /// Starts the binary on port 0 over `database_url` (with `env` besides,
+    /// or over, the test settings) and waits for the address it logs. `dir`
+    /// is its working directory.
     pub fn start(dir: &Path, database_url: &str, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_canvas-server"))
-            // No `.env` of the repository is read from here.
+            // Nothing of the test's environment, nor a `.env` of the
+            // repository, is read by the server.
+            .env_clear()
             .current_dir(dir)
             .env("BIND_ADDR", "127.0.0.1:0")
             .env("DATABASE_URL", database_url)
@@ -44,32 +50,39 @@ impl Server {
             .env("LOG_FORMAT", "json")
             .env("RUST_LOG", "info")
             .envs(env.iter().copied())
+            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("server binary starts");
         let stdout = child.stdout.take().expect("stdout piped");
-        let (tx, rx) = std::sync::mpsc::channel();
+        let (tx, logs) = std::sync::mpsc::channel();
         // Reads the log until the process ends, so it never blocks on a full pipe.
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let Ok(event) = serde_json::from_str::<Value>(&line) else {
-                    continue;
-                };
-                if event["message"] == "canvas-server listening" {
-                    if let Some(addr) = event["addr"].as_str().and_then(|a| a.parse().ok()) {
-                        let _ = tx.send(addr);
-                    }
+                if tx.send(line).is_err() {
+                    return;
                 }
             }
         });
-        let addr: SocketAddr = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("server logged its address");
+        let addr = loop {
+            let line = logs
+                .recv_timeout(Duration::from_secs(60))
+                .expect("server logged its address");
+            let Ok(event) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if event["message"] == "canvas-server listening" {
+                if let Some(addr) = event["addr"].as_str().and_then(|a| a.parse().ok()) {
+                    break addr;
+                }
+            }
+        };
         Self {
             child,
             addr,
             http: reqwest::Client::new(),
+            logs,
         }
     }
 
@@ -95,6 +108,31 @@ impl Server {
     pub fn kill_9(mut self) {
         self.child.kill().expect("kill -9");
         self.child.wait().expect("reaped");
+    }
+
+    /// SIGTERM, then waits (up to 30 s) for the exit; returns whether it
+    /// succeeded and the log lines written after the address. Blocks: call
+    /// it from `spawn_blocking`.
+    pub fn terminate(mut self) -> (bool, Vec<String>) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -TERM");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let exit = loop {
+            if let Some(exit) = self.child.try_wait().expect("wait") {
+                break exit;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("the process is still running 30 s after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        // The process is gone: its output ends, and so does the reading thread.
+        let logs = self.logs.iter().collect();
+        (exit.success(), logs)
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,19 +1,20 @@
 //! Shutdown (SIGTERM): saves never wait on clients, requests get at most
 //! `SHUTDOWN_TIMEOUT_MS`, and boards left unsaved make the process fail.
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::time::Duration;
 
-use canvas_server::Config;
+use canvas_server::{protocol::message, Config};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
 };
+use yrs::{Map, ReadTxn, Transact};
 
-use crate::harness::{test_config, yjs_map_entries, yjs_update, TestApp, TestDatabase};
+use crate::{
+    harness::{test_config, yjs_map_entries, yjs_update, TestApp, TestDatabase},
+    server_process::Server,
+    sync_client::{connect, SyncClient},
+};
 
 /// A configuration where only the shutdown saves anything.
 fn no_debounce_saves() -> Config {
@@ -76,14 +77,18 @@ async fn dirty_board(app: &TestApp) -> String {
     board
 }
 
-#[tokio::test]
-async fn a_stalled_request_body_does_not_hold_up_the_saves_at_shutdown() {
-    let config = Config {
-        // Long enough that only a save not waiting on the client passes.
+/// [`no_debounce_saves`] with a shutdown deadline (60 s) past the harness's
+/// patience (30 s): only a shutdown that does not wait on clients passes.
+fn shutdown_past_the_harness_patience() -> Config {
+    Config {
         shutdown_timeout: Duration::from_secs(60),
         ..no_debounce_saves()
-    };
-    let Some(mut app) = TestApp::spawn_with(config).await else {
+    }
+}
+
+#[tokio::test]
+async fn a_stalled_request_body_does_not_hold_up_the_saves_at_shutdown() {
+    let Some(mut app) = TestApp::spawn_with(shutdown_past_the_harness_patience()).await else {
         return;
     };
     let board = dirty_board(&app).await;
@@ -123,127 +128,112 @@ async fn requests_still_in_flight_at_the_shutdown_timeout_are_closed() {
     assert!(!answer.contains(" 200 "), "{answer}");
 }
 
-/// The `canvas-server` binary, started on a port of its own over `database`.
-struct Server {
-    child: Child,
-    addr: std::net::SocketAddr,
-    /// Log lines after the start, read by a thread.
-    logs: std::sync::mpsc::Receiver<String>,
+/// How many edits a client sends right before the shutdown: more than the
+/// server handles before it is told to close (so some are still unread).
+const EDITS_BEFORE_SHUTDOWN: usize = 2_000;
+
+/// Sends `edits` edits (keys `edit-0`, `edit-1`, …) in one write, as a
+/// client sends what it queued, and waits for no answer.
+async fn send_edits(client: &mut SyncClient, edits: usize) {
+    let map = client.doc.get_or_insert_map("m");
+    let mut frames = Vec::with_capacity(edits);
+    for n in 0..edits {
+        let before = client.doc.transact().state_vector();
+        map.insert(&mut client.doc.transact_mut(), format!("edit-{n}"), "v");
+        let update = client.doc.transact().encode_diff_v1(&before);
+        frames.push(message::encode_update(&update));
+    }
+    client.send_raw_burst(frames).await;
 }
 
-impl Server {
-    fn start(database: &TestDatabase, shutdown_timeout_ms: u64) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_canvas-server"))
-            .env_clear()
-            .env("BIND_ADDR", "127.0.0.1:0")
-            .env("DATABASE_URL", database_url(database))
-            .env("JWT_SECRET", "a-test-secret-that-is-long-enough-0123")
-            .env("SAVE_DEBOUNCE_MS", "600000")
-            .env("SAVE_MAX_DEBOUNCE_MS", "600000")
-            .env("SHUTDOWN_TIMEOUT_MS", shutdown_timeout_ms.to_string())
-            .env("RATE_LOGIN_PER_MIN", "0")
-            // Longer than any test waits: only the shutdown may end a request.
-            .env("REQUEST_TIMEOUT_MS", "600000")
-            .env("LOG_FORMAT", "json")
-            .env("RUST_LOG", "info")
-            .current_dir(std::env::temp_dir())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the binary starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, logs) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let addr = loop {
-            let line = logs
-                .recv_timeout(Duration::from_secs(30))
-                .expect("the binary logs its address");
-            if line.contains("canvas-server listening") {
-                let value: serde_json::Value =
-                    serde_json::from_str(&line).expect("a JSON log line");
-                break value["addr"]
-                    .as_str()
-                    .expect("addr field")
-                    .parse()
-                    .expect("an address");
-            }
-        };
-        Self { child, addr, logs }
-    }
-
-    /// Sends SIGTERM and waits (up to 30 s) for the exit; returns whether it
-    /// succeeded and the log lines written meanwhile.
-    fn terminate(mut self) -> (bool, Vec<String>) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill -TERM");
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        let exit = loop {
-            if let Some(exit) = self.child.try_wait().expect("wait") {
-                break exit;
-            }
-            if std::time::Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("the process is still running 30 s after SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        // The process is gone: its output ends, and so does the reading thread.
-        let logs = self.logs.iter().collect();
-        (exit.success(), logs)
-    }
+/// Asserts that the stored state holds every key of [`send_edits`].
+#[track_caller]
+fn assert_every_edit_saved(stored: &[u8], edits: usize) {
+    let saved = yjs_map_entries(stored);
+    let lost: Vec<String> = (0..edits)
+        .map(|n| format!("edit-{n}"))
+        .filter(|key| !saved.contains_key(key))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {edits} edits lost, e.g. {:?}",
+        lost.len(),
+        lost.iter().take(5).collect::<Vec<_>>()
+    );
 }
 
-fn database_url(database: &TestDatabase) -> String {
-    match database.location() {
-        canvas_server::config::DatabaseLocation::SqliteFile(path) => format!("sqlite://{path}"),
-        other => panic!("the binary tests run on SQLite files, not {other:?}"),
-    }
+/// A server with `config`, a board of a new user and a socket on it.
+async fn board_with_socket(config: Config) -> Option<(TestApp, String, SyncClient)> {
+    let app = TestApp::spawn_with(config).await?;
+    let ada = app.register("ada").await;
+    let board = app.create_board(&ada, "Plan").await;
+    let client = connect(&app.sync_url(&board, &ada.token)).await;
+    Some((app, board, client))
+}
+
+/// Shuts `app` down and asserts that the saved `board` holds every edit of
+/// [`send_edits`].
+async fn assert_shutdown_saves_every_edit(app: &mut TestApp, board: &str, edits: usize) {
+    let report = app.shutdown().await;
+    assert!(report.unsaved.is_empty());
+    let stored = app
+        .database
+        .stored_state(board)
+        .expect("the board was saved");
+    assert_every_edit_saved(&stored, edits);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_edits_sent_just_before_the_shutdown_are_all_saved() {
+    let Some((mut app, board, mut client)) = board_with_socket(no_debounce_saves()).await else {
+        return;
+    };
+    send_edits(&mut client, EDITS_BEFORE_SHUTDOWN).await;
+    assert_shutdown_saves_every_edit(&mut app, &board, EDITS_BEFORE_SHUTDOWN).await;
+    drop(client);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_sent_in_part_before_the_shutdown_does_not_hold_it_up() {
+    let config = shutdown_past_the_harness_patience();
+    let Some((mut app, board, mut client)) = board_with_socket(config).await else {
+        return;
+    };
+    send_edits(&mut client, 50).await;
+    // A masked binary frame announcing 1000 bytes, with 10 of them: the rest
+    // never comes.
+    let mut partial = vec![0x82, 0x80 | 126, 0x03, 0xE8, 1, 2, 3, 4];
+    partial.extend_from_slice(&[0; 10]);
+    client.write_unframed(&partial).await;
+    assert_shutdown_saves_every_edit(&mut app, &board, 50).await;
+    drop(client);
+}
+
+/// The `canvas-server` binary over `database`, where only the shutdown saves
+/// and only the shutdown (after `shutdown_timeout_ms`) may end a request.
+fn start_server(database: &TestDatabase, shutdown_timeout_ms: u64) -> Server {
+    let shutdown_timeout_ms = shutdown_timeout_ms.to_string();
+    Server::start(
+        &std::env::temp_dir(),
+        &database.url(),
+        &[
+            ("SAVE_DEBOUNCE_MS", "600000"),
+            ("SAVE_MAX_DEBOUNCE_MS", "600000"),
+            ("SHUTDOWN_TIMEOUT_MS", &shutdown_timeout_ms),
+            ("REQUEST_TIMEOUT_MS", "600000"),
+        ],
+    )
 }
 
 /// Logs in as a new user of the binary and makes a board dirty over REST.
 async fn dirty_board_on(server: &Server) -> String {
-    let client = reqwest::Client::new();
-    let base = format!("http://{}", server.addr);
-    let registered: serde_json::Value = client
-        .post(format!("{base}/api/v1/auth/register"))
-        .json(&serde_json::json!({"email": "ada@example.com", "password": "password123"}))
-        .send()
-        .await
-        .expect("register")
-        .json()
-        .await
-        .expect("json");
-    let token = registered["token"].as_str().expect("token").to_owned();
-    let created: serde_json::Value = client
-        .post(format!("{base}/api/v1/boards"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"name": "Plan"}))
-        .send()
-        .await
-        .expect("create")
-        .json()
-        .await
-        .expect("json");
-    let board = created["id"].as_str().expect("board id").to_owned();
-    let applied = client
-        .post(format!("{base}/api/v1/boards/{board}/updates"))
-        .bearer_auth(&token)
-        .header("content-type", "application/octet-stream")
-        .body(yjs_update("last", "edit"))
-        .send()
-        .await
-        .expect("update");
-    assert_eq!(applied.status().as_u16(), 204);
+    let (token, board) = server.user_and_board().await;
+    assert_eq!(
+        server
+            .post_update(&board, &token, yjs_update("last", "edit"))
+            .await,
+        204
+    );
     board
 }
 
@@ -253,7 +243,7 @@ async fn sigterm_saves_the_boards_and_exits_zero_despite_a_stalled_client() {
         return;
     }
     let database = TestDatabase::create().expect("a SQLite database");
-    let server = Server::start(&database, 2_000);
+    let server = start_server(&database, 2_000);
     let board = dirty_board_on(&server).await;
     let stalled = stalled_login(server.addr).await;
     let (succeeded, logs) = tokio::task::spawn_blocking(move || server.terminate())
@@ -274,7 +264,7 @@ async fn a_board_that_cannot_be_saved_by_the_deadline_is_named_and_the_exit_fail
         return;
     }
     let database = TestDatabase::create().expect("a SQLite database");
-    let server = Server::start(&database, 1_000);
+    let server = start_server(&database, 1_000);
     let board = dirty_board_on(&server).await;
     // Another writer holds the database's write lock until the process is gone:
     // every save fails (or waits past the deadline).
@@ -296,4 +286,23 @@ async fn a_board_that_cannot_be_saved_by_the_deadline_is_named_and_the_exit_fail
         "an error log names the board: {logs:#?}"
     );
     blocker.batch_execute("ROLLBACK").expect("release");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_saves_the_socket_edits_sent_just_before_it() {
+    if crate::BACKEND != crate::harness::Backend::Sqlite {
+        return;
+    }
+    let database = TestDatabase::create().expect("a SQLite database");
+    let server = start_server(&database, 10_000);
+    let (token, board) = server.user_and_board().await;
+    let mut client = connect(&server.sync_url(&board, &token)).await;
+    send_edits(&mut client, EDITS_BEFORE_SHUTDOWN).await;
+    let (succeeded, logs) = tokio::task::spawn_blocking(move || server.terminate())
+        .await
+        .expect("terminate");
+    drop(client);
+    assert!(succeeded, "exit status 0; logs: {logs:#?}");
+    let stored = database.stored_state(&board).expect("the board was saved");
+    assert_every_edit_saved(&stored, EDITS_BEFORE_SHUTDOWN);
 }

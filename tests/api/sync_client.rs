@@ -101,6 +101,25 @@ impl SyncClient {
         let _ = self.socket.send(Message::Binary(Bytes::from(frame))).await;
     }
 
+    /// Sends frames in one write (as a client sends what it queued while
+    /// the network was busy).
+    pub async fn send_raw_burst(&mut self, frames: Vec<Vec<u8>>) {
+        for frame in frames {
+            let _ = self.socket.feed(Message::Binary(Bytes::from(frame))).await;
+        }
+        let _ = self.socket.flush().await;
+    }
+
+    /// Writes `bytes` to the connection as they are, below the WebSocket
+    /// framing (to send a frame only in part).
+    pub async fn write_unframed(&mut self, bytes: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        let MaybeTlsStream::Plain(stream) = self.socket.get_mut() else {
+            panic!("the test client speaks plain TCP");
+        };
+        stream.write_all(bytes).await.expect("write");
+    }
+
     /// Makes a local edit and sends it as a sync update.
     /// (Get root types through the transaction: `Doc::get_or_insert_*` would
     /// wait for the transaction this closure is given.)
