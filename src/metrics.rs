@@ -110,7 +110,7 @@ fn describe() {
     );
     describe_counter!(
         "ws_frames_rejected_total",
-        "Frames refused, by reason: undecodable, hostile (refused by the payload guard), too_large, rate, policy, awareness (awareness for clients the socket does not own, or too many), protocol."
+        "Frames refused, by reason: undecodable, hostile (refused by the payload guard), too_large, rate, policy, awareness (awareness for clients the socket does not own, too many, or a state too long), protocol (a broken WebSocket frame or sequence), unsupported (a text message)."
     );
     describe_counter!(
         "ws_slow_client_disconnects_total",

@@ -121,6 +121,20 @@ enum Verdict {
     UnknownRemoval,
 }
 
+/// Who may change `client`'s state at `now`. A state another instance has
+/// not renewed for [`TOMBSTONE_LIFETIME`] belongs to nobody: its client is
+/// gone (the instance may have died without removing it, or the client moved
+/// to this instance with the same id), so the next newer announcement claims
+/// it rather than being dropped as foreign for as long as the board is open.
+fn effective_owner(client: &ClientState, now: Instant) -> Owner {
+    match client.owner {
+        Owner::Remote if now.saturating_duration_since(client.changed_at) >= TOMBSTONE_LIFETIME => {
+            Owner::Nobody
+        }
+        owner => owner,
+    }
+}
+
 /// All awareness states of a board.
 #[derive(Debug, Default)]
 pub struct AwarenessTable {
@@ -149,7 +163,7 @@ impl AwarenessTable {
         let sender = Owner::Socket(peer_id);
         let (mut claims, mut foreign) = (0, 0u32);
         for entry in entries {
-            match self.judge(sender, entry) {
+            match self.judge(sender, entry, now) {
                 Verdict::Claim => claims += 1,
                 Verdict::UnknownRemoval => foreign += 1,
                 // Held only against another user's socket: one user's tabs
@@ -192,7 +206,7 @@ impl AwarenessTable {
         self.merge(Owner::Remote, entries, now)
     }
 
-    fn judge(&self, sender: Owner, entry: &AwarenessEntry<'_>) -> Verdict {
+    fn judge(&self, sender: Owner, entry: &AwarenessEntry<'_>, now: Instant) -> Verdict {
         let removal = entry.is_removal();
         let Some(current) = self.clients.get(&entry.client_id) else {
             return if removal {
@@ -203,7 +217,7 @@ impl AwarenessTable {
         };
         let newer = current.clock < entry.clock
             || (current.clock == entry.clock && removal && current.state.is_some());
-        match current.owner {
+        match effective_owner(current, now) {
             _ if !newer => Verdict::Stale,
             owner if owner == sender => Verdict::Apply,
             // Nothing to remove: a removed id is claimed only by a state.
@@ -223,7 +237,7 @@ impl AwarenessTable {
         for (index, entry) in entries.iter().enumerate() {
             // Judged again: an earlier entry of the same message may have
             // claimed this id.
-            let done = match self.judge(sender, entry) {
+            let done = match self.judge(sender, entry, now) {
                 Verdict::Apply => {
                     self.set(sender, entry, now);
                     true
@@ -284,7 +298,10 @@ impl AwarenessTable {
             }
         }
         if !self.clients.contains_key(&entry.client_id) {
-            if self.clients.len() >= MAX_CLIENTS_PER_BOARD && !self.evict_oldest_tombstone() {
+            if self.clients.len() >= MAX_CLIENTS_PER_BOARD
+                && !self.evict_oldest_tombstone()
+                && !self.evict_abandoned_remote_state(now)
+            {
                 return false;
             }
             self.clients.insert(
@@ -335,6 +352,20 @@ impl AwarenessTable {
             }
         }
         false
+    }
+
+    /// Forgets one state another instance stopped renewing, to make room on a
+    /// full board; false when there is none. A scan of the table, made only
+    /// when the board is full and has no tombstone to forget.
+    fn evict_abandoned_remote_state(&mut self, now: Instant) -> bool {
+        let abandoned = self
+            .clients
+            .iter()
+            .find(|(_, client)| {
+                client.owner == Owner::Remote && effective_owner(client, now) == Owner::Nobody
+            })
+            .map(|(&id, _)| id);
+        abandoned.is_some_and(|id| self.clients.remove(&id).is_some())
     }
 
     /// Pops the front of the tombstone queue, forgetting its id if it is

@@ -286,3 +286,42 @@ fn states_from_another_instance_that_stop_renewing_leave_the_snapshot() {
     let later = now + TOMBSTONE_LIFETIME;
     assert_eq!(present(&table, later), vec![(10, 1, "{}".into())]);
 }
+
+#[test]
+fn a_state_another_instance_stopped_renewing_is_claimed_by_the_client_that_comes_back_here() {
+    let (mut table, start) = (AwarenessTable::default(), Instant::now());
+    table.apply_remote(&[entry(20, 4, r#"{"far":1}"#)], start);
+    // Still renewed by its instance: a socket here cannot take it.
+    let back = [entry(20, 5, r#"{"here":1}"#)];
+    assert_eq!(table.apply(1, ADA, &back, start), Ok(Accepted::Nothing));
+    // Its instance died without removing it: after the lifetime the same
+    // client, reconnected here with a newer clock, owns it again.
+    let later = start + TOMBSTONE_LIFETIME;
+    assert_eq!(table.apply(1, ADA, &back, later), Ok(Accepted::All));
+    assert_eq!(
+        present(&table, later),
+        vec![(20, 5, r#"{"here":1}"#.into())]
+    );
+    let spoof = [entry(20, 6, "null")];
+    assert_eq!(table.apply(2, BOB, &spoof, later), Ok(Accepted::Nothing));
+}
+
+#[test]
+fn a_full_board_makes_room_from_states_other_instances_abandoned() {
+    let (mut table, start) = (AwarenessTable::default(), Instant::now());
+    let remote: Vec<_> = (0..MAX_CLIENTS_PER_BOARD as u64)
+        .map(|id| entry(1000 + id, 1, "{}"))
+        .collect();
+    table.apply_remote(&remote, start);
+    assert_eq!(
+        table.apply(1, ADA, &[entry(1, 1, "{}")], start),
+        Ok(Accepted::Nothing),
+        "full, and every state is renewed"
+    );
+    let later = start + TOMBSTONE_LIFETIME;
+    assert_eq!(
+        table.apply(1, ADA, &[entry(1, 1, "{}")], later),
+        Ok(Accepted::All)
+    );
+    assert_eq!(table.clients.len(), MAX_CLIENTS_PER_BOARD);
+}

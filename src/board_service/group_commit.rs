@@ -51,7 +51,7 @@ use super::journal::{frame_update, JournalError, JournalStore, NewJournalRow};
 
 /// How long the writer gathers socket updates before it commits them (see the
 /// module docs).
-pub const GATHER_WINDOW: Duration = Duration::from_millis(10);
+pub const GATHER_WINDOW: Duration = Duration::from_millis(25);
 /// First wait after a failed commit; doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);

@@ -587,6 +587,12 @@ impl BoardService {
             .all_loaded()
             .iter()
             .filter(|board| {
+                // A board that was never leased (its first opener came after
+                // shutdown began) holds only what its load replayed from the
+                // journal, which is still there for the next load.
+                if !board.worker_started.load(Ordering::Acquire) {
+                    return false;
+                }
                 let state = board.state();
                 state.status == Status::Open && state.is_dirty()
             })

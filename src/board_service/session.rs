@@ -297,7 +297,7 @@ impl Session {
                     CloseReason::AwarenessPolicy
                 }),
             Err(GuardError::LimitExceeded {
-                what: guard::AWARENESS_ENTRIES,
+                what: guard::AWARENESS_ENTRIES | guard::AWARENESS_STATE,
             }) => Err(CloseReason::AwarenessPolicy),
             Err(_) => Err(CloseReason::Hostile),
         }

@@ -175,6 +175,15 @@ pub fn check_state_vector(bytes: &[u8]) -> Result<usize> {
 /// [`MAX_AWARENESS_ENTRIES`] entries.
 pub const AWARENESS_ENTRIES: &str = "awareness entries";
 
+/// What [`GuardError::LimitExceeded`] names when an awareness state is longer than
+/// [`MAX_AWARENESS_STATE_BYTES`].
+pub const AWARENESS_STATE: &str = "awareness state bytes";
+
+/// Longest state (JSON text) one awareness entry may carry. A cursor, a name, a colour and a
+/// selection of a few hundred shape ids fit many times over; the board keeps every present
+/// state, so without a bound one socket's 32 ids could hold 32 × `MAX_MESSAGE_BYTES`.
+pub const MAX_AWARENESS_STATE_BYTES: usize = 32 * 1024;
+
 /// One client's entry in an awareness update.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AwarenessEntry<'a> {
@@ -211,6 +220,7 @@ pub fn parse_awareness_update(bytes: &[u8]) -> Result<Vec<AwarenessEntry<'_>>> {
         let client_id = cur.client()?;
         let clock = u64::from(cur.clock()?);
         let state_json = cur.string("awareness state")?;
+        cap(state_json.len(), MAX_AWARENESS_STATE_BYTES, AWARENESS_STATE)?;
         check_json(state_json, max_depth, false)?;
         entries.push(AwarenessEntry {
             client_id,

@@ -742,6 +742,33 @@ fn an_awareness_update_naming_more_clients_than_a_board_keeps_is_refused() {
             what: AWARENESS_ENTRIES
         })
     );
+    // A state longer than the cap is refused before its JSON is parsed.
+    let state = |len: usize| format!("{{\"a\":\"{}\"}}", "x".repeat(len - 8));
+    assert_eq!(
+        parse_awareness_update(
+            &W::default()
+                .u(1)
+                .u(1)
+                .u(1)
+                .s(&state(MAX_AWARENESS_STATE_BYTES))
+                .0
+        )
+        .map(|e| e.len()),
+        Ok(1)
+    );
+    assert_eq!(
+        parse_awareness_update(
+            &W::default()
+                .u(1)
+                .u(1)
+                .u(1)
+                .s(&state(MAX_AWARENESS_STATE_BYTES + 1))
+                .0
+        ),
+        Err(GuardError::LimitExceeded {
+            what: AWARENESS_STATE
+        })
+    );
     // A count the input cannot hold is still refused as such, before the cap.
     assert_eq!(
         parse_awareness_update(&W::default().u(5000).u(1).u(1).s("null").0),
