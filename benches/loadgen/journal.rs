@@ -9,8 +9,9 @@
 //!   arrival → commit percentiles: the group-commit window;
 //! - cold load: the automerge-paper board's snapshot plus a 10,000-row
 //!   journal (one small map edit a row), read and replayed as a load does
-//!   (snapshot and rows read; the snapshot decoded on one thread while the
-//!   rows are decoded and merged on another; rows applied); beside it the
+//!   (snapshot and rows read at once; the snapshot decoded on one thread
+//!   while the rows are decoded and merged on another; the merged rows
+//!   applied); beside it the
 //!   same board with an empty journal.
 
 use std::{
@@ -203,8 +204,10 @@ async fn cold_load(spec: &Spec) -> anyhow::Result<Value> {
     for round in 0..12 {
         for (board, journal) in [(with_journal, true), (without, false)] {
             let started = Instant::now();
-            let stored = db.load_board_state(board).await?.context("saved")?;
-            let rows = db.read_journal(board, None).await?;
+            // Both reads at once, as a load does.
+            let (stored, rows) =
+                tokio::join!(db.load_board_state(board), db.read_journal(board, None));
+            let (stored, rows) = (stored?.context("saved")?, rows?);
             let (applied, text_ok) = tokio::task::spawn_blocking(move || {
                 // As a load does: the snapshot decodes on another thread
                 // while this one prepares the rows.

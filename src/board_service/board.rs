@@ -152,9 +152,71 @@ fn stored_data_limits() -> GuardLimits {
     }
 }
 
-/// Journal updates merged into one before they are applied at load (see
-/// [`LiveBoard::replay`]).
-const MERGE_CHUNK: usize = 64;
+/// How many updates one `Update::merge_updates` call takes when journal rows
+/// are merged (see [`merge_in_tree`]).
+const MERGE_FAN_IN: usize = 64;
+
+/// From how many journal rows a replay decodes and merges on two threads
+/// (below, a thread costs more than it saves).
+const PARALLEL_REPLAY_ROWS: usize = 2_048;
+
+/// Rows of a journal, decoded and merged.
+struct MergedPart<'r, U = Update> {
+    /// The rows that decoded, in the order given.
+    rows: Vec<&'r JournalRow>,
+    /// The rows that did not.
+    kept_aside: Vec<i64>,
+    /// The decoded rows' updates merged into one (`None`: the merge panicked).
+    update: Option<U>,
+}
+
+impl<'r> MergedPart<'r> {
+    /// A part whose thread failed: nothing applied, nothing kept aside.
+    fn failed() -> Self {
+        Self {
+            rows: Vec::new(),
+            kept_aside: Vec::new(),
+            update: None,
+        }
+    }
+
+    /// The merged update encoded (v1), to hand to another thread.
+    fn encoded(self) -> MergedPart<'r, Vec<u8>> {
+        let update = self
+            .update
+            .and_then(|update| contained(|| Ok(update.encode_v1())).ok());
+        MergedPart {
+            rows: self.rows,
+            kept_aside: self.kept_aside,
+            update,
+        }
+    }
+}
+
+impl<'r> MergedPart<'r, Vec<u8>> {
+    /// Decodes the merged update [`MergedPart::encoded`] made (yrs's own
+    /// output from guarded rows).
+    fn decoded(self) -> MergedPart<'r> {
+        let update = self.update.and_then(|bytes| {
+            contained(|| Update::decode_v1(&bytes).map_err(|e| DocError::Decode(e.to_string())))
+                .ok()
+        });
+        MergedPart {
+            rows: self.rows,
+            kept_aside: self.kept_aside,
+            update,
+        }
+    }
+}
+
+/// Whether a replay encodes what it added to the document.
+#[derive(Debug, Clone, Copy)]
+enum AddedUpdate {
+    /// Encoded, to relay to the sockets of a live board.
+    Encode,
+    /// Not wanted (a load: encoding 10,000 rows' worth would cost milliseconds).
+    Skip,
+}
 
 /// How many times [`LiveBoard::try_apply_update`] retries a busy document:
 /// a few microseconds, about one small update's integration.
@@ -256,108 +318,103 @@ impl LiveBoard {
         })
     }
 
-    /// Applies journal rows (in the order given: id order) in one transaction.
+    /// Applies journal rows (in the order given: id order) in one transaction,
+    /// at load: what they added is not encoded (nobody is connected yet).
     /// A row whose updates do not all decode is applied not at all and
     /// reported kept aside; the others still apply. Blocking.
     pub fn replay(&self, rows: &[JournalRow]) -> Replayed {
-        let limits = stored_data_limits();
+        self.replay_rows(rows, AddedUpdate::Skip)
+    }
+
+    /// Like [`Self::replay`], for a live board merging other instances' rows:
+    /// also returns what they added, as one update to relay. Blocking.
+    pub fn replay_into_live(&self, rows: &[JournalRow]) -> Replayed {
+        self.replay_rows(rows, AddedUpdate::Encode)
+    }
+
+    fn replay_rows(&self, rows: &[JournalRow], added: AddedUpdate) -> Replayed {
+        // Done before the document is needed, so a load decodes the snapshot
+        // meanwhile. A long journal's last third is decoded and merged on a
+        // second thread (about 1 µs of work per row; the thread that decodes
+        // the snapshot at load is busy for part of that time).
+        let parts = if rows.len() >= PARALLEL_REPLAY_ROWS {
+            let (mine, theirs) = rows.split_at(rows.len() - rows.len() / 3);
+            std::thread::scope(|scope| {
+                // yrs's decoded updates cannot cross threads: the other
+                // thread's merge comes back encoded, and is decoded here.
+                let other = std::thread::Builder::new()
+                    .name("journal-replay".into())
+                    .spawn_scoped(scope, || decode_and_merge(self.id, theirs).encoded());
+                let mine = decode_and_merge(self.id, mine);
+                let theirs = match other {
+                    Ok(thread) => thread
+                        .join()
+                        .map_or_else(|_| MergedPart::failed(), MergedPart::decoded),
+                    // No thread to be had: do it here.
+                    Err(_) => decode_and_merge(self.id, theirs),
+                };
+                vec![mine, theirs]
+            })
+        } else {
+            vec![decode_and_merge(self.id, rows)]
+        };
         let mut replayed = Replayed::default();
-        let mut decoded = Vec::with_capacity(rows.len());
-        for row in rows {
-            let updates = unframe_updates(&row.updates).and_then(|raw| {
-                let updates = raw
-                    .iter()
-                    .map(|update| {
-                        guard::check_update_v1(update, &limits).ok()?;
-                        contained(|| {
-                            Update::decode_v1(update).map_err(|e| DocError::Decode(e.to_string()))
-                        })
-                        .ok()
-                    })
-                    .collect::<Option<Vec<Update>>>()?;
-                Some((raw, updates))
-            });
-            match updates {
-                Some((raw, updates)) => decoded.push((row.id, raw, updates)),
+        let mut merged = Vec::with_capacity(parts.len());
+        for part in parts {
+            replayed.kept_aside.extend(part.kept_aside);
+            match part.update {
+                Some(update) if !part.rows.is_empty() => merged.push((part.rows, update)),
+                Some(_) => {}
                 None => {
-                    tracing::error!(board.id = %self.id, row.id = row.id,
-                        "journal row does not decode; kept aside, the rest of the journal loads");
-                    replayed.kept_aside.push(row.id);
+                    tracing::error!(board.id = %self.id, "merging the journal panicked; rows kept");
+                    return replayed;
                 }
             }
         }
-        if decoded.is_empty() {
+        if merged.is_empty() {
             return replayed;
         }
-        // Rows of at most MERGE_CHUNK updates each, in order, their updates
-        // merged into one per chunk: yrs spends ~15 µs of fixed work per
-        // applied update, so 10,000 small rows applied one by one take 150 ms,
-        // merged by 64 about a tenth of that. (Merging all at once costs
-        // more: yrs re-sorts every input at each step.) Done before the
-        // document is needed, so a load can decode the snapshot meanwhile.
-        let mut chunks: Vec<Vec<_>> = Vec::new();
-        let mut in_chunk = 0;
-        for row in decoded {
-            if chunks.is_empty() || in_chunk >= MERGE_CHUNK {
-                chunks.push(Vec::new());
-                in_chunk = 0;
-            }
-            in_chunk += row.2.len();
-            if let Some(chunk) = chunks.last_mut() {
-                chunk.push(row);
-            }
-        }
-        let merged = contained(|| {
-            Ok(chunks
-                .into_iter()
-                .map(|chunk| {
-                    let mut ids = Vec::with_capacity(chunk.len());
-                    let mut raws = Vec::with_capacity(chunk.len());
-                    let mut updates = Vec::with_capacity(chunk.len());
-                    for (id, raw, decoded) in chunk {
-                        ids.push(id);
-                        raws.push(raw);
-                        updates.extend(decoded);
-                    }
-                    (ids, raws, Update::merge_updates(updates))
-                })
-                .collect::<Vec<_>>())
-        });
-        let Ok(merged) = merged else {
-            tracing::error!(board.id = %self.id, "merging the journal panicked; rows kept");
-            return replayed;
-        };
         let doc = lock(self.doc());
         let outcome = contained(|| {
             // One transaction for the lot.
             let mut txn = doc.transact_mut();
-            let before = txn.state_vector();
-            for (ids, raws, update) in merged {
+            let before = match added {
+                AddedUpdate::Encode => Some(txn.state_vector()),
+                AddedUpdate::Skip => None,
+            };
+            for (rows, update) in merged {
                 if txn.apply_update(update).is_ok() {
-                    replayed.applied.extend(ids);
+                    replayed.applied.extend(rows.iter().map(|row| row.id));
                     continue;
                 }
                 // Applying an update twice changes nothing: retry row by row
                 // to find the row(s) the document refuses.
-                for (id, raw) in ids.into_iter().zip(raws) {
-                    let refused = raw.iter().find_map(|bytes| {
-                        Update::decode_v1(bytes)
-                            .map_err(|e| e.to_string())
-                            .and_then(|update| txn.apply_update(update).map_err(|e| e.to_string()))
-                            .err()
-                    });
+                for row in rows {
+                    let refused = unframe_updates(&row.updates)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .find_map(|bytes| {
+                            Update::decode_v1(bytes)
+                                .map_err(|e| e.to_string())
+                                .and_then(|update| {
+                                    txn.apply_update(update).map_err(|e| e.to_string())
+                                })
+                                .err()
+                        });
                     match refused {
-                        None => replayed.applied.push(id),
+                        None => replayed.applied.push(row.id),
                         Some(err) => {
-                            tracing::error!(board.id = %self.id, row.id = id, %err,
+                            tracing::error!(board.id = %self.id, row.id = row.id, %err,
                                 "journal row refused by the document; kept aside");
-                            replayed.kept_aside.push(id);
+                            replayed.kept_aside.push(row.id);
                         }
                     }
                 }
             }
-            let added = txn.state_vector() != before || !txn.delete_set().is_empty();
-            Ok(added.then(|| txn.encode_update_v1()))
+            Ok(before.and_then(|before| {
+                let added = txn.state_vector() != before || !txn.delete_set().is_empty();
+                added.then(|| txn.encode_update_v1())
+            }))
         });
         match outcome {
             Ok(added) => replayed.added = added,
@@ -585,6 +642,71 @@ impl LiveBoard {
     }
 }
 
+/// Guards and decodes each update of `rows` once and merges the decoded
+/// ones (the rows' bytes are read again only if the document refuses the
+/// merged update); `board_id` names the board in logs. Blocking.
+fn decode_and_merge(board_id: Uuid, rows: &[JournalRow]) -> MergedPart<'_> {
+    let limits = stored_data_limits();
+    let mut part = MergedPart {
+        rows: Vec::with_capacity(rows.len()),
+        kept_aside: Vec::new(),
+        update: None,
+    };
+    let mut updates = Vec::with_capacity(rows.len());
+    for row in rows {
+        match decode_row(&row.updates, &limits) {
+            Some(decoded) => {
+                part.rows.push(row);
+                updates.extend(decoded);
+            }
+            None => {
+                tracing::error!(board.id = %board_id, row.id = row.id,
+                    "journal row does not decode; kept aside, the rest of the journal loads");
+                part.kept_aside.push(row.id);
+            }
+        }
+    }
+    part.update = contained(|| Ok(merge_in_tree(updates))).ok();
+    part
+}
+
+/// A journal row's updates, guarded and decoded, or `None` when its framing,
+/// the guard or the decoder refuses any of them (or yrs panics).
+fn decode_row(payload: &[u8], limits: &GuardLimits) -> Option<Vec<Update>> {
+    unframe_updates(payload)?
+        .into_iter()
+        .map(|update| {
+            guard::check_update_v1(update, limits).ok()?;
+            contained(|| Update::decode_v1(update).map_err(|e| DocError::Decode(e.to_string())))
+                .ok()
+        })
+        .collect()
+}
+
+/// Merges updates into one, [`MERGE_FAN_IN`] at a time, then the merged ones
+/// the same way, until one is left, so that the document integrates one
+/// update: yrs spends ~15 µs of fixed work per applied update (150 ms for
+/// 10,000 rows applied one by one). One merge of everything would cost more
+/// than that: yrs re-sorts all its inputs at every step, so a merge of `n`
+/// updates costs ~`n²`; in groups it is ~`n × MERGE_FAN_IN` per level, and
+/// the levels above the first merge few, long runs. Blocking.
+fn merge_in_tree(mut updates: Vec<Update>) -> Update {
+    while updates.len() > 1 {
+        let mut merged = Vec::with_capacity(updates.len().div_ceil(MERGE_FAN_IN));
+        let mut rest = updates.into_iter();
+        loop {
+            let group: Vec<Update> = rest.by_ref().take(MERGE_FAN_IN).collect();
+            match group.len() {
+                0 => break,
+                1 => merged.extend(group),
+                _ => merged.push(Update::merge_updates(group)),
+            }
+        }
+        updates = merged;
+    }
+    updates.pop().unwrap_or_default()
+}
+
 fn apply_to(doc: &Doc, update: &[u8]) -> Result<(), DocError> {
     contained(|| {
         let update = Update::decode_v1(update).map_err(|e| DocError::Decode(e.to_string()))?;
@@ -661,7 +783,7 @@ mod tests {
                 updates: vec![5, 0x86, 0x9a, 0xe2, 0xb6, 0x11],
             },
         );
-        let replayed = board.replay(&rows);
+        let replayed = board.replay_into_live(&rows);
         assert_eq!(replayed.kept_aside, [1000]);
         assert_eq!(replayed.applied, (1..=200).collect::<Vec<_>>());
         assert!(replayed.added.is_some());
@@ -670,6 +792,115 @@ mod tests {
             map.len(&doc.transact())
         });
         assert_eq!(keys, 201, "the stored key and every replayed one");
+    }
+
+    /// `count` updates of one client, each setting key `k{i % 100}` of map
+    /// `map` on top of the previous ones (so each depends on the one before).
+    fn dependent_updates(count: usize) -> Vec<Vec<u8>> {
+        let doc = Doc::new();
+        let map = doc.get_or_insert_map("map");
+        (0..count)
+            .map(|i| {
+                let before = doc.transact().state_vector();
+                map.insert(&mut doc.transact_mut(), format!("k{}", i % 100), i as f64);
+                doc.transact().encode_diff_v1(&before)
+            })
+            .collect()
+    }
+
+    fn journal_rows(updates: &[Vec<u8>]) -> Vec<JournalRow> {
+        updates
+            .iter()
+            .zip(1..)
+            .map(|(update, id)| {
+                let mut framed = Vec::new();
+                super::super::journal::frame_update(&mut framed, update);
+                JournalRow {
+                    id,
+                    updates: framed,
+                }
+            })
+            .collect()
+    }
+
+    fn map_entries(doc: &Doc) -> Vec<(String, String)> {
+        let map = doc.get_or_insert_map("map");
+        let txn = doc.transact();
+        let mut entries: Vec<_> = map
+            .iter(&txn)
+            .map(|(key, value)| (key.to_string(), value.to_string(&txn)))
+            .collect();
+        entries.sort();
+        entries
+    }
+
+    #[test]
+    fn merging_in_a_tree_gives_the_document_that_applying_one_by_one_gives() {
+        // More than MERGE_FAN_IN² updates: three levels of merges.
+        let updates = dependent_updates(MERGE_FAN_IN * MERGE_FAN_IN + 100);
+        let one_by_one = Doc::new();
+        for update in &updates {
+            apply_to(&one_by_one, update).expect("applies");
+        }
+        let decoded = updates
+            .iter()
+            .map(|update| Update::decode_v1(update).expect("decodes"))
+            .collect();
+        let merged = Doc::new();
+        merged
+            .transact_mut()
+            .apply_update(merge_in_tree(decoded))
+            .expect("applies");
+        assert_eq!(
+            merged.transact().state_vector(),
+            one_by_one.transact().state_vector()
+        );
+        assert_eq!(map_entries(&merged), map_entries(&one_by_one));
+        assert!(merged.transact().store().pending_update().is_none());
+    }
+
+    #[test]
+    fn a_long_journal_replays_in_one_merge_per_thread_and_keeps_bad_rows_aside_on_either() {
+        let updates = dependent_updates(PARALLEL_REPLAY_ROWS + 1_000);
+        let expected = Doc::new();
+        for update in &updates {
+            apply_to(&expected, update).expect("applies");
+        }
+        let mut rows = journal_rows(&updates);
+        let bad = |id| JournalRow {
+            id,
+            updates: vec![5, 0x86, 0x9a, 0xe2, 0xb6, 0x11],
+        };
+        // One undecodable row in the part this thread merges, one in the
+        // part the other thread merges (the last third).
+        rows.insert(10, bad(100_000));
+        rows.insert(rows.len() - 10, bad(100_001));
+        let board = LiveBoard::from_snapshot(Uuid::new_v4(), None).expect("loads");
+        let replayed = board.replay(&rows);
+        assert_eq!(replayed.kept_aside, [100_000, 100_001]);
+        let good: Vec<i64> = (1..=updates.len() as i64).collect();
+        assert_eq!(replayed.applied, good, "every good row, in id order");
+        assert_eq!(
+            board.read_doc(map_entries),
+            map_entries(&expected),
+            "the document holds every good row's edit"
+        );
+    }
+
+    #[test]
+    fn a_replay_at_load_does_not_encode_what_it_added_but_a_live_merge_does() {
+        let rows = journal_rows(&dependent_updates(10));
+        let loading = LiveBoard::from_snapshot(Uuid::new_v4(), None).expect("loads");
+        let replayed = loading.replay(&rows);
+        assert_eq!(replayed.applied.len(), 10);
+        assert!(replayed.added.is_none());
+        let live = LiveBoard::from_snapshot(Uuid::new_v4(), None).expect("loads");
+        let replayed = live.replay_into_live(&rows);
+        assert_eq!(replayed.applied.len(), 10);
+        let added = replayed.added.expect("the rows added something");
+        let relayed = Doc::new();
+        apply_to(&relayed, &added).expect("applies");
+        assert_eq!(map_entries(&relayed), live.read_doc(map_entries));
     }
 
     #[test]

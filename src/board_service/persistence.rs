@@ -292,7 +292,7 @@ async fn merge_journal_of_others(
         return Ok(());
     }
     let merging = Arc::clone(board);
-    let replayed = tokio::task::spawn_blocking(move || merging.replay(&rows))
+    let replayed = tokio::task::spawn_blocking(move || merging.replay_into_live(&rows))
         .await
         .map_err(|err| SaveError::Failed(format!("merging the journal failed: {err}")))?;
     crate::metrics::journal_replayed(replayed.applied.len(), replayed.kept_aside.len());
