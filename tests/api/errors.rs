@@ -358,6 +358,19 @@ async fn the_docs_page_loads_only_same_origin_assets_served_from_the_binary() {
         asset.assert_status(200);
         assert!(!asset.bytes.is_empty(), "{path} is empty");
     }
+    // Swagger UI's license ships with it, where its bundle points.
+    let bundle = app.get("/docs/swagger-ui-bundle.js", None).await;
+    let first_line = bundle.text().lines().next().unwrap_or_default().to_owned();
+    assert!(
+        first_line.contains("swagger-ui-bundle.js.LICENSE.txt"),
+        "{first_line}"
+    );
+    let license = app
+        .get("/docs/swagger-ui-bundle.js.LICENSE.txt", None)
+        .await;
+    license.assert_status(200);
+    assert!(license.text().contains("Apache License"));
+    assert!(license.text().contains("SmartBear"));
     // The script that starts the UI reads this server's document.
     let start = app.get("/docs/swagger-initializer.js", None).await;
     start.assert_status(200);
