@@ -12,7 +12,7 @@
 
 use std::{
     panic::{catch_unwind, AssertUnwindSafe},
-    sync::{atomic::AtomicBool, Arc, Mutex, MutexGuard, OnceLock, PoisonError},
+    sync::{atomic::AtomicBool, Arc, Mutex, MutexGuard, OnceLock},
 };
 
 use bytes::Bytes;
@@ -26,6 +26,7 @@ use super::{
     awareness::{Accepted, AwarenessError, AwarenessTable},
     group_commit::JournalCursor,
     journal::{unframe_updates, JournalRow},
+    lock,
     peer::{Batch, CloseReason, Peer},
 };
 use crate::protocol::{
@@ -221,12 +222,6 @@ enum AddedUpdate {
 /// How many times [`LiveBoard::try_apply_update`] retries a busy document:
 /// a few microseconds, about one small update's integration.
 const BUSY_DOC_SPINS: u32 = 200;
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding a lock is contained by `catch_unwind` or ends a
-    // task; the data behind it stays consistent enough to save, so keep going.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 fn contained<T>(f: impl FnOnce() -> Result<T, DocError>) -> Result<T, DocError> {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or(Err(DocError::Panicked))

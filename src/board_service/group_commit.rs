@@ -34,7 +34,7 @@ use std::{
     collections::HashMap,
     sync::{
         atomic::{AtomicI64, Ordering},
-        Arc, Mutex, MutexGuard, PoisonError,
+        Arc, Mutex,
     },
     time::Duration,
 };
@@ -47,7 +47,10 @@ use tokio::{
 };
 use uuid::Uuid;
 
-use super::journal::{frame_update, JournalError, JournalStore, NewJournalRow};
+use super::{
+    journal::{frame_update, JournalError, JournalStore, NewJournalRow},
+    lock,
+};
 
 /// How long the writer gathers socket updates before it commits them (see the
 /// module docs).
@@ -130,10 +133,6 @@ impl std::fmt::Debug for JournalWriter {
             .field("instance", &self.inner.instance)
             .finish_non_exhaustive()
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl JournalWriter {

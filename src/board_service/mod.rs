@@ -144,6 +144,9 @@ impl Drop for Lease {
     }
 }
 
+/// Locks a mutex of the board service. A panic while holding a lock is
+/// contained by `catch_unwind` or ends a task; the data behind it stays
+/// consistent enough to save, so keep going.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -288,19 +288,18 @@ impl Session {
         let board = Arc::clone(self.board());
         let (peer_id, user_id) = (self.peer.id, self.peer.user_id);
         let checked = payload.clone();
-        let apply = move || {
-            match guard::parse_awareness_update(&checked) {
+        let apply = move || match guard::parse_awareness_update(&checked) {
             Ok(entries) => board
                 .apply_awareness(peer_id, user_id, &entries)
                 .map_err(|err| {
-                    tracing::debug!(board.id = %board.id, peer = peer_id, %err, "awareness refused");
+                    tracing::debug!(board.id = %board.id, peer = peer_id, %err,
+                        "awareness refused");
                     CloseReason::AwarenessPolicy
                 }),
             Err(GuardError::LimitExceeded {
                 what: guard::AWARENESS_ENTRIES | guard::AWARENESS_STATE,
             }) => Err(CloseReason::AwarenessPolicy),
             Err(_) => Err(CloseReason::Hostile),
-        }
         };
         let accepted = if frame.len() <= INLINE_CHECK_BYTES {
             apply()?
@@ -516,20 +515,20 @@ impl BoardService {
     /// The board's full content as one v1 update: the live document when the
     /// board is loaded, else the stored snapshot, else an empty update.
     pub async fn current_state(&self, board_id: Uuid) -> Result<Vec<u8>, OpenError> {
-        if let Some(board) = self.loaded(board_id) {
-            return blocking(move || board.snapshot())
+        let snapshot_of = |board: Arc<LiveBoard>| async move {
+            blocking(move || board.snapshot())
                 .await
-                .ok_or(OpenError::Corrupt(super::DocError::Panicked));
+                .ok_or(OpenError::Corrupt(super::DocError::Panicked))
+        };
+        if let Some(board) = self.loaded(board_id) {
+            return snapshot_of(board).await;
         }
         // Updates not yet compacted into the snapshot (after a crash): the
         // board is loaded, which replays and compacts them.
         if let Some(journal) = self.journal() {
             if !journal.store().read(board_id, None).await?.is_empty() {
                 let lease = self.open(board_id).await?;
-                let board = Arc::clone(lease.board());
-                return blocking(move || board.snapshot())
-                    .await
-                    .ok_or(OpenError::Corrupt(super::DocError::Panicked));
+                return snapshot_of(Arc::clone(lease.board())).await;
             }
         }
         match self.inner.store.load(board_id).await? {
