@@ -137,6 +137,14 @@ pub struct Config {
     /// `REQUEST_TIMEOUT_MS`: a request body not fully arrived by then is
     /// answered 408 and its connection closed.
     pub request_timeout: Duration,
+    /// `VERSION_IDLE_MS`: a board edited and then quiet this long gets an
+    /// automatic version.
+    pub version_idle: Duration,
+    /// `VERSION_MAX_INTERVAL_MS`: under continuous editing, an automatic
+    /// version at least this often.
+    pub version_max_interval: Duration,
+    /// `VERSION_KEEP`: automatic versions kept per board.
+    pub version_keep: u32,
 }
 
 impl Default for Config {
@@ -166,6 +174,9 @@ impl Default for Config {
             ws_idle_timeout: Duration::from_secs(75),
             shutdown_timeout: Duration::from_millis(10_000),
             request_timeout: Duration::from_millis(30_000),
+            version_idle: Duration::from_millis(300_000),
+            version_max_interval: Duration::from_millis(3_600_000),
+            version_keep: 100,
         }
     }
 }
@@ -262,6 +273,16 @@ impl Config {
         }
         if let Some(value) = get("REQUEST_TIMEOUT_MS") {
             config.request_timeout = Duration::from_millis(positive("REQUEST_TIMEOUT_MS", value)?);
+        }
+        if let Some(value) = get("VERSION_IDLE_MS") {
+            config.version_idle = Duration::from_millis(positive("VERSION_IDLE_MS", value)?);
+        }
+        if let Some(value) = get("VERSION_MAX_INTERVAL_MS") {
+            config.version_max_interval =
+                Duration::from_millis(positive("VERSION_MAX_INTERVAL_MS", value)?);
+        }
+        if let Some(value) = get("VERSION_KEEP") {
+            config.version_keep = parse("VERSION_KEEP", value)?;
         }
         if let Some(value) = get("TRUSTED_PROXIES") {
             config.trusted_proxies =
@@ -560,5 +581,31 @@ mod tests {
             config.cors_origins,
             vec!["https://a.example", "https://b.example"]
         );
+    }
+
+    #[test]
+    fn version_settings_are_read_with_contract_defaults() {
+        let defaults = Config::from_vars(&HashMap::new()).expect("defaults load");
+        assert_eq!(defaults.version_idle, Duration::from_millis(300_000));
+        assert_eq!(
+            defaults.version_max_interval,
+            Duration::from_millis(3_600_000)
+        );
+        assert_eq!(defaults.version_keep, 100);
+        let config = Config::from_vars(&vars(&[
+            ("VERSION_IDLE_MS", "200"),
+            ("VERSION_MAX_INTERVAL_MS", "900"),
+            ("VERSION_KEEP", "3"),
+        ]))
+        .expect("versions");
+        assert_eq!(config.version_idle, Duration::from_millis(200));
+        assert_eq!(config.version_max_interval, Duration::from_millis(900));
+        assert_eq!(config.version_keep, 3);
+        for name in ["VERSION_IDLE_MS", "VERSION_MAX_INTERVAL_MS"] {
+            let err = Config::from_vars(&vars(&[(name, "0")])).expect_err("zero");
+            assert!(err.to_string().contains(name), "{err}");
+        }
+        let err = Config::from_vars(&vars(&[("VERSION_KEEP", "many")])).expect_err("bad");
+        assert!(err.to_string().contains("VERSION_KEEP"), "{err}");
     }
 }

@@ -29,6 +29,7 @@ pub mod protocol;
 pub mod router;
 pub mod throttle;
 pub mod validate;
+pub mod version_sweeper;
 pub mod websocket;
 
 use std::future::Future;
@@ -63,6 +64,14 @@ pub async fn serve(
         });
     }
     let evictor = tokio::spawn(evict_idle_limiter_keys(state.clone()));
+    let version_sweeper = tokio::spawn(version_sweeper::run(
+        state.db.clone(),
+        version_sweeper::VersionPolicy {
+            idle: state.config.version_idle,
+            max_interval: state.config.version_max_interval,
+            keep: state.config.version_keep,
+        },
+    ));
     let router = router::build_router(state.clone());
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel();
     let http = tokio::spawn(http_server::serve_http(listener, router, async move {
@@ -80,6 +89,7 @@ pub async fn serve(
     state.live.begin_shutdown();
     let _ = stop_http.send(deadline);
     evictor.abort();
+    version_sweeper.abort();
     // What the closed sockets sent last reaches the other instances; then
     // their edits stop arriving before the last saves, so those saves cannot
     // be kept busy by them.

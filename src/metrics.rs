@@ -73,11 +73,27 @@ pub fn install() -> Option<PrometheusHandle> {
             let handle = recorder.handle();
             metrics::set_global_recorder(recorder).ok()?;
             describe();
+            describe_versions();
             // Registered after the recorder exists, or they would record nowhere.
             let _ = MESSAGE_COUNTERS.set(message_counters());
             Some(handle)
         })
         .clone()
+}
+
+fn describe_versions() {
+    describe_counter!(
+        "board_versions_created_total",
+        "Board versions written, by kind (auto, manual, pre_restore)."
+    );
+    describe_counter!(
+        "board_version_restores_total",
+        "Restores applied, by result (changed, unchanged)."
+    );
+    describe_counter!(
+        "board_version_sweep_failures_total",
+        "Sweeps for automatic versions that failed on the database."
+    );
 }
 
 fn describe() {
@@ -446,4 +462,20 @@ mod tests {
         assert_eq!(kind(&[]), "other");
         assert_eq!(kind(&[77, 1]), "other");
     }
+}
+
+/// A board version was written (`kind`: `auto`, `manual` or `pre_restore`).
+pub fn version_created(kind: &'static str) {
+    counter!("board_versions_created_total", "kind" => kind).increment(1);
+}
+
+/// A restore was applied (`changed`: whether the board's content differed).
+pub fn version_restored(changed: bool) {
+    let result = if changed { "changed" } else { "unchanged" };
+    counter!("board_version_restores_total", "result" => result).increment(1);
+}
+
+/// A sweep for automatic versions failed (the database did not answer).
+pub fn version_sweep_failed() {
+    counter!("board_version_sweep_failures_total").increment(1);
 }

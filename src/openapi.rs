@@ -22,6 +22,7 @@ use utoipa::{
         (name = "members", description = "Who may see and edit a board"),
         (name = "audit", description = "Who changed what on a board"),
         (name = "content", description = "A board's Yjs document over HTTP"),
+        (name = "versions", description = "Kept versions of a board: automatic, manual and pre-restore; their content; restoring one"),
         (name = "sync", description = "Live Yjs sync over WebSocket (y-websocket protocol)"),
         (name = "operations", description = "Liveness and readiness"),
     )

@@ -19,7 +19,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::{
     app::AppState,
     config::Config,
-    controllers::{audit, auth, boards, content, health, members, sync, users},
+    controllers::{audit, auth, boards, content, health, members, sync, users, versions},
     error::AppError,
     observability,
     openapi::ApiDoc,
@@ -45,7 +45,13 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(audit::list_audit))
         .routes(routes!(content::get_board_state))
         .routes(routes!(content::apply_board_update))
-        .routes(routes!(sync::sync_board));
+        .routes(routes!(sync::sync_board))
+        .routes(routes!(content::get_board_content))
+        .routes(routes!(versions::list_versions, versions::create_version))
+        .routes(routes!(versions::get_version, versions::delete_version))
+        .routes(routes!(versions::get_version_state))
+        .routes(routes!(versions::get_version_content))
+        .routes(routes!(versions::restore_version));
     let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))

@@ -88,6 +88,9 @@ pub(super) struct BoardState {
     pub(super) save_now: bool,
     /// When the newest change happened (for the quiet-time debounce).
     pub(super) last_change: Instant,
+    /// The users whose accepted updates are not yet in a successful save:
+    /// a save takes them, and puts them back if it fails.
+    pub(super) authors: std::collections::HashSet<Uuid>,
     pub(super) status: Status,
     /// The sync step 2 frame for a client with an empty state vector, and the
     /// `change_seq` it is valid for: every fresh client of an unchanged board
@@ -255,6 +258,7 @@ impl LiveBoard {
                 journal_kept_aside: Vec::new(),
                 save_now: false,
                 last_change: Instant::now(),
+                authors: std::collections::HashSet::new(),
                 status: Status::Open,
                 full_state_frame: Some((0, Bytes::from(full_state))),
             }),
@@ -518,6 +522,12 @@ impl LiveBoard {
         if state.change_seq == seq {
             state.full_state_frame = Some((seq, frame));
         }
+    }
+
+    /// Records that `user_id` made an accepted change: the next successful
+    /// save reports it among its authors (see `persistence`).
+    pub fn note_author(&self, user_id: Uuid) {
+        self.state().authors.insert(user_id);
     }
 
     /// Records an accepted change (marks the board dirty).

@@ -14,11 +14,14 @@
 
 mod awareness;
 pub mod board;
+pub mod content_json;
 pub mod group_commit;
 pub mod journal;
 pub mod peer;
 mod persistence;
 pub mod relay;
+pub mod restore;
+pub mod saved;
 pub mod session;
 pub mod store;
 
@@ -40,6 +43,7 @@ pub use board::{DocError, LiveBoard};
 pub use group_commit::{JournalLimits, JournalWriter};
 pub use peer::{Batch, CloseFrame, CloseReason, Peer, QueueLimits, WriterStep};
 pub use relay::{AccessEvent, Relay};
+pub use saved::{SaveObserver, SavedBoard};
 pub use store::BoardStore;
 
 use crate::db::{DbError, Role};
@@ -102,6 +106,8 @@ struct Inner {
     access_epoch: AtomicU64,
     /// Where accepted updates are appended (`None`: no journal, saves only).
     journal: Option<JournalWriter>,
+    /// Told of every successful save (see [`saved`]).
+    save_observer: OnceLock<Arc<dyn SaveObserver>>,
 }
 
 /// The registry of live boards. Cheap to clone.
@@ -188,8 +194,20 @@ impl BoardService {
                 relay,
                 access_epoch: AtomicU64::new(0),
                 journal,
+                save_observer: OnceLock::new(),
             }),
         }
+    }
+
+    /// Sets the one observer told of every successful save. Returns false
+    /// (and keeps the first) if one was set already.
+    pub fn set_save_observer(&self, observer: Arc<dyn SaveObserver>) -> bool {
+        self.inner.save_observer.set(observer).is_ok()
+    }
+
+    /// The observer of saves, if one was set.
+    fn save_observer(&self) -> Option<&Arc<dyn SaveObserver>> {
+        self.inner.save_observer.get()
     }
 
     /// The tunables.

@@ -19,7 +19,9 @@ use tokio::time::{sleep_until, Instant};
 
 use bytes::Bytes;
 
-use super::{board::Status, journal::Compaction, BoardService, CloseReason, LiveBoard};
+use uuid::Uuid;
+
+use super::{board::Status, journal::Compaction, BoardService, CloseReason, LiveBoard, SavedBoard};
 use crate::{
     db::{DbError, SaveOutcome, StoredState},
     protocol::message,
@@ -180,7 +182,32 @@ enum SaveError {
     Failed(String),
 }
 
+/// Saves the board. The authors of its unsaved updates are taken with the
+/// snapshot; a failed save puts them back for the next attempt, a successful
+/// one writes them in its transaction and tells the service's save observer.
 async fn save(service: &BoardService, board: &Arc<LiveBoard>) -> Result<(), SaveError> {
+    let mut authors = Vec::new();
+    let result = save_taking_authors(service, board, &mut authors).await;
+    match &result {
+        Ok(()) => {
+            if let Some(observer) = service.save_observer() {
+                observer.board_saved(&SavedBoard {
+                    board_id: board.id,
+                    authors,
+                });
+            }
+        }
+        Err(SaveError::Failed(_)) => board.state().authors.extend(authors),
+        Err(SaveError::Gone) => {}
+    }
+    result
+}
+
+async fn save_taking_authors(
+    service: &BoardService,
+    board: &Arc<LiveBoard>,
+    authors: &mut Vec<Uuid>,
+) -> Result<(), SaveError> {
     let started = Instant::now();
     for _ in 0..=MAX_MERGES {
         merge_journal_of_others(service, board).await?;
@@ -193,28 +220,37 @@ async fn save(service: &BoardService, board: &Arc<LiveBoard>) -> Result<(), Save
         // this save (no update is both unsaved and deleted). Every own row up
         // to `own_up_to` is in the snapshot: an update is applied to the
         // document before it is queued for the journal.
-        let (seq, expected_version, compaction, bytes) = tokio::task::spawn_blocking(move || {
-            let (seq, version, compaction) = {
-                let state = snapshot_of.state();
-                let compaction = instance.map(|instance| Compaction {
-                    instance,
-                    own_up_to: snapshot_of.journal_cursor.committed(),
-                    merged: state.journal_merged.clone(),
-                    kept_aside: state.journal_kept_aside.clone(),
-                });
-                (state.change_seq, state.stored_version, compaction)
-            };
-            (seq, version, compaction, snapshot_of.snapshot())
-        })
-        .await
-        .map_err(|err| SaveError::Failed(format!("encoding failed: {err}")))?;
+        let (seq, expected_version, compaction, taken, bytes) =
+            tokio::task::spawn_blocking(move || {
+                let (seq, version, compaction, taken) = {
+                    let mut state = snapshot_of.state();
+                    let taken: Vec<Uuid> = state.authors.drain().collect();
+                    let compaction = instance.map(|instance| Compaction {
+                        instance,
+                        own_up_to: snapshot_of.journal_cursor.committed(),
+                        merged: state.journal_merged.clone(),
+                        kept_aside: state.journal_kept_aside.clone(),
+                    });
+                    (state.change_seq, state.stored_version, compaction, taken)
+                };
+                (seq, version, compaction, taken, snapshot_of.snapshot())
+            })
+            .await
+            .map_err(|err| SaveError::Failed(format!("encoding failed: {err}")))?;
+        authors.extend(taken);
         let compaction = compaction.unwrap_or_default();
         let covered = compaction.clone();
         let size = bytes.len();
         let result = service
             .inner
             .store
-            .save(board.id, bytes, expected_version, compaction)
+            .save(
+                board.id,
+                bytes,
+                expected_version,
+                compaction,
+                authors.clone(),
+            )
             .await;
         // A conflict wrote nothing: it counts as a merge, not as a save.
         if !matches!(result, Ok(SaveOutcome::Conflict(_))) {

@@ -160,6 +160,10 @@ impl Session {
     pub fn flush(&mut self) {
         if !self.outbox.is_empty() {
             let changed = std::mem::take(&mut self.outbox_changes);
+            if changed {
+                // Before the change is marked: the save it wakes covers this author.
+                self.board().note_author(self.peer.user_id);
+            }
             self.board()
                 .publish(&self.outbox, Some(self.peer.id), changed);
             self.outbox.clear();
@@ -482,6 +486,17 @@ impl BoardService {
         board_id: Uuid,
         update: Bytes,
     ) -> Result<(), ExternalUpdateError> {
+        self.apply_authored_update(board_id, update, None).await
+    }
+
+    /// [`Self::apply_external_update`], noting `author` (when known) among the
+    /// users whose edits the board's next save covers.
+    pub async fn apply_authored_update(
+        &self,
+        board_id: Uuid,
+        update: Bytes,
+        author: Option<Uuid>,
+    ) -> Result<(), ExternalUpdateError> {
         // Refuse garbage before loading the board for it.
         let checked = update.clone();
         let valid =
@@ -493,8 +508,14 @@ impl BoardService {
         }
         let lease = self.open(board_id).await?;
         let board = Arc::clone(lease.board());
-        match apply_update(Arc::clone(&board), update.clone()).await {
+        match apply_update_with(Arc::clone(&board), update.clone(), || {}).await {
             Ok(Applied::Changed) => {
+                // Noted before the change marks the board dirty: the save that
+                // change wakes covers its author.
+                if let Some(author) = author {
+                    board.note_author(author);
+                }
+                board.mark_changed();
                 board.broadcast(&Bytes::from(message::encode_update(&update)), None);
                 if let Some(relay) = self.relay() {
                     relay.update(board_id, &update);
@@ -535,6 +556,87 @@ impl BoardService {
             Some(stored) => Ok(stored.state),
             None => Ok(EMPTY_UPDATE.to_vec()),
         }
+    }
+}
+
+/// Why a restore was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// The board's current state could not be had.
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    /// The version's state or the board's does not decode.
+    #[error(transparent)]
+    Content(#[from] super::content_json::ContentError),
+    /// The restoring update could not be applied or made durable.
+    #[error(transparent)]
+    Apply(#[from] ExternalUpdateError),
+    /// Computing the restore panicked.
+    #[error("computing the restore failed")]
+    Panicked,
+}
+
+impl BoardService {
+    /// Makes the board's content equal to `version` (a v1 update of a whole
+    /// document) through ordinary Yjs operations authored by `author` (see
+    /// [`super::restore`]): applied, relayed and journaled like a REST update,
+    /// so live clients converge and keep working. Returns whether anything
+    /// changed.
+    pub async fn restore_content(
+        &self,
+        board_id: Uuid,
+        version: Vec<u8>,
+        author: Uuid,
+    ) -> Result<bool, RestoreError> {
+        let current = self.current_state(board_id).await?;
+        let update = blocking(move || super::restore::restore_update(&current, &version))
+            .await
+            .ok_or(RestoreError::Panicked)??;
+        let Some(update) = update else {
+            return Ok(false);
+        };
+        self.apply_authored_update(board_id, Bytes::from(update), Some(author))
+            .await?;
+        Ok(true)
+    }
+}
+
+/// Why a board's content could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum ContentReadError {
+    /// The board could not be read.
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    /// Its stored state does not decode.
+    #[error(transparent)]
+    Content(#[from] super::content_json::ContentError),
+    /// Rendering panicked.
+    #[error("rendering the content failed")]
+    Panicked,
+}
+
+impl BoardService {
+    /// The board's content as JSON (see [`super::content_json`]): rendered
+    /// from the live document when the board is loaded here, else from its
+    /// stored state. The work runs on the blocking pool.
+    pub async fn content_json(
+        &self,
+        board_id: Uuid,
+        overrides: super::content_json::KindOverrides,
+    ) -> Result<serde_json::Value, ContentReadError> {
+        if let Some(board) = self.loaded(board_id) {
+            return blocking(move || {
+                board.read_doc(|doc| super::content_json::render_doc(doc, &overrides))
+            })
+            .await
+            .ok_or(ContentReadError::Panicked);
+        }
+        let state = self.current_state(board_id).await?;
+        Ok(
+            blocking(move || super::content_json::render_update(&state, &overrides))
+                .await
+                .ok_or(ContentReadError::Panicked)??,
+        )
     }
 }
 

@@ -20,13 +20,16 @@ pub trait BoardStore: Send + Sync + 'static {
     /// Replaces the stored snapshot if it is still `expected_version` (0: none)
     /// and, in the same transaction, removes the journal rows it covers;
     /// otherwise returns the stored one to merge. [`DbError::NotFound`] when
-    /// the board is gone.
+    /// the board is gone. `authors` are the users whose edits the snapshot
+    /// covers since the last successful save (noted for the next version in
+    /// the same transaction).
     fn save(
         &self,
         board_id: Uuid,
         state: Vec<u8>,
         expected_version: i64,
         compaction: Compaction,
+        authors: Vec<Uuid>,
     ) -> StoreFuture<'_, SaveOutcome>;
 }
 
@@ -41,7 +44,8 @@ impl BoardStore for Db {
         state: Vec<u8>,
         expected_version: i64,
         compaction: Compaction,
+        authors: Vec<Uuid>,
     ) -> StoreFuture<'_, SaveOutcome> {
-        Box::pin(self.save_board_state(board_id, state, expected_version, compaction))
+        Box::pin(self.save_board_state(board_id, state, expected_version, compaction, authors))
     }
 }

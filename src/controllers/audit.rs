@@ -21,9 +21,11 @@ use crate::{
 pub struct AuditEntryResponse {
     /// Entry id.
     pub id: Uuid,
-    /// Who made the change; `null` once that account is deleted.
+    /// Who made the change; `null` once that account is deleted, and for what
+    /// the server did by itself (automatic versions).
     pub actor_id: Option<Uuid>,
-    /// `board.created`, `board.renamed`, `member.added`, `member.role_changed` or `member.removed`.
+    /// `board.created`, `board.renamed`, `member.added`, `member.role_changed`, `member.removed`,
+    /// `version.created` (no actor for automatic versions), `version.restored` or `version.deleted`.
     #[schema(example = "board.renamed")]
     pub action: String,
     /// Action-specific details, e.g. `{"from": "Old", "to": "New"}` for a rename.

@@ -1,11 +1,13 @@
-//! `GET /boards/{id}/state` and `POST /boards/{id}/updates`: a board's Yjs
-//! content over plain HTTP.
+//! `GET /boards/{id}/state`, `POST /boards/{id}/updates` and
+//! `GET /boards/{id}/content`: a board's Yjs content over plain HTTP, and as
+//! JSON.
 
 use axum::{
     body::Body,
     extract::State,
     http::{header, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
+    Json as JsonResponse,
 };
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -15,10 +17,13 @@ use super::access::BoardAccess;
 use crate::{
     app::AppState,
     auth::AuthUser,
-    board_service::session::ExternalUpdateError,
+    board_service::{
+        content_json::{self, KindOverrides},
+        session::{ContentReadError, ExternalUpdateError},
+    },
     body_budget::{BodyBudget, BodyShare},
     error::{AppError, ErrorBody},
-    extract::Path,
+    extract::{Path, Query},
 };
 
 const OCTET_STREAM: &str = "application/octet-stream";
@@ -87,7 +92,7 @@ pub async fn apply_board_update(
     .await?;
     state
         .live
-        .apply_external_update(board_id, update)
+        .apply_authored_update(board_id, update, Some(user.id))
         .await
         .map_err(|err| match err {
             ExternalUpdateError::Invalid => {
@@ -97,6 +102,82 @@ pub async fn apply_board_update(
             ExternalUpdateError::NotDurable(err) => err.into(),
         })?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The `types` query parameter of the JSON content routes.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ContentParams {
+    /// Root kinds that override the inference, `name:kind` separated by
+    /// commas; kinds `map`, `array`, `text`, `xml` (e.g. `shapes:map,title:text`).
+    pub types: Option<String>,
+}
+
+/// The board as JSON: `{roots: {NAME: JSON}}`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ContentResponse {
+    /// Each root type by name. A map is an object, an array an array, a text
+    /// its plain string, an XML fragment its XML string, binary content a
+    /// base64 string; nested shared types the same way, recursively. Roots
+    /// with no content are left out.
+    #[schema(value_type = Object)]
+    pub roots: serde_json::Value,
+}
+
+impl ContentParams {
+    /// The overrides named, or 422 with what is wrong.
+    pub fn overrides(&self) -> Result<KindOverrides, AppError> {
+        match &self.types {
+            Some(list) => content_json::parse_types(list)
+                .map_err(|err| AppError::Validation(format!("invalid types: {err}"))),
+            None => Ok(KindOverrides::new()),
+        }
+    }
+}
+
+/// Wraps rendered content as the response.
+pub fn content_response(mut rendered: serde_json::Value) -> ContentResponse {
+    ContentResponse {
+        roots: rendered
+            .get_mut("roots")
+            .map(serde_json::Value::take)
+            .unwrap_or_default(),
+    }
+}
+
+/// The board as JSON: every root type, its kind inferred from its content
+/// (map, array, text, XML) unless `types` names it.
+#[utoipa::path(
+    get,
+    path = "/boards/{id}/content",
+    tag = "content",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Board id"), ContentParams),
+    responses(
+        (status = 200, description = "The board's current content as JSON (the live state if the board is open)", body = ContentResponse),
+        (status = 400, description = "Unparsable query string", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 404, description = "No such board, or not shared with the caller", body = ErrorBody),
+        (status = 422, description = "`types` is not a list of name:kind with kinds map, array, text or xml", body = ErrorBody),
+    )
+)]
+pub async fn get_board_content(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(board_id): Path<Uuid>,
+    Query(params): Query<ContentParams>,
+) -> Result<JsonResponse<ContentResponse>, AppError> {
+    BoardAccess::check(&state, board_id, user).await?;
+    let overrides = params.overrides()?;
+    let rendered = state
+        .live
+        .content_json(board_id, overrides)
+        .await
+        .map_err(|err| match err {
+            ContentReadError::Open(err) => err.into(),
+            other => AppError::Internal(other.to_string()),
+        })?;
+    Ok(JsonResponse(content_response(rendered)))
 }
 
 /// Reads a body of at most `limit` bytes, refusing a larger one (by its

@@ -10,3 +10,4 @@ pub mod health;
 pub mod members;
 pub mod sync;
 pub mod users;
+pub mod versions;

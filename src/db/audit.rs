@@ -15,6 +15,9 @@ pub(super) mod action {
     pub const MEMBER_ADDED: &str = "member.added";
     pub const MEMBER_ROLE_CHANGED: &str = "member.role_changed";
     pub const MEMBER_REMOVED: &str = "member.removed";
+    pub const VERSION_CREATED: &str = "version.created";
+    pub const VERSION_RESTORED: &str = "version.restored";
+    pub const VERSION_DELETED: &str = "version.deleted";
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -30,17 +33,18 @@ struct AuditRow {
 }
 
 /// Appends an audit row; call inside the transaction of the change it records.
+/// `actor_id` is `None` for what the server did by itself (automatic versions).
 pub(super) fn record(
     conn: &mut AnyConnection,
     board_id: Uuid,
-    actor_id: Uuid,
+    actor_id: impl Into<Option<Uuid>>,
     action: &str,
     detail: serde_json::Value,
 ) -> Result<(), DbError> {
     let row = AuditRow {
         id: DbUuid(Uuid::now_v7()),
         board_id: DbUuid(board_id),
-        actor_id: Some(DbUuid(actor_id)),
+        actor_id: actor_id.into().map(DbUuid),
         action: action.to_owned(),
         detail: detail.to_string(),
         created_at: now(),

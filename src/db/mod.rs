@@ -20,6 +20,7 @@ pub mod schema;
 pub mod sql_types;
 mod states;
 mod users;
+mod versions;
 
 pub(crate) use connection::{write_transaction, AnyConnection, MultiBackend};
 
@@ -27,6 +28,7 @@ pub use members::{PutMember, RemoveMember};
 pub use models::{AuditEntry, Board, BoardSummary, Member, Role, User};
 pub use pool::{Backend, Db};
 pub use states::{SaveOutcome, StoredState};
+pub use versions::{BoardVersion, NewVersion, PendingVersion, VersionAuthor, VersionKind};
 
 /// Why a database call failed, in the terms the rest of the server cares about.
 #[derive(Debug, thiserror::Error)]

@@ -95,3 +95,64 @@ diesel::allow_tables_to_appear_in_same_query!(
     boards,
     users,
 );
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql_types::{Id, UtcTimestamp};
+
+    board_versions (id) {
+        id -> Id,
+        board_id -> Id,
+        kind -> Text,
+        label -> Nullable<Text>,
+        state -> Binary,
+        created_by -> Nullable<Id>,
+        created_at -> UtcTimestamp,
+        size_bytes -> BigInt,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql_types::Id;
+
+    board_version_authors (version_id, user_id) {
+        version_id -> Id,
+        user_id -> Id,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql_types::{Id, UtcTimestamp};
+
+    board_version_pending (board_id) {
+        board_id -> Id,
+        first_change_at -> UtcTimestamp,
+        last_change_at -> UtcTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql_types::Id;
+
+    board_version_pending_authors (board_id, user_id) {
+        board_id -> Id,
+        user_id -> Id,
+    }
+}
+
+diesel::joinable!(board_versions -> boards (board_id));
+diesel::joinable!(board_version_authors -> board_versions (version_id));
+diesel::joinable!(board_version_authors -> users (user_id));
+diesel::joinable!(board_version_pending -> boards (board_id));
+diesel::joinable!(board_version_pending_authors -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    board_versions,
+    board_version_authors,
+    board_version_pending,
+    board_version_pending_authors,
+    users,
+);

@@ -12,6 +12,7 @@ use super::{
     journal::compact,
     now,
     schema::{board_states, boards},
+    versions::note_saved_changes,
     write_transaction, Db, DbError,
 };
 
@@ -51,7 +52,9 @@ impl Db {
     /// `expected_version` (0: none stored yet), bumping the board's `updated_at`,
     /// and removing the journal rows the snapshot covers (`compaction`), in one
     /// transaction: a crash leaves either the old snapshot and its rows or the
-    /// new one without them. Otherwise writes nothing and returns what is
+    /// new one without them. The same transaction notes that the board changed
+    /// since its last version, and that `authors` edited it (see
+    /// `db::versions`). Otherwise writes nothing and returns what is
     /// stored. [`DbError::NotFound`] when the board no longer exists.
     pub async fn save_board_state(
         &self,
@@ -59,6 +62,7 @@ impl Db {
         state: Vec<u8>,
         expected_version: i64,
         compaction: Compaction,
+        authors: Vec<Uuid>,
     ) -> Result<SaveOutcome, DbError> {
         self.interact(move |conn| {
             write_transaction(conn, |conn| {
@@ -88,6 +92,7 @@ impl Db {
                             ))
                             .execute(conn)?;
                         compact(conn, board_id, &compaction)?;
+                        note_saved_changes(conn, board_id, &authors)?;
                         Ok(SaveOutcome::Saved { version: 1 })
                     }
                     Some(version) if version == expected_version => {
@@ -99,6 +104,7 @@ impl Db {
                             ))
                             .execute(conn)?;
                         compact(conn, board_id, &compaction)?;
+                        note_saved_changes(conn, board_id, &authors)?;
                         Ok(SaveOutcome::Saved {
                             version: version + 1,
                         })

@@ -49,6 +49,7 @@ impl BoardStore for FakeStore {
         state: Vec<u8>,
         expected_version: i64,
         _compaction: Compaction,
+        _authors: Vec<Uuid>,
     ) -> StoreFuture<'_, SaveOutcome> {
         Box::pin(async move {
             self.save_attempts.fetch_add(1, Ordering::SeqCst);

@@ -100,6 +100,7 @@ impl BoardStore for RacingStore {
         state: Vec<u8>,
         expected_version: i64,
         compaction: Compaction,
+        authors: Vec<Uuid>,
     ) -> StoreFuture<'_, SaveOutcome> {
         Box::pin(async move {
             let race = !std::mem::replace(&mut *self.raced.lock().expect("lock"), true);
@@ -112,7 +113,7 @@ impl BoardStore for RacingStore {
             }
             let outcome = self
                 .db
-                .save(board_id, state, expected_version, compaction)
+                .save(board_id, state, expected_version, compaction, authors)
                 .await?;
             if race {
                 let snapshot = self.db.load_board_state(board_id).await?;

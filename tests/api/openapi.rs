@@ -10,7 +10,7 @@ use crate::harness::TestApp;
 const REGENERATE: &str = "UPDATE_OPENAPI=1 cargo test --test api openapi";
 
 /// Every route of the contract, as `(method, path)`.
-const CONTRACT_ROUTES: [(&str, &str); 19] = [
+const CONTRACT_ROUTES: [(&str, &str); 27] = [
     ("post", "/api/v1/auth/register"),
     ("post", "/api/v1/auth/login"),
     ("get", "/api/v1/me"),
@@ -27,6 +27,14 @@ const CONTRACT_ROUTES: [(&str, &str); 19] = [
     ("post", "/api/v1/boards/{id}/updates"),
     ("get", "/api/v1/boards/{id}/audit"),
     ("get", "/api/v1/boards/{id}/sync"),
+    ("get", "/api/v1/boards/{id}/content"),
+    ("get", "/api/v1/boards/{id}/versions"),
+    ("post", "/api/v1/boards/{id}/versions"),
+    ("get", "/api/v1/boards/{id}/versions/{vid}"),
+    ("delete", "/api/v1/boards/{id}/versions/{vid}"),
+    ("get", "/api/v1/boards/{id}/versions/{vid}/state"),
+    ("get", "/api/v1/boards/{id}/versions/{vid}/content"),
+    ("post", "/api/v1/boards/{id}/versions/{vid}/restore"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),

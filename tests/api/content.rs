@@ -1,0 +1,154 @@
+//! `GET /boards/{id}/content`: the board as JSON.
+
+use serde_json::json;
+use yrs::{
+    types::Attrs, Any, Array, ArrayPrelim, Doc, Map, MapPrelim, ReadTxn, StateVector, Text,
+    Transact, WriteTxn, Xml, XmlElementPrelim, XmlFragment, XmlTextPrelim,
+};
+
+use crate::{
+    harness::{TestApp, TestUser},
+    sync_client::connect,
+};
+
+fn content_path(board: &str, query: &str) -> String {
+    format!("/api/v1/boards/{board}/content{query}")
+}
+
+async fn post_doc(app: &TestApp, board: &str, user: &TestUser, doc: &Doc) {
+    let update = doc
+        .transact()
+        .encode_state_as_update_v1(&StateVector::default());
+    app.post_bytes(
+        &format!("/api/v1/boards/{board}/updates"),
+        Some(&user.token),
+        update,
+    )
+    .await
+    .assert_status(204);
+}
+
+fn every_kind() -> Doc {
+    let doc = Doc::new();
+    {
+        let mut txn = doc.transact_mut();
+        let shapes = txn.get_or_insert_map("shapes");
+        shapes.insert(&mut txn, "count", 3);
+        shapes.insert(&mut txn, "ratio", 1.5);
+        shapes.insert(&mut txn, "visible", true);
+        shapes.insert(&mut txn, "bytes", Any::Buffer(vec![1u8, 2, 3].into()));
+        let nested = shapes.insert(&mut txn, "frame", MapPrelim::default());
+        nested.insert(&mut txn, "w", 100);
+        let list = txn.get_or_insert_array("list");
+        let item = list.push_back(&mut txn, MapPrelim::default());
+        item.insert(&mut txn, "id", "a");
+        item.insert(&mut txn, "points", ArrayPrelim::from([1, 2]));
+        list.push_back(&mut txn, "plain");
+        let title = txn.get_or_insert_text("title");
+        title.insert(&mut txn, 0, "Hello, board");
+        let bold: Attrs = [("bold".into(), Any::Bool(true))].into_iter().collect();
+        title.format(&mut txn, 0, 5, bold);
+        let xml = txn.get_or_insert_xml_fragment("prosemirror");
+        let heading = xml.push_back(&mut txn, XmlElementPrelim::empty("heading"));
+        heading.insert_attribute(&mut txn, "level", "1");
+        heading.push_back(&mut txn, XmlTextPrelim::new("Notes"));
+        let p = xml.push_back(&mut txn, XmlElementPrelim::empty("paragraph"));
+        p.push_back(&mut txn, XmlTextPrelim::new("text"));
+    }
+    doc
+}
+
+#[tokio::test]
+async fn every_root_is_rendered_by_the_kind_its_content_shows() {
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
+    let ada = app.register("ada").await;
+    let vic = app.register("vic").await;
+    let out = app.register("out").await;
+    let board = app.create_board(&ada, "Plan").await;
+    app.share(&board, &ada, &vic, "viewer").await;
+    let empty = app.get(&content_path(&board, ""), Some(&ada.token)).await;
+    empty.assert_status(200);
+    assert_eq!(empty.json(), json!({ "roots": {} }));
+
+    post_doc(&app, &board, &ada, &every_kind()).await;
+    let expected = json!({ "roots": {
+        "shapes": { "count": 3, "ratio": 1.5, "visible": true, "bytes": "AQID", "frame": { "w": 100 } },
+        "list": [ { "id": "a", "points": [1, 2] }, "plain" ],
+        "title": "Hello, board",
+        "prosemirror": "<heading level=\"1\">Notes</heading><paragraph>text</paragraph>",
+    }});
+    // A viewer reads it; the live document and the stored one agree.
+    let response = app.get(&content_path(&board, ""), Some(&vic.token)).await;
+    response.assert_status(200);
+    assert_eq!(response.json(), expected);
+    let restarted = app.restart().await;
+    let response = restarted
+        .get(&content_path(&board, ""), Some(&ada.token))
+        .await;
+    assert_eq!(response.json(), expected);
+    restarted
+        .get(&content_path(&board, ""), Some(&out.token))
+        .await
+        .assert_error(404, "not_found");
+}
+
+#[tokio::test]
+async fn types_override_the_inference_and_bad_ones_are_refused() {
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
+    let ada = app.register("ada").await;
+    let board = app.create_board(&ada, "Plan").await;
+    post_doc(&app, &board, &ada, &every_kind()).await;
+    let response = app
+        .get(
+            &content_path(&board, "?types=title:array,absent:text,shapes:map"),
+            Some(&ada.token),
+        )
+        .await;
+    response.assert_status(200);
+    let body = response.json();
+    // A text read as an array shows its characters' items, not a string.
+    assert!(body["roots"]["title"].is_array(), "{body}");
+    // A root named but absent stays absent.
+    assert_eq!(body["roots"].get("absent"), None);
+    assert_eq!(body["roots"]["shapes"]["count"], 3);
+    for bad in ["?types=title", "?types=title:list", "?types=:map"] {
+        let response = app.get(&content_path(&board, bad), Some(&ada.token)).await;
+        response.assert_error(422, "validation_failed");
+        let message = response.json()["error"]["message"]
+            .as_str()
+            .expect("message")
+            .to_owned();
+        assert!(message.contains("types"), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn a_live_board_is_read_from_its_open_document() {
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
+    let ada = app.register("ada").await;
+    let board = app.create_board(&ada, "Plan").await;
+    let mut client = connect(&app.sync_url(&board, &ada.token)).await;
+    client
+        .edit(|txn| {
+            txn.get_or_insert_text("notes").insert(txn, 0, "typed live");
+        })
+        .await;
+    let deadline = tokio::time::Instant::now() + crate::sync_client::WAIT;
+    loop {
+        let body = app
+            .get(&content_path(&board, ""), Some(&ada.token))
+            .await
+            .json();
+        if body["roots"]["notes"] == "typed live" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{body}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
