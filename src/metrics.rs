@@ -435,6 +435,22 @@ pub fn cluster_connected(connected: bool) {
     gauge!("cluster_connected").set(if connected { 1.0 } else { 0.0 });
 }
 
+/// A board version was written (`kind`: `auto`, `manual` or `pre_restore`).
+pub fn version_created(kind: &'static str) {
+    counter!("board_versions_created_total", "kind" => kind).increment(1);
+}
+
+/// A restore was applied (`changed`: whether the board's content differed).
+pub fn version_restored(changed: bool) {
+    let result = if changed { "changed" } else { "unchanged" };
+    counter!("board_version_restores_total", "result" => result).increment(1);
+}
+
+/// A sweep for automatic versions failed (the database did not answer).
+pub fn version_sweep_failed() {
+    counter!("board_version_sweep_failures_total").increment(1);
+}
+
 #[cfg(test)]
 mod tests {
     use super::{message_kind, method_label, Method, MESSAGE_KINDS};
@@ -462,20 +478,4 @@ mod tests {
         assert_eq!(kind(&[]), "other");
         assert_eq!(kind(&[77, 1]), "other");
     }
-}
-
-/// A board version was written (`kind`: `auto`, `manual` or `pre_restore`).
-pub fn version_created(kind: &'static str) {
-    counter!("board_versions_created_total", "kind" => kind).increment(1);
-}
-
-/// A restore was applied (`changed`: whether the board's content differed).
-pub fn version_restored(changed: bool) {
-    let result = if changed { "changed" } else { "unchanged" };
-    counter!("board_version_restores_total", "result" => result).increment(1);
-}
-
-/// A sweep for automatic versions failed (the database did not answer).
-pub fn version_sweep_failed() {
-    counter!("board_version_sweep_failures_total").increment(1);
 }

@@ -1,5 +1,6 @@
 //! Runs the Node interop suite (`tests/interop/`, the stock `y-websocket`
-//! provider) against the server binary built by this `cargo test`.
+//! provider: sync, and versions with restore) against the server binary built
+//! by this `cargo test`.
 //!
 //! Needs `node` and `npm ci --prefix tests/interop`. Without them the test says
 //! why and passes, so `cargo test` works on a machine without Node; under
@@ -24,6 +25,7 @@ fn the_stock_y_websocket_client_interoperates() {
         .arg("--test")
         .arg("--test-reporter=spec")
         .arg(dir.join("y-websocket.test.mjs"))
+        .arg(dir.join("versions.test.mjs"))
         .env("SERVER_BIN", env!("CARGO_BIN_EXE_canvas-server"))
         .env_remove("RUST_LOG")
         .output()

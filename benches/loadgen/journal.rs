@@ -176,8 +176,14 @@ async fn cold_load(spec: &Spec) -> anyhow::Result<Value> {
     let (_dir, db, boards) = database(Durability::Process, 2).await?;
     let (with_journal, without) = (boards[0], boards[1]);
     for board in [with_journal, without] {
-        db.save_board_state(board, paper.update.clone(), 0, Compaction::default())
-            .await?;
+        db.save_board_state(
+            board,
+            paper.update.clone(),
+            0,
+            Compaction::default(),
+            Vec::new(),
+        )
+        .await?;
     }
     const ROWS: usize = 10_000;
     let updates = small_updates(ROWS);

@@ -406,12 +406,18 @@ mod tests {
 
     #[test]
     fn bad_types_are_refused_with_a_reason() {
-        assert!(parse_types("shapes").unwrap_err().0.contains("NAME:KIND"));
+        assert!(parse_types("shapes")
+            .expect_err("refused")
+            .0
+            .contains("NAME:KIND"));
         assert!(parse_types("shapes:list")
-            .unwrap_err()
+            .expect_err("refused")
             .0
             .contains("unknown kind"));
-        assert!(parse_types(":map").unwrap_err().0.contains("no root name"));
+        assert!(parse_types(":map")
+            .expect_err("refused")
+            .0
+            .contains("no root name"));
         let kinds = parse_types("a:map,b:c:text").expect("parses");
         assert_eq!(kinds.get("b:c"), Some(&RootKind::Text));
     }
