@@ -137,6 +137,9 @@ pub struct Config {
     /// `REQUEST_TIMEOUT_MS`: a request body not fully arrived by then is
     /// answered 408 and its connection closed.
     pub request_timeout: Duration,
+    /// `WEBHOOK_URLS`, `WEBHOOK_SECRET`, `WEBHOOK_RETRY_DELAYS_MS`: where
+    /// events are POSTed; `None`: webhooks off.
+    pub webhooks: Option<crate::webhooks::WebhookSettings>,
 }
 
 impl Default for Config {
@@ -166,6 +169,7 @@ impl Default for Config {
             ws_idle_timeout: Duration::from_secs(75),
             shutdown_timeout: Duration::from_millis(10_000),
             request_timeout: Duration::from_millis(30_000),
+            webhooks: None,
         }
     }
 }
@@ -301,6 +305,7 @@ impl Config {
                 }
             };
         }
+        config.webhooks = crate::webhooks::settings::from_vars(vars)?;
         Ok(config)
     }
 }

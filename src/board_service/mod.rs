@@ -19,6 +19,7 @@ pub mod journal;
 pub mod peer;
 mod persistence;
 pub mod relay;
+pub mod save_hook;
 pub mod session;
 pub mod store;
 
@@ -40,6 +41,7 @@ pub use board::{DocError, LiveBoard};
 pub use group_commit::{JournalLimits, JournalWriter};
 pub use peer::{Batch, CloseFrame, CloseReason, Peer, QueueLimits, WriterStep};
 pub use relay::{AccessEvent, Relay};
+pub use save_hook::SaveHook;
 pub use store::BoardStore;
 
 use crate::db::{DbError, Role};
@@ -102,6 +104,8 @@ struct Inner {
     access_epoch: AtomicU64,
     /// Where accepted updates are appended (`None`: no journal, saves only).
     journal: Option<JournalWriter>,
+    /// Told of every successful save (webhooks' `board.updated`).
+    save_hook: OnceLock<Arc<dyn SaveHook>>,
 }
 
 /// The registry of live boards. Cheap to clone.
@@ -188,6 +192,7 @@ impl BoardService {
                 relay,
                 access_epoch: AtomicU64::new(0),
                 journal,
+                save_hook: OnceLock::new(),
             }),
         }
     }
@@ -200,6 +205,17 @@ impl BoardService {
     /// The relay to other instances, if any.
     pub fn relay(&self) -> Option<&Arc<dyn Relay>> {
         self.inner.relay.as_ref()
+    }
+
+    /// Sets the hook told of every successful save (once; later calls are
+    /// ignored).
+    pub fn set_save_hook(&self, hook: Arc<dyn SaveHook>) {
+        let _ = self.inner.save_hook.set(hook);
+    }
+
+    /// The hook told of every successful save, if one is set.
+    pub fn save_hook(&self) -> Option<&Arc<dyn SaveHook>> {
+        self.inner.save_hook.get()
     }
 
     /// The journal writer, if updates are journaled.

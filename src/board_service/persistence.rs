@@ -145,6 +145,11 @@ pub(super) async fn run(service: BoardService, board: Arc<LiveBoard>) {
                     Ok(()) => {
                         failures = 0;
                         retry_at = None;
+                        if let Some(hook) = service.save_hook() {
+                            // The authors of this save go here once the board
+                            // records who made its unsaved changes.
+                            hook.saved(board.id, &[]).await;
+                        }
                     }
                     Err(SaveError::Gone) => return,
                     Err(SaveError::Failed(err)) => {

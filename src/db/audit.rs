@@ -48,6 +48,7 @@ pub(super) fn record(
     diesel::insert_into(audit_logs::table)
         .values(&row)
         .execute(conn)?;
+    super::outbox::audited(conn, board_id, Some(actor_id), action, &detail)?;
     Ok(())
 }
 

@@ -33,4 +33,8 @@ mod sync_client;
 mod sync_closes;
 mod tcp_proxy;
 mod throttles;
+mod webhook_readme;
+mod webhook_receiver;
+mod webhooks;
+mod webhooks_process;
 mod websocket;

@@ -1,0 +1,553 @@
+//! Webhooks with a local receiver: every event of the contract, signed and
+//! in the contract's shape; retries that keep the event's id; giving up;
+//! `board.updated` throttling; two instances sharing the outbox; and a dead
+//! receiver that must not slow REST or sync.
+
+use std::{collections::HashMap, time::Duration};
+
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+use crate::{
+    harness::{test_config, yjs_update, TestApp},
+    server_process::set_key,
+    sync_client::connect,
+    webhook_receiver::{webhook_config, webhook_settings, Answer, Received, Receiver},
+};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Waits until the outbox holds no delivery and no event (all delivered or
+/// given up).
+async fn wait_for_empty_outbox(app: &TestApp) {
+    app.wait_for_count("SELECT COUNT(*) AS n FROM webhook_deliveries", 0)
+        .await;
+    app.wait_for_count("SELECT COUNT(*) AS n FROM webhook_events", 0)
+        .await;
+}
+
+#[track_caller]
+fn assert_contract_shape(received: &Received, event_type: &str, board_id: &str) -> Value {
+    received.assert_signed();
+    assert_eq!(received.content_type, "application/json");
+    let body = received.json();
+    let fields: Vec<&str> = body
+        .as_object()
+        .expect("an object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        fields,
+        ["board_id", "created_at", "data", "id", "type"],
+        "{body}"
+    );
+    assert_eq!(
+        body["id"],
+        received.id.as_str(),
+        "webhook-id is the event id"
+    );
+    assert!(
+        uuid::Uuid::parse_str(&received.id).is_ok(),
+        "{}",
+        received.id
+    );
+    assert_eq!(body["type"], event_type);
+    assert_eq!(body["board_id"], board_id);
+    let created_at = body["created_at"].as_str().expect("created_at");
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(created_at).is_ok(),
+        "{created_at}"
+    );
+    assert!(body["data"].is_object(), "{body}");
+    body["data"].clone()
+}
+
+#[tokio::test]
+async fn every_event_of_the_contract_is_delivered_signed_in_the_contracts_shape() {
+    let receiver = Receiver::start().await;
+    let Some(app) = TestApp::spawn_with(webhook_config(&receiver.url)).await else {
+        return;
+    };
+    let owner = app.register("owner").await;
+    let member = app.register("member").await;
+    let board = app.create_board(&owner, "Plan").await;
+    let data = assert_contract_shape(
+        &receiver.event("board.created").await,
+        "board.created",
+        &board,
+    );
+    assert_eq!(data, json!({ "actor_id": owner.id, "name": "Plan" }));
+
+    app.patch(
+        &format!("/api/v1/boards/{board}"),
+        Some(&owner.token),
+        json!({ "name": "Roadmap" }),
+    )
+    .await
+    .assert_status(200);
+    let data = assert_contract_shape(
+        &receiver.event("board.renamed").await,
+        "board.renamed",
+        &board,
+    );
+    assert_eq!(
+        data,
+        json!({ "actor_id": owner.id, "from": "Plan", "to": "Roadmap" })
+    );
+
+    app.share(&board, &owner, &member, "viewer").await;
+    let data = assert_contract_shape(
+        &receiver.event("member.added").await,
+        "member.added",
+        &board,
+    );
+    assert_eq!(
+        data,
+        json!({ "actor_id": owner.id, "user_id": member.id, "role": "viewer" })
+    );
+
+    app.share(&board, &owner, &member, "editor").await;
+    let changed = receiver.event("member.role_changed").await;
+    let data = assert_contract_shape(&changed, "member.role_changed", &board);
+    assert_eq!(
+        data,
+        json!({ "actor_id": owner.id, "user_id": member.id, "from": "viewer", "to": "editor" })
+    );
+
+    app.post_bytes(
+        &format!("/api/v1/boards/{board}/updates"),
+        Some(&member.token),
+        yjs_update("k", "v"),
+    )
+    .await
+    .assert_status(204);
+    let data = assert_contract_shape(
+        &receiver.event("board.updated").await,
+        "board.updated",
+        &board,
+    );
+    assert!(data["authors"].is_array(), "{data}");
+
+    app.delete(
+        &format!("/api/v1/boards/{board}/members/{}", member.id),
+        Some(&owner.token),
+    )
+    .await
+    .assert_status(204);
+    let data = assert_contract_shape(
+        &receiver.event("member.removed").await,
+        "member.removed",
+        &board,
+    );
+    assert_eq!(
+        data,
+        json!({ "actor_id": owner.id, "user_id": member.id, "role": "editor" })
+    );
+
+    app.delete(&format!("/api/v1/boards/{board}"), Some(&owner.token))
+        .await
+        .assert_status(204);
+    let data = assert_contract_shape(
+        &receiver.event("board.deleted").await,
+        "board.deleted",
+        &board,
+    );
+    assert_eq!(data, json!({ "actor_id": owner.id, "name": "Roadmap" }));
+
+    // Delivered and gone: the outbox keeps nothing once every receiver has it.
+    wait_for_empty_outbox(&app).await;
+    let ids: std::collections::HashSet<String> =
+        receiver.received().into_iter().map(|r| r.id).collect();
+    assert_eq!(
+        ids.len(),
+        receiver.received().len(),
+        "one request per event"
+    );
+}
+
+#[tokio::test]
+async fn deleting_an_account_reports_each_board_it_owned_as_deleted() {
+    let receiver = Receiver::start().await;
+    let Some(app) = TestApp::spawn_with(webhook_config(&receiver.url)).await else {
+        return;
+    };
+    let owner = app.register("leaving").await;
+    let first = app.create_board(&owner, "One").await;
+    let second = app.create_board(&owner, "Two").await;
+    app.delete("/api/v1/me", Some(&owner.token))
+        .await
+        .assert_status(204);
+    let received = receiver
+        .wait_for("two board.deleted", WAIT, |received| {
+            received
+                .iter()
+                .filter(|r| r.event_type() == "board.deleted")
+                .count()
+                == 2
+        })
+        .await;
+    let mut deleted: Vec<(String, String)> = received
+        .iter()
+        .filter(|r| r.event_type() == "board.deleted")
+        .map(|r| {
+            let body = r.json();
+            assert_eq!(body["data"]["actor_id"], owner.id.as_str());
+            (
+                body["board_id"].as_str().expect("id").to_owned(),
+                body["data"]["name"].as_str().expect("name").to_owned(),
+            )
+        })
+        .collect();
+    deleted.sort();
+    let mut expected = vec![(first, "One".to_owned()), (second, "Two".to_owned())];
+    expected.sort();
+    assert_eq!(deleted, expected);
+}
+
+#[tokio::test]
+async fn without_webhook_urls_no_event_is_written() {
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
+    let owner = app.register("quiet").await;
+    let board = app.create_board(&owner, "Plan").await;
+    app.patch(
+        &format!("/api/v1/boards/{board}"),
+        Some(&owner.token),
+        json!({ "name": "Other" }),
+    )
+    .await
+    .assert_status(200);
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM webhook_events"), 0);
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM webhook_deliveries"), 0);
+}
+
+#[tokio::test]
+async fn a_receiver_answering_500_three_times_then_200_gets_the_event_with_one_id() {
+    let receiver = Receiver::scripted(vec![Answer::Status(500); 3]).await;
+    let Some(app) = TestApp::spawn_with(webhook_config(&receiver.url)).await else {
+        return;
+    };
+    let owner = app.register("retried").await;
+    let board = app.create_board(&owner, "Plan").await;
+    let received = receiver
+        .wait_for("four attempts", WAIT, |received| received.len() >= 4)
+        .await;
+    for attempt in &received[..4] {
+        assert_contract_shape(attempt, "board.created", &board);
+        assert_eq!(attempt.id, received[0].id, "every retry has the event's id");
+        assert_eq!(attempt.body, received[0].body, "and the same body");
+    }
+    // The fourth was answered 200: the delivery is done and removed.
+    wait_for_empty_outbox(&app).await;
+    assert_eq!(receiver.received().len(), 4, "nothing sent after the 200");
+    let metrics = app.get("/metrics", None).await.text();
+    assert!(
+        metrics.contains("webhook_delivery_failures_total{reason=\"status\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("webhook_deliveries_total"), "{metrics}");
+    assert!(
+        metrics.contains("webhook_delivery_latency_seconds_bucket"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_receiver_answering_too_late_once_receives_the_same_webhook_id_twice() {
+    let receiver = Receiver::scripted(vec![Answer::Late(Duration::from_secs(2))]).await;
+    let mut config = webhook_config(&receiver.url);
+    if let Some(webhooks) = &mut config.webhooks {
+        webhooks.attempt_timeout = Duration::from_millis(300);
+    }
+    let Some(app) = TestApp::spawn_with(config).await else {
+        return;
+    };
+    let owner = app.register("late").await;
+    let board = app.create_board(&owner, "Plan").await;
+    let received = receiver
+        .wait_for("a retry after the timeout", WAIT, |received| {
+            received.len() >= 2
+        })
+        .await;
+    assert_eq!(
+        received[0].id, received[1].id,
+        "duplicates share the webhook-id"
+    );
+    assert_eq!(received[0].body, received[1].body);
+    for attempt in &received[..2] {
+        assert_contract_shape(attempt, "board.created", &board);
+    }
+    wait_for_empty_outbox(&app).await;
+}
+
+#[tokio::test]
+async fn a_delivery_failing_past_its_last_retry_is_given_up_and_removed() {
+    let receiver = Receiver::start().await;
+    receiver.answer_otherwise(Some(Answer::Status(503)));
+    let mut settings = webhook_settings(&[&receiver.url]);
+    settings.retry_delays = vec![Duration::from_millis(20); 2];
+    let config = canvas_server::Config {
+        webhooks: Some(settings),
+        ..test_config()
+    };
+    let Some(app) = TestApp::spawn_with(config).await else {
+        return;
+    };
+    let owner = app.register("unlucky").await;
+    app.create_board(&owner, "Plan").await;
+    wait_for_empty_outbox(&app).await;
+    // The first attempt and one after each delay, all refused.
+    assert_eq!(receiver.received().len(), 3);
+    let metrics = app.get("/metrics", None).await.text();
+    assert!(
+        metrics.contains("webhook_deliveries_given_up_total"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn each_receiver_gets_every_event_and_a_failing_one_does_not_hold_up_the_other() {
+    let healthy = Receiver::start().await;
+    let failing = Receiver::start().await;
+    failing.answer_otherwise(Some(Answer::Status(500)));
+    let config = canvas_server::Config {
+        webhooks: Some(webhook_settings(&[&healthy.url, &failing.url])),
+        ..test_config()
+    };
+    let Some(app) = TestApp::spawn_with(config).await else {
+        return;
+    };
+    let owner = app.register("two").await;
+    let board = app.create_board(&owner, "Plan").await;
+    let delivered = healthy.event("board.created").await;
+    assert_contract_shape(&delivered, "board.created", &board);
+    let retried = failing
+        .wait_for("retries", WAIT, |received| received.len() >= 2)
+        .await;
+    assert_eq!(
+        retried[0].id, delivered.id,
+        "one event, the same id for both"
+    );
+    // The healthy receiver's delivery is done; the failing one's waits.
+    app.wait_for_count(
+        &format!(
+            "SELECT COUNT(*) AS n FROM webhook_deliveries WHERE url = '{}'",
+            healthy.url
+        ),
+        0,
+    )
+    .await;
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM webhook_events"), 1);
+}
+
+/// The board's `board.updated` events received so far.
+fn updates_of(received: &[Received], board: &str) -> Vec<Received> {
+    received
+        .iter()
+        .filter(|r| r.event_type() == "board.updated" && r.json()["board_id"] == board)
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn board_updated_is_sent_at_most_once_per_window_however_many_saves() {
+    let receiver = Receiver::start().await;
+    let config = canvas_server::Config {
+        // Saves 50 ms after each change; one event per board per 3 s.
+        save_max_debounce: Duration::from_secs(3),
+        ..webhook_config(&receiver.url)
+    };
+    let Some(app) = TestApp::spawn_with(config).await else {
+        return;
+    };
+    let owner = app.register("busy").await;
+    let board = app.create_board(&owner, "Plan").await;
+    // Five saves, each awaited, well within one window.
+    for n in 0..5 {
+        let key = format!("k{n}");
+        app.post_bytes(
+            &format!("/api/v1/boards/{board}/updates"),
+            Some(&owner.token),
+            yjs_update(&key, "v"),
+        )
+        .await
+        .assert_status(204);
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !app
+            .database
+            .stored_state(&board)
+            .is_some_and(|state| crate::harness::yjs_map_entries(&state).contains_key(&key))
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "save {n} never came"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    // The first save's event went out at once; the other four wait for the
+    // window's end, together.
+    let received = receiver
+        .wait_for("two board.updated", WAIT, |received| {
+            updates_of(received, &board).len() >= 2
+        })
+        .await;
+    assert_eq!(updates_of(&received, &board).len(), 2);
+    // Nothing is pending any more: no third event can come.
+    app.wait_for_count(
+        "SELECT COUNT(*) AS n FROM webhook_board_updates WHERE pending = TRUE",
+        0,
+    )
+    .await;
+    wait_for_empty_outbox(&app).await;
+    assert_eq!(updates_of(&receiver.received(), &board).len(), 2);
+}
+
+/// Needs the authors of each save from the board core (the hook in
+/// `board_service/persistence.rs` is handed none yet).
+#[tokio::test]
+#[ignore = "needs the save's authors from the board core"]
+async fn board_updated_names_the_authors_of_socket_and_rest_edits() {
+    let receiver = Receiver::start().await;
+    let Some(app) = TestApp::spawn_with(webhook_config(&receiver.url)).await else {
+        return;
+    };
+    let owner = app.register("drawer").await;
+    let editor = app.register("typist").await;
+    let board = app.create_board(&owner, "Plan").await;
+    app.share(&board, &owner, &editor, "editor").await;
+    let mut socket = connect(&app.sync_url(&board, &owner.token)).await;
+    set_key(&mut socket, "from-socket".to_owned()).await;
+    app.post_bytes(
+        &format!("/api/v1/boards/{board}/updates"),
+        Some(&editor.token),
+        yjs_update("rest", "v"),
+    )
+    .await
+    .assert_status(204);
+    let mut expected = vec![owner.id.clone(), editor.id.clone()];
+    expected.sort();
+    receiver
+        .wait_for("both authors", WAIT, |received| {
+            let mut authors: Vec<String> = updates_of(received, &board)
+                .iter()
+                .flat_map(|r| {
+                    r.json()["data"]["authors"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                })
+                .filter_map(|id| id.as_str().map(str::to_owned))
+                .collect();
+            authors.sort();
+            authors.dedup();
+            authors == expected
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn two_instances_sharing_the_database_send_each_delivery_once() {
+    let receiver = Receiver::start().await;
+    let Some(first) = TestApp::spawn_with(webhook_config(&receiver.url)).await else {
+        return;
+    };
+    let second = first.spawn_sibling(webhook_config(&receiver.url)).await;
+    let owner = first.register("shared").await;
+    let board = first.create_board(&owner, "Plan").await;
+    for n in 0..30 {
+        let app = if n % 2 == 0 { &first } else { &second };
+        app.patch(
+            &format!("/api/v1/boards/{board}"),
+            Some(&owner.token),
+            json!({ "name": format!("Name {n}") }),
+        )
+        .await
+        .assert_status(200);
+    }
+    // board.created and 30 renames.
+    receiver
+        .wait_for("31 events", WAIT, |received| {
+            received
+                .iter()
+                .map(|r| r.id.clone())
+                .collect::<std::collections::HashSet<_>>()
+                .len()
+                == 31
+        })
+        .await;
+    wait_for_empty_outbox(&first).await;
+    let mut sent: HashMap<String, usize> = HashMap::new();
+    for request in receiver.received() {
+        request.assert_signed();
+        *sent.entry(request.id).or_default() += 1;
+    }
+    assert!(
+        sent.values().all(|&n| n == 1),
+        "a delivery was sent twice: {sent:?}"
+    );
+}
+
+/// A receiver that accepts connections and never answers.
+async fn black_hole() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_never_answers_does_not_slow_rest_or_sync() {
+    let url = black_hole().await;
+    // The contract's 10 s: every attempt of this test hangs until it ends.
+    let Some(app) = TestApp::spawn_with(webhook_config(&url)).await else {
+        return;
+    };
+    let owner = app.register("busy").await;
+    let board = app.create_board(&owner, "Plan").await;
+    // Far more events than deliveries may be in flight.
+    for n in 0..100 {
+        app.patch(
+            &format!("/api/v1/boards/{board}"),
+            Some(&owner.token),
+            json!({ "name": format!("Name {n}") }),
+        )
+        .await
+        .assert_status(200);
+    }
+    // REST and sync work as usual meanwhile.
+    let mut writer = connect(&app.sync_url(&board, &owner.token)).await;
+    let mut reader = connect(&app.sync_url(&board, &owner.token)).await;
+    for n in 0..20 {
+        set_key(&mut writer, format!("key-{n}")).await;
+        app.get(&format!("/api/v1/boards/{board}"), Some(&owner.token))
+            .await
+            .assert_status(200);
+        app.get("/api/v1/boards", Some(&owner.token))
+            .await
+            .assert_status(200);
+    }
+    reader
+        .wait_for(|client| crate::server_process::keys_of(client).len() == 20)
+        .await;
+    app.post_bytes(
+        &format!("/api/v1/boards/{board}/updates"),
+        Some(&owner.token),
+        yjs_update("rest", "v"),
+    )
+    .await
+    .assert_status(204);
+    app.get("/readyz", None).await.assert_status(200);
+    // All of that happened while no delivery could complete.
+    assert!(
+        app.count("SELECT COUNT(*) AS n FROM webhook_deliveries") >= 101,
+        "the deliveries are all still pending"
+    );
+}
