@@ -197,6 +197,12 @@ fn note_saved(
     authors: BTreeSet<Uuid>,
 ) -> Result<(), DbError> {
     let at = now();
+    // A board deleted since its save has had its last event (board.deleted).
+    let exists: bool = diesel::select(diesel::dsl::exists(boards::table.find(DbUuid(board_id))))
+        .get_result(conn)?;
+    if !exists {
+        return Ok(());
+    }
     match row_for_update(conn, board_id)? {
         None => {
             diesel::insert_into(webhook_board_updates::table)

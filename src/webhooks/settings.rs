@@ -78,6 +78,9 @@ pub(crate) fn from_vars(
         .filter(|url| !url.is_empty())
         .map(parse_url)
         .collect::<Result<Vec<_>, _>>()?;
+    if urls.is_empty() {
+        return Ok(None);
+    }
     let Some(key) = key else {
         return Err(ConfigError::Invalid {
             name: "WEBHOOK_SECRET",

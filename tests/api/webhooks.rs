@@ -366,26 +366,7 @@ async fn board_updated_is_sent_at_most_once_per_window_however_many_saves() {
     let board = app.create_board(&owner, "Plan").await;
     // Five saves, each awaited, well within one window.
     for n in 0..5 {
-        let key = format!("k{n}");
-        app.post_bytes(
-            &format!("/api/v1/boards/{board}/updates"),
-            Some(&owner.token),
-            yjs_update(&key, "v"),
-        )
-        .await
-        .assert_status(204);
-        let deadline = tokio::time::Instant::now() + WAIT;
-        while !app
-            .database
-            .stored_state(&board)
-            .is_some_and(|state| crate::harness::yjs_map_entries(&state).contains_key(&key))
-        {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "save {n} never came"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        edit_and_wait_for_save(&app, &board, &owner.token, &format!("k{n}")).await;
     }
     // The first save's event went out at once; the other four wait for the
     // window's end, together.
@@ -403,6 +384,68 @@ async fn board_updated_is_sent_at_most_once_per_window_however_many_saves() {
     .await;
     wait_for_empty_outbox(&app).await;
     assert_eq!(updates_of(&receiver.received(), &board).len(), 2);
+}
+
+/// Posts an update setting `key` and waits until a save has stored it.
+async fn edit_and_wait_for_save(app: &TestApp, board: &str, token: &str, key: &str) {
+    app.post_bytes(
+        &format!("/api/v1/boards/{board}/updates"),
+        Some(token),
+        yjs_update(key, "v"),
+    )
+    .await
+    .assert_status(204);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !app
+        .database
+        .stored_state(board)
+        .is_some_and(|state| crate::harness::yjs_map_entries(&state).contains_key(key))
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the save of {key} never came"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_board_updated_waiting_for_its_window_is_sent_after_a_restart() {
+    let receiver = Receiver::start().await;
+    let config = canvas_server::Config {
+        save_max_debounce: Duration::from_secs(5),
+        ..webhook_config(&receiver.url)
+    };
+    let Some(app) = TestApp::spawn_with(config).await else {
+        return;
+    };
+    let owner = app.register("restarting").await;
+    let board = app.create_board(&owner, "Plan").await;
+    edit_and_wait_for_save(&app, &board, &owner.token, "first").await;
+    receiver.event("board.updated").await;
+    // The second save falls within the window: its event waits, stored.
+    edit_and_wait_for_save(&app, &board, &owner.token, "second").await;
+    app.wait_for_count(
+        "SELECT COUNT(*) AS n FROM webhook_board_updates WHERE pending = TRUE",
+        1,
+    )
+    .await;
+    let mut app = app;
+    app.shutdown().await;
+    // Stopped with the event still waiting in the database...
+    assert_eq!(
+        app.count("SELECT COUNT(*) AS n FROM webhook_board_updates WHERE pending = TRUE"),
+        1
+    );
+    assert_eq!(updates_of(&receiver.received(), &board).len(), 1);
+    // ...which the next start sends when the window ends.
+    let app = app.restart().await;
+    receiver
+        .wait_for("the waiting board.updated", WAIT, |received| {
+            updates_of(received, &board).len() == 2
+        })
+        .await;
+    wait_for_empty_outbox(&app).await;
 }
 
 /// Needs the authors of each save from the board core (the hook in
