@@ -406,6 +406,7 @@ mod tests {
         assert!(config.redis_url.is_none());
         assert!(config.sync_threads.is_none(), "one per core");
         assert_eq!(config.durability, Durability::Process);
+        assert!(config.webhooks.is_none(), "webhooks off");
     }
 
     #[test]
