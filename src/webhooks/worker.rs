@@ -139,9 +139,12 @@ impl Worker {
     /// when to look again (unless woken first).
     async fn turn(&self, round: &mut Round) -> Result<Instant, crate::db::DbError> {
         if !round.results.is_empty() {
-            self.db
-                .finish_deliveries(std::mem::take(&mut round.results))
-                .await?;
+            let results = std::mem::take(&mut round.results);
+            if let Err(err) = self.db.finish_deliveries(results.clone()).await {
+                // Recorded at the next round (their claims hold meanwhile).
+                round.results = results;
+                return Err(err);
+            }
         }
         let now = Instant::now();
         if round.board_update_due.is_some_and(|due| due <= now) {

@@ -594,3 +594,76 @@ async fn a_receiver_that_never_answers_does_not_slow_rest_or_sync() {
         "the deliveries are all still pending"
     );
 }
+
+#[tokio::test]
+async fn a_claimed_delivery_is_claimed_again_only_once_its_claim_has_expired() {
+    use canvas_server::db::{outbox::Outbox, Db, DeliveryResult};
+    let Some(database) = crate::harness::TestDatabase::create() else {
+        return;
+    };
+    // No worker: this test is the only claimer.
+    let db = Db::open(&database.location())
+        .await
+        .expect("database")
+        .with_outbox(Outbox::new(
+            vec!["http://127.0.0.1:9/hook".to_owned()],
+            Duration::from_secs(10),
+        ));
+    let user = db
+        .create_user("claims@example.com".into(), "Claims".into(), "x".into())
+        .await
+        .expect("user");
+    db.create_board(user.id, "Plan".into())
+        .await
+        .expect("board");
+    let claim_for = Duration::from_millis(300);
+    let claimed = db.claim_deliveries(10, claim_for).await.expect("claim");
+    assert_eq!(claimed.len(), 1, "board.created, to the one receiver");
+    assert!(claimed[0].body.contains("board.created"));
+    assert_eq!(claimed[0].attempts, 0);
+    // Held: another claimer (another instance) gets nothing...
+    assert!(db
+        .claim_deliveries(10, claim_for)
+        .await
+        .expect("claim")
+        .is_empty());
+    // ...until the claim expires, as when its instance crashed.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let again = loop {
+        let again = db.claim_deliveries(10, claim_for).await.expect("claim");
+        if !again.is_empty() {
+            break again;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the claim never expired"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(again[0].key, claimed[0].key);
+    // A failed attempt is rescheduled with its count, and its claim released.
+    db.finish_deliveries(vec![(
+        again[0].key.clone(),
+        DeliveryResult::Retry {
+            error: "answered HTTP 503".into(),
+            retry_in: Duration::ZERO,
+        },
+    )])
+    .await
+    .expect("recorded");
+    let retried = db.claim_deliveries(10, claim_for).await.expect("claim");
+    assert_eq!(retried.len(), 1);
+    assert_eq!(retried[0].attempts, 1);
+    db.finish_deliveries(vec![(retried[0].key.clone(), DeliveryResult::Delivered)])
+        .await
+        .expect("recorded");
+    assert_eq!(
+        database.count("SELECT COUNT(*) AS n FROM webhook_deliveries"),
+        0
+    );
+    assert_eq!(
+        database.count("SELECT COUNT(*) AS n FROM webhook_events"),
+        0
+    );
+    db.close();
+}
