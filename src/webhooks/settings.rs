@@ -26,7 +26,7 @@ pub const DEFAULT_RETRY_DELAYS: [Duration; 10] = [
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where events go and how they are signed and retried.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WebhookSettings {
     /// `WEBHOOK_URLS`: every event is POSTed to each (http or https).
     pub urls: Vec<reqwest::Url>,
@@ -39,6 +39,23 @@ pub struct WebhookSettings {
     /// How long a receiver has to answer (not configurable by environment;
     /// tests shorten it).
     pub attempt_timeout: Duration,
+}
+
+impl std::fmt::Debug for WebhookSettings {
+    /// Without the key, and without passwords in the URLs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let urls: Vec<String> = self
+            .urls
+            .iter()
+            .map(|url| redact_url_password(url.as_str()))
+            .collect();
+        f.debug_struct("WebhookSettings")
+            .field("urls", &urls)
+            .field("key", &self.key)
+            .field("retry_delays", &self.retry_delays)
+            .field("attempt_timeout", &self.attempt_timeout)
+            .finish()
+    }
 }
 
 impl WebhookSettings {
@@ -165,6 +182,16 @@ mod tests {
             [Duration::from_millis(10), Duration::from_millis(20)]
         );
         assert_eq!(settings.attempt_timeout, Duration::from_secs(10));
+        let with_password = from_vars(&vars(&[
+            ("WEBHOOK_URLS", "https://hook:hunter2@a.example/x"),
+            ("WEBHOOK_SECRET", SECRET),
+        ]))
+        .expect("valid");
+        let shown = format!("{with_password:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains(SECRET),
+            "{shown}"
+        );
         assert!(from_vars(&HashMap::new()).expect("valid").is_none());
     }
 
