@@ -36,5 +36,7 @@ mod throttles;
 mod webhook_readme;
 mod webhook_receiver;
 mod webhooks;
+mod webhooks_board_updated;
+mod webhooks_delivery;
 mod webhooks_process;
 mod websocket;

@@ -50,6 +50,10 @@ mod sync;
 mod sync_closes;
 #[path = "../api/webhooks.rs"]
 mod webhooks;
+#[path = "../api/webhooks_board_updated.rs"]
+mod webhooks_board_updated;
+#[path = "../api/webhooks_delivery.rs"]
+mod webhooks_delivery;
 #[path = "../api/webhooks_process.rs"]
 mod webhooks_process;
 
