@@ -13,6 +13,7 @@ use crate::{
     config::Config,
     db::Db,
     throttle::{client_ip, KeyedLimiter},
+    webhooks::{self, BoardUpdates, Webhooks},
 };
 
 /// Most keys (client IPs, or users) each limiter remembers at once (a few MiB
@@ -47,6 +48,8 @@ pub struct App {
     pub body_budget: BodyBudget,
     /// Renders `/metrics`; `None` if the process-wide recorder could not be installed.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// The webhook delivery worker (`WEBHOOK_URLS`; `None`: webhooks off).
+    pub webhooks: Option<Webhooks>,
 }
 
 /// Cheap-to-clone handle to the [`App`], used as axum state.
@@ -63,7 +66,10 @@ impl std::ops::Deref for AppState {
 impl App {
     /// Opens the database (running migrations) and prepares the keys.
     pub async fn new(config: Config) -> anyhow::Result<Self> {
-        let db = Db::open_with(&config.database, config.durability).await?;
+        let mut db = Db::open_with(&config.database, config.durability).await?;
+        if let Some(settings) = &config.webhooks {
+            db = db.with_outbox(webhooks::outbox(settings, config.save_max_debounce));
+        }
         let secret = match &config.jwt_secret {
             Some(secret) => secret.as_bytes().to_vec(),
             None => {
@@ -108,6 +114,13 @@ impl App {
             tracing::info!(redis = ?url, prefix = %config.cluster_prefix, "sharing live boards through Redis");
             cluster.start(live.clone());
         }
+        let webhooks = match &config.webhooks {
+            Some(settings) => {
+                live.set_save_hook(BoardUpdates::new(db.clone()));
+                Some(Webhooks::start(db.clone(), settings)?)
+            }
+            None => None,
+        };
         let login_limiter = KeyedLimiter::per_minute(config.rate_login_per_min, LIMITER_MAX_KEYS);
         let ws_connect_limiter =
             KeyedLimiter::per_minute(config.rate_ws_connect_per_min, LIMITER_MAX_KEYS);
@@ -135,6 +148,7 @@ impl App {
             hashing: HashingSlots::per_core(),
             body_budget,
             metrics: crate::metrics::install(),
+            webhooks,
         })
     }
 }

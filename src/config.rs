@@ -145,6 +145,9 @@ pub struct Config {
     pub version_max_interval: Duration,
     /// `VERSION_KEEP`: automatic versions kept per board.
     pub version_keep: u32,
+    /// `WEBHOOK_URLS`, `WEBHOOK_SECRET`, `WEBHOOK_RETRY_DELAYS_MS`: where
+    /// events are POSTed; `None`: webhooks off.
+    pub webhooks: Option<crate::webhooks::WebhookSettings>,
 }
 
 impl Default for Config {
@@ -177,6 +180,7 @@ impl Default for Config {
             version_idle: Duration::from_millis(300_000),
             version_max_interval: Duration::from_millis(3_600_000),
             version_keep: 100,
+            webhooks: None,
         }
     }
 }
@@ -322,6 +326,7 @@ impl Config {
                 }
             };
         }
+        config.webhooks = crate::webhooks::settings::from_vars(vars)?;
         Ok(config)
     }
 }
@@ -422,6 +427,7 @@ mod tests {
         assert!(config.redis_url.is_none());
         assert!(config.sync_threads.is_none(), "one per core");
         assert_eq!(config.durability, Durability::Process);
+        assert!(config.webhooks.is_none(), "webhooks off");
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub mod router;
 pub mod throttle;
 pub mod validate;
 pub mod version_sweeper;
+pub mod webhooks;
 pub mod websocket;
 
 use std::future::Future;
@@ -87,6 +88,11 @@ pub async fn serve(
         "shutdown requested: closing sockets, saving boards, draining requests"
     );
     state.live.begin_shutdown();
+    if let Some(webhooks) = &state.webhooks {
+        // Attempts in flight are abandoned (and sent again after the restart):
+        // no receiver holds up the shutdown.
+        webhooks.begin_stop();
+    }
     let _ = stop_http.send(deadline);
     evictor.abort();
     version_sweeper.abort();
@@ -108,6 +114,14 @@ pub async fn serve(
         tracing::error!(%err, "HTTP listener task failed");
     }
     state.live.wait_for_sockets(deadline).await;
+    if let Some(webhooks) = &state.webhooks {
+        if tokio::time::timeout_at(deadline, webhooks.stop())
+            .await
+            .is_err()
+        {
+            tracing::warn!("webhook worker still stopping at the shutdown deadline");
+        }
+    }
     state.db.close();
     tracing::info!(
         boards_saved = report.saved,

@@ -20,6 +20,12 @@ const COMMIT_SIZE_BUCKETS: &[f64] = &[
     1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, 10000.0,
 ];
 
+/// Buckets (seconds) for a webhook event's time to delivery: milliseconds
+/// when the receiver is up, hours when it was down through retries.
+const WEBHOOK_LATENCY_BUCKETS: &[f64] = &[
+    0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0, 3600.0, 21600.0, 86400.0,
+];
+
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// The y-websocket message types used as the `type` label.
@@ -67,6 +73,11 @@ pub fn install() -> Option<PrometheusHandle> {
                 .set_buckets_for_metric(
                     Matcher::Full("journal_commit_updates".to_owned()),
                     COMMIT_SIZE_BUCKETS,
+                )
+                .ok()?
+                .set_buckets_for_metric(
+                    Matcher::Full("webhook_delivery_latency_seconds".to_owned()),
+                    WEBHOOK_LATENCY_BUCKETS,
                 )
                 .ok()?
                 .build_recorder();
@@ -215,6 +226,31 @@ fn describe() {
     describe_gauge!(
         "cluster_connected",
         "1 while connected to Redis (REDIS_URL set), else 0."
+    );
+    describe_webhooks();
+}
+
+fn describe_webhooks() {
+    describe_counter!(
+        "webhook_deliveries_total",
+        "Webhook deliveries a receiver accepted (answered 2xx)."
+    );
+    describe_counter!(
+        "webhook_delivery_failures_total",
+        "Failed webhook delivery attempts, by reason: status (not 2xx), timeout, connect, other."
+    );
+    describe_counter!(
+        "webhook_deliveries_given_up_total",
+        "Webhook deliveries dropped after their last retry failed."
+    );
+    describe_gauge!(
+        "webhook_deliveries_pending",
+        "Webhook deliveries in the outbox (due, waiting for a retry, or being sent), as last surveyed."
+    );
+    describe_histogram!(
+        "webhook_delivery_latency_seconds",
+        Unit::Seconds,
+        "From a webhook event's creation to its delivery (2xx), retries included."
     );
 }
 
@@ -449,6 +485,28 @@ pub fn version_restored(changed: bool) {
 /// A sweep for automatic versions failed (the database did not answer).
 pub fn version_sweep_failed() {
     counter!("board_version_sweep_failures_total").increment(1);
+}
+
+/// A webhook delivery a receiver accepted, `latency` after its event.
+pub fn webhook_delivered(latency: Duration) {
+    counter!("webhook_deliveries_total").increment(1);
+    histogram!("webhook_delivery_latency_seconds").record(latency.as_secs_f64());
+}
+
+/// A failed webhook attempt; `reason` is one of `status`, `timeout`,
+/// `connect`, `other`.
+pub fn webhook_attempt_failed(reason: &'static str) {
+    counter!("webhook_delivery_failures_total", "reason" => reason).increment(1);
+}
+
+/// A webhook delivery given up after its last retry.
+pub fn webhook_given_up() {
+    counter!("webhook_deliveries_given_up_total").increment(1);
+}
+
+/// Webhook deliveries in the outbox.
+pub fn webhook_pending(pending: i64) {
+    gauge!("webhook_deliveries_pending").set(pending as f64);
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ pub mod peer;
 mod persistence;
 pub mod relay;
 pub mod restore;
-pub mod saved;
+pub mod save_hook;
 pub mod session;
 pub mod store;
 
@@ -43,7 +43,7 @@ pub use board::{DocError, LiveBoard};
 pub use group_commit::{JournalLimits, JournalWriter};
 pub use peer::{Batch, CloseFrame, CloseReason, Peer, QueueLimits, WriterStep};
 pub use relay::{AccessEvent, Relay};
-pub use saved::{SaveObserver, SavedBoard};
+pub use save_hook::SaveHook;
 pub use store::BoardStore;
 
 use crate::db::{DbError, Role};
@@ -106,8 +106,8 @@ struct Inner {
     access_epoch: AtomicU64,
     /// Where accepted updates are appended (`None`: no journal, saves only).
     journal: Option<JournalWriter>,
-    /// Told of every successful save (see [`saved`]).
-    save_observer: OnceLock<Arc<dyn SaveObserver>>,
+    /// Told of every successful save (webhooks' `board.updated`).
+    save_hook: OnceLock<Arc<dyn SaveHook>>,
 }
 
 /// The registry of live boards. Cheap to clone.
@@ -194,20 +194,9 @@ impl BoardService {
                 relay,
                 access_epoch: AtomicU64::new(0),
                 journal,
-                save_observer: OnceLock::new(),
+                save_hook: OnceLock::new(),
             }),
         }
-    }
-
-    /// Sets the one observer told of every successful save. Returns false
-    /// (and keeps the first) if one was set already.
-    pub fn set_save_observer(&self, observer: Arc<dyn SaveObserver>) -> bool {
-        self.inner.save_observer.set(observer).is_ok()
-    }
-
-    /// The observer of saves, if one was set.
-    fn save_observer(&self) -> Option<&Arc<dyn SaveObserver>> {
-        self.inner.save_observer.get()
     }
 
     /// The tunables.
@@ -218,6 +207,17 @@ impl BoardService {
     /// The relay to other instances, if any.
     pub fn relay(&self) -> Option<&Arc<dyn Relay>> {
         self.inner.relay.as_ref()
+    }
+
+    /// Sets the hook told of every successful save (once; later calls are
+    /// ignored).
+    pub fn set_save_hook(&self, hook: Arc<dyn SaveHook>) {
+        let _ = self.inner.save_hook.set(hook);
+    }
+
+    /// The hook told of every successful save, if one is set.
+    pub fn save_hook(&self) -> Option<&Arc<dyn SaveHook>> {
+        self.inner.save_hook.get()
     }
 
     /// The journal writer, if updates are journaled.

@@ -21,7 +21,7 @@ use bytes::Bytes;
 
 use uuid::Uuid;
 
-use super::{board::Status, journal::Compaction, BoardService, CloseReason, LiveBoard, SavedBoard};
+use super::{board::Status, journal::Compaction, BoardService, CloseReason, LiveBoard};
 use crate::{
     db::{DbError, SaveOutcome, StoredState},
     protocol::message,
@@ -144,9 +144,12 @@ pub(super) async fn run(service: BoardService, board: Arc<LiveBoard>) {
                     continue;
                 }
                 match save(&service, &board).await {
-                    Ok(()) => {
+                    Ok(authors) => {
                         failures = 0;
                         retry_at = None;
+                        if let Some(hook) = service.save_hook() {
+                            hook.saved(board.id, &authors).await;
+                        }
                     }
                     Err(SaveError::Gone) => return,
                     Err(SaveError::Failed(err)) => {
@@ -182,25 +185,20 @@ enum SaveError {
     Failed(String),
 }
 
-/// Saves the board. The authors of its unsaved updates are taken with the
-/// snapshot; a failed save puts them back for the next attempt, a successful
-/// one writes them in its transaction and tells the service's save observer.
-async fn save(service: &BoardService, board: &Arc<LiveBoard>) -> Result<(), SaveError> {
+/// Saves the board and returns the authors it covered. The authors of its
+/// unsaved updates are taken with the snapshot; a failed save puts them back
+/// for the next attempt, a successful one writes them in its transaction.
+async fn save(service: &BoardService, board: &Arc<LiveBoard>) -> Result<Vec<Uuid>, SaveError> {
     let mut authors = Vec::new();
-    let result = save_taking_authors(service, board, &mut authors).await;
-    match &result {
-        Ok(()) => {
-            if let Some(observer) = service.save_observer() {
-                observer.board_saved(&SavedBoard {
-                    board_id: board.id,
-                    authors,
-                });
+    match save_taking_authors(service, board, &mut authors).await {
+        Ok(()) => Ok(authors),
+        Err(err) => {
+            if matches!(err, SaveError::Failed(_)) {
+                board.state().authors.extend(authors);
             }
+            Err(err)
         }
-        Err(SaveError::Failed(_)) => board.state().authors.extend(authors),
-        Err(SaveError::Gone) => {}
     }
-    result
 }
 
 async fn save_taking_authors(

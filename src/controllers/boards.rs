@@ -203,7 +203,7 @@ pub async fn delete_board(
     BoardAccess::check(&state, board_id, user)
         .await?
         .require_owner()?;
-    state.db.delete_board(board_id).await?;
+    state.db.delete_board(board_id, user.id).await?;
     tracing::info!(board.id = %board_id, user.id = %user.id, "board deleted");
     state.live.boards_deleted(&[board_id]);
     Ok(StatusCode::NO_CONTENT)

@@ -41,10 +41,11 @@ pub(super) fn record(
     action: &str,
     detail: serde_json::Value,
 ) -> Result<(), DbError> {
+    let actor_id = actor_id.into();
     let row = AuditRow {
         id: DbUuid(Uuid::now_v7()),
         board_id: DbUuid(board_id),
-        actor_id: actor_id.into().map(DbUuid),
+        actor_id: actor_id.map(DbUuid),
         action: action.to_owned(),
         detail: detail.to_string(),
         created_at: now(),
@@ -52,6 +53,7 @@ pub(super) fn record(
     diesel::insert_into(audit_logs::table)
         .values(&row)
         .execute(conn)?;
+    super::outbox::audited(conn, board_id, actor_id, action, &detail)?;
     Ok(())
 }
 

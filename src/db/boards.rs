@@ -9,7 +9,7 @@ use super::sql_types::{DbTime, DbUuid};
 use super::{
     audit::{self, action},
     models::utc,
-    now,
+    now, outbox,
     schema::{board_members, boards},
     write_transaction, AnyConnection, Board, BoardSummary, Db, DbError, Role,
 };
@@ -175,12 +175,17 @@ impl Db {
     }
 
     /// Deletes a board; CASCADE removes its state, members and audit rows.
-    pub async fn delete_board(&self, board_id: Uuid) -> Result<(), DbError> {
+    /// Its `board.deleted` webhook event is written in the same transaction.
+    pub async fn delete_board(&self, board_id: Uuid, actor_id: Uuid) -> Result<(), DbError> {
         self.interact(move |conn| {
-            match diesel::delete(boards::table.find(DbUuid(board_id))).execute(conn)? {
-                0 => Err(DbError::NotFound),
-                _ => Ok(()),
-            }
+            write_transaction(conn, |conn| {
+                let name: String = boards::table
+                    .find(DbUuid(board_id))
+                    .select(boards::name)
+                    .first(conn)?;
+                diesel::delete(boards::table.find(DbUuid(board_id))).execute(conn)?;
+                outbox::board_deleted(conn, board_id, actor_id, &name)
+            })
         })
         .await
     }

@@ -9,12 +9,15 @@
 //! two differ in how a transaction begins.
 
 mod audit;
+mod board_updates;
 mod boards;
 mod connection;
+mod deliveries;
 mod journal;
 mod manager;
 mod members;
 pub mod models;
+pub mod outbox;
 mod pool;
 pub mod schema;
 pub mod sql_types;
@@ -24,6 +27,7 @@ mod versions;
 
 pub(crate) use connection::{write_transaction, AnyConnection, MultiBackend};
 
+pub use deliveries::{ClaimedDelivery, DeliveryKey, DeliveryResult, OutboxOutlook};
 pub use members::{PutMember, RemoveMember};
 pub use models::{AuditEntry, Board, BoardSummary, Member, Role, User};
 pub use pool::{Backend, Db};

@@ -11,6 +11,7 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use super::{
     connection::AnyConnection,
     manager::{ConnectionManager, Pooled},
+    outbox::{Outbox, Scope},
     DbError,
 };
 use crate::config::{DatabaseLocation, Durability};
@@ -48,6 +49,8 @@ const FILE_PRAGMAS_POWER: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous 
 pub struct Db {
     pool: Pool,
     backend: Backend,
+    /// Where audited changes' webhook events go (`None`: webhooks off).
+    outbox: Option<std::sync::Arc<Outbox>>,
 }
 
 /// Which database the server talks to.
@@ -62,6 +65,7 @@ impl std::fmt::Debug for Db {
         f.debug_struct("Db")
             .field("backend", &self.backend)
             .field("status", &self.pool.status())
+            .field("webhooks", &self.outbox.is_some())
             .finish()
     }
 }
@@ -109,7 +113,11 @@ impl Db {
             }))
             .build()
             .map_err(|err| DbError::Unavailable(err.to_string()))?;
-        let db = Self { pool, backend };
+        let db = Self {
+            pool,
+            backend,
+            outbox: None,
+        };
         db.interact(|conn| {
             let applied = match conn {
                 AnyConnection::Sqlite(conn) => conn.run_pending_migrations(SQLITE_MIGRATIONS),
@@ -144,10 +152,25 @@ impl Db {
         Ok(())
     }
 
+    /// This database, writing a webhook event for every audited change (and
+    /// the events of `outbox::EventType`) to `outbox`.
+    pub fn with_outbox(self, outbox: Outbox) -> Self {
+        Self {
+            outbox: Some(std::sync::Arc::new(outbox)),
+            ..self
+        }
+    }
+
+    /// The webhook outbox, when webhooks are on.
+    pub fn outbox(&self) -> Option<&Outbox> {
+        self.outbox.as_deref()
+    }
+
     /// Runs `f` with a pooled connection on the blocking thread pool.
     ///
     /// This is the only way the rest of the layer touches a connection: diesel is
-    /// synchronous and must never run on the async threads.
+    /// synchronous and must never run on the async threads. The webhook outbox
+    /// is current while `f` runs (see `outbox.rs`).
     pub(crate) async fn interact<F, R>(&self, f: F) -> Result<R, DbError>
     where
         F: FnOnce(&mut AnyConnection) -> Result<R, DbError> + Send + 'static,
@@ -157,9 +180,12 @@ impl Db {
         let conn = self.pool.get().await;
         crate::metrics::pool_wait(waiting.elapsed());
         let conn = conn.map_err(|err| DbError::Unavailable(err.to_string()))?;
+        let outbox = self.outbox.clone();
         let (result, broken) = conn
-            .interact(|conn| {
+            .interact(move |conn| {
+                let scope = Scope::enter(outbox);
                 let result = f(conn);
+                drop(scope);
                 (result, connection_is_broken(conn))
             })
             .await

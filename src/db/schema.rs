@@ -156,3 +156,46 @@ diesel::allow_tables_to_appear_in_same_query!(
     board_version_pending_authors,
     users,
 );
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql_types::{Id, UtcTimestamp};
+
+    webhook_board_updates (board_id) {
+        board_id -> Id,
+        authors -> Text,
+        pending -> Bool,
+        due_at -> UtcTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql_types::{Id, UtcTimestamp};
+
+    webhook_deliveries (event_id, url) {
+        event_id -> Id,
+        url -> Text,
+        attempts -> Integer,
+        next_attempt_at -> UtcTimestamp,
+        claimed_until -> Nullable<UtcTimestamp>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql_types::{Id, UtcTimestamp};
+
+    webhook_events (id) {
+        id -> Id,
+        event_type -> Text,
+        board_id -> Id,
+        body -> Text,
+        created_at -> UtcTimestamp,
+    }
+}
+
+diesel::joinable!(webhook_deliveries -> webhook_events (event_id));
+
+diesel::allow_tables_to_appear_in_same_query!(webhook_deliveries, webhook_events);

@@ -99,15 +99,20 @@ impl Db {
         use super::schema::boards;
         self.interact(move |conn| {
             write_transaction(conn, |conn| {
-                let owned: Vec<DbUuid> = boards::table
+                let owned: Vec<(DbUuid, String)> = boards::table
                     .filter(boards::owner_id.eq(DbUuid(id)))
-                    .select(boards::id)
+                    .select((boards::id, boards::name))
                     .load(conn)?;
                 let deleted = diesel::delete(users::table.find(DbUuid(id))).execute(conn)?;
                 if deleted == 0 {
                     return Err(DbError::NotFound);
                 }
-                Ok(owned.into_iter().map(Uuid::from).collect())
+                // Their boards went with the account: each is reported deleted,
+                // by its owner.
+                for (board_id, name) in &owned {
+                    super::outbox::board_deleted(conn, board_id.0, id, name)?;
+                }
+                Ok(owned.into_iter().map(|(board_id, _)| board_id.0).collect())
             })
         })
         .await

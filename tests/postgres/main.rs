@@ -20,6 +20,9 @@ mod server_process;
 mod sync_client;
 #[path = "../api/tcp_proxy.rs"]
 mod tcp_proxy;
+#[allow(dead_code)]
+#[path = "../api/webhook_receiver.rs"]
+mod webhook_receiver;
 
 #[path = "../api/audit.rs"]
 mod audit;
@@ -45,5 +48,13 @@ mod roles;
 mod sync;
 #[path = "../api/sync_closes.rs"]
 mod sync_closes;
+#[path = "../api/webhooks.rs"]
+mod webhooks;
+#[path = "../api/webhooks_board_updated.rs"]
+mod webhooks_board_updated;
+#[path = "../api/webhooks_delivery.rs"]
+mod webhooks_delivery;
+#[path = "../api/webhooks_process.rs"]
+mod webhooks_process;
 
 mod schema_equivalence;
