@@ -218,3 +218,54 @@ async fn without_webhook_urls_no_event_is_written() {
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM webhook_events"), 0);
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM webhook_deliveries"), 0);
 }
+
+#[tokio::test]
+async fn creating_and_restoring_a_version_send_their_events_and_deleting_one_sends_none() {
+    let receiver = Receiver::start().await;
+    let Some(app) = TestApp::spawn_with(webhook_config(&receiver.url)).await else {
+        return;
+    };
+    let owner = app.register("keeper").await;
+    let board = app.create_board(&owner, "History").await;
+    let versions = format!("/api/v1/boards/{board}/versions");
+    let created = app
+        .post(&versions, Some(&owner.token), json!({ "label": "first" }))
+        .await;
+    created.assert_status(201);
+    let version = created.json()["id"].as_str().expect("id").to_owned();
+    let data = assert_contract_shape(
+        &receiver.event("version.created").await,
+        "version.created",
+        &board,
+    );
+    assert_eq!(data["actor_id"], owner.id.as_str(), "{data}");
+
+    let restored = app
+        .post(
+            &format!("{versions}/{version}/restore"),
+            Some(&owner.token),
+            json!({}),
+        )
+        .await;
+    restored.assert_status(200);
+    let data = assert_contract_shape(
+        &receiver.event("version.restored").await,
+        "version.restored",
+        &board,
+    );
+    assert_eq!(data["actor_id"], owner.id.as_str(), "{data}");
+
+    app.delete(&format!("{versions}/{version}"), Some(&owner.token))
+        .await
+        .assert_status(204);
+    // `version.deleted` is audited but is not one of the contract's webhook
+    // events: once the outbox is empty, nothing of that type was sent.
+    wait_for_empty_outbox(&app).await;
+    assert!(
+        receiver
+            .received()
+            .iter()
+            .all(|r| r.event_type() != "version.deleted"),
+        "version.deleted is not a webhook event"
+    );
+}
