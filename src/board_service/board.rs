@@ -155,7 +155,9 @@ fn stored_data_limits() -> GuardLimits {
 }
 
 /// How many updates one `Update::merge_updates` call takes when journal rows
-/// are merged (see [`merge_in_tree`]).
+/// are merged (see [`merge_in_tree`]). Merging 10,000 small rows, 16 ran
+/// about 27 M fewer instructions than 64 (callgrind): yrs's merge re-sorts
+/// its inputs at every struct.
 const MERGE_FAN_IN: usize = 16;
 
 /// From how many journal rows a replay decodes and merges on two threads
@@ -726,8 +728,9 @@ fn decode_row(payload: &[u8], limits: &GuardLimits) -> Option<Vec<Update>> {
 
 /// Merges updates into one, [`MERGE_FAN_IN`] at a time, then the merged ones
 /// the same way, until one is left, so that the document integrates one
-/// update: yrs spends ~15 µs of fixed work per applied update (150 ms for
-/// 10,000 rows applied one by one). One merge of everything would cost more
+/// update: yrs spends ~15–30 µs of fixed work per applied update (150–340 ms
+/// for 10,000 rows applied one by one, in one transaction or in one each).
+/// One merge of everything would cost more
 /// than that: yrs re-sorts all its inputs at every step, so a merge of `n`
 /// updates costs ~`n²`; in groups it is ~`n × MERGE_FAN_IN` per level, and
 /// the levels above the first merge few, long runs. Blocking.
