@@ -8,11 +8,13 @@
 //! - latency: REST-style appends (each waits for its commit) at a fixed rate;
 //!   arrival → commit percentiles: the group-commit window;
 //! - cold load: the automerge-paper board's snapshot plus a 10,000-row
-//!   journal (one small map edit a row), read and replayed as a load does
-//!   (snapshot and rows read at once; the snapshot decoded on one thread
-//!   while the rows are decoded and merged on another; the merged rows
-//!   applied); beside it the
-//!   same board with an empty journal.
+//!   journal (one small map edit a row, as another process left them),
+//!   loaded by the server's own load path (`BoardService::open`: from the
+//!   first database read to a board ready to serve, its document decoded and
+//!   every row replayed); beside it the same board with an empty journal
+//!   (timed to its document decoded, and to `open` returning, when the
+//!   stored bytes can already be served), and the load's parts timed one
+//!   after another.
 
 use std::{
     sync::Arc,
@@ -23,7 +25,9 @@ use anyhow::Context;
 use bytes::Bytes;
 use canvas_server::{
     board_service::{
-        group_commit::JournalCursor, journal::Compaction, JournalLimits, JournalWriter, LiveBoard,
+        group_commit::JournalCursor,
+        journal::{frame_update, Compaction, NewJournalRow},
+        BoardService, JournalLimits, JournalWriter, LiveBoard, QueueLimits, ServiceSettings,
     },
     config::{DatabaseLocation, Durability},
     db::Db,
@@ -44,6 +48,8 @@ pub struct Spec {
     pub updates: u64,
     /// Boards they are spread over.
     pub boards: usize,
+    /// Run only the cold load.
+    pub cold_load_only: bool,
 }
 
 /// A temporary database with `boards` boards of one user.
@@ -167,6 +173,49 @@ fn small_updates(count: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// The rows of `updates`, one update a row, as 10,000 group commits of one
+/// update each leave them.
+fn journal_rows(board: Uuid, updates: &[Vec<u8>]) -> Vec<NewJournalRow> {
+    updates
+        .iter()
+        .map(|update| {
+            let mut framed = Vec::new();
+            frame_update(&mut framed, update);
+            NewJournalRow {
+                board_id: board,
+                updates: framed,
+            }
+        })
+        .collect()
+}
+
+/// Puts `snapshot` back as the board's stored state and appends `rows` as
+/// another (crashed) process's: the state a load after a crash finds.
+async fn reset_board(
+    db: &Db,
+    board: Uuid,
+    snapshot: &[u8],
+    rows: &[NewJournalRow],
+) -> anyhow::Result<()> {
+    let version = db.load_board_state(board).await?.map_or(0, |s| s.version);
+    db.save_board_state(
+        board,
+        snapshot.to_vec(),
+        version,
+        Compaction::default(),
+        Vec::new(),
+    )
+    .await?;
+    let crashed = Uuid::new_v4();
+    for chunk in rows.chunks(1_000) {
+        db.append_journal(crashed, chunk.to_vec()).await?;
+    }
+    Ok(())
+}
+
+/// Journal rows of the cold-load board.
+const ROWS: usize = 10_000;
+
 async fn cold_load(spec: &Spec) -> anyhow::Result<Value> {
     let paper = tokio::task::spawn_blocking({
         let path = spec.trace.clone();
@@ -175,84 +224,151 @@ async fn cold_load(spec: &Spec) -> anyhow::Result<Value> {
     .await??;
     let (_dir, db, boards) = database(Durability::Process, 2).await?;
     let (with_journal, without) = (boards[0], boards[1]);
-    for board in [with_journal, without] {
-        db.save_board_state(
-            board,
-            paper.update.clone(),
-            0,
-            Compaction::default(),
-            Vec::new(),
-        )
-        .await?;
-    }
-    const ROWS: usize = 10_000;
     let updates = small_updates(ROWS);
     let row_bytes: usize = updates.iter().map(Vec::len).sum::<usize>() / ROWS;
-    // One row per update, as 10,000 group commits of one update each leave them.
-    let rows = updates
-        .iter()
-        .map(|update| {
-            let mut framed = Vec::new();
-            canvas_server::board_service::journal::frame_update(&mut framed, update);
-            canvas_server::board_service::journal::NewJournalRow {
-                board_id: with_journal,
-                updates: framed,
-            }
-        })
-        .collect::<Vec<_>>();
-    for chunk in rows.chunks(1_000) {
-        db.append_journal(Uuid::new_v4(), chunk.to_vec()).await?;
-    }
-    anyhow::ensure!(db.read_journal(with_journal, None).await?.len() == ROWS);
+    let rows = journal_rows(with_journal, &updates);
+    reset_board(&db, without, &paper.update, &[]).await?;
 
+    // The server's own load path: `BoardService::open` reads the snapshot and
+    // the rows, replays them and returns a board ready to serve. Its save
+    // worker then compacts (deleting the rows); between rounds the board is
+    // unloaded and the snapshot and rows put back, untimed.
+    let store = Arc::new(db.clone());
+    let writer = JournalWriter::start(
+        store.clone(),
+        JournalLimits {
+            max_queued_bytes: 8 * 1024 * 1024,
+        },
+    );
+    let service = BoardService::with_journal(
+        store,
+        ServiceSettings {
+            save_debounce: Duration::from_millis(20),
+            save_max_debounce: Duration::from_millis(100),
+            queue: QueueLimits {
+                frames: 16,
+                bytes: 1 << 20,
+            },
+        },
+        None,
+        Some(writer.clone()),
+    );
     let mut loads = Vec::new();
+    let mut opens = Vec::new();
     let mut baseline = Vec::new();
-    for round in 0..12 {
+    for round in 0..14 {
         for (board, journal) in [(with_journal, true), (without, false)] {
+            if journal {
+                reset_board(&db, board, &paper.update, &rows).await?;
+            }
             let started = Instant::now();
-            // Both reads at once, as a load does.
-            let (stored, rows) =
-                tokio::join!(db.load_board_state(board), db.read_journal(board, None));
-            let (stored, rows) = (stored?.context("saved")?, rows?);
-            let (applied, text_ok) = tokio::task::spawn_blocking(move || {
-                // As a load does: the snapshot decodes on another thread
-                // while this one prepares the rows.
-                let live = Arc::new(LiveBoard::from_snapshot(board, Some(stored.state))?);
-                let decoding = Arc::clone(&live);
-                drop(tokio::task::spawn_blocking(move || decoding.decode()));
-                let replayed = live.replay(&rows);
+            let lease = service.open(board).await?;
+            let opened = started.elapsed();
+            let live = Arc::clone(lease.board());
+            // Ready to serve: a replayed board's document is decoded by the
+            // load; a board without rows serves its stored bytes at once and
+            // decodes on first use, timed here as part of its load.
+            let ready = tokio::task::spawn_blocking(move || {
                 live.decode();
-                let keys = live.read_doc(|doc| {
+                live.read_doc(|doc| {
                     let map = doc.get_or_insert_map("m");
                     let txn = doc.transact();
                     map.len(&txn)
-                });
-                Ok::<_, canvas_server::board_service::DocError>((replayed.applied.len(), keys))
+                })
             })
-            .await??;
+            .await?;
             let took = started.elapsed();
-            anyhow::ensure!(applied == if journal { ROWS } else { 0 });
-            anyhow::ensure!(text_ok == if journal { 100 } else { 0 });
-            // The first round warms the page cache and the allocator.
+            anyhow::ensure!(ready == if journal { 100 } else { 0 });
+            drop(lease);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while service.loaded_count() > 0 {
+                anyhow::ensure!(Instant::now() < deadline, "the board never unloaded");
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            if journal {
+                anyhow::ensure!(
+                    db.read_journal(board, None).await?.is_empty(),
+                    "the load's compaction left rows"
+                );
+            }
+            // The first rounds warm the page cache and the allocator.
             if round > 1 {
                 if journal {
-                    loads.push(took);
+                    loads.push(opened);
                 } else {
+                    opens.push(opened);
                     baseline.push(took);
                 }
             }
         }
     }
+    writer.close().await;
     Ok(json!({
         "snapshot_bytes": paper.update.len(),
         "journal_rows": ROWS,
         "row_update_bytes": row_bytes,
         "load_with_journal_ms": summary_of(&loads),
         "load_without_journal_ms": summary_of(&baseline),
+        "open_without_journal_ms": summary_of(&opens),
+        "phases_ms": phases(&db, with_journal, &paper.update, &rows).await?,
+    }))
+}
+
+/// The load's parts one after another (in a load they overlap), medians of
+/// 10 runs: reading the rows, reading the snapshot, decoding the snapshot,
+/// replaying the rows into it.
+async fn phases(
+    db: &Db,
+    board: Uuid,
+    snapshot: &[u8],
+    rows: &[NewJournalRow],
+) -> anyhow::Result<Value> {
+    reset_board(db, board, snapshot, rows).await?;
+    let (mut read_rows, mut read_snapshot, mut decode, mut replay) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..12 {
+        let started = Instant::now();
+        let rows = db.read_journal(board, None).await?;
+        read_rows.push(started.elapsed());
+        let started = Instant::now();
+        let stored = db.load_board_state(board).await?.context("saved")?;
+        read_snapshot.push(started.elapsed());
+        let (decoded, replayed, board) = tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            let live = LiveBoard::from_snapshot(board, Some(stored.state))?;
+            live.decode();
+            let decoded = started.elapsed();
+            let started = Instant::now();
+            let applied = live.replay(&rows).applied.len();
+            Ok::<_, canvas_server::board_service::DocError>((
+                decoded,
+                (started.elapsed(), applied),
+                live,
+            ))
+        })
+        .await??;
+        anyhow::ensure!(replayed.1 == ROWS, "every row replays");
+        drop(board);
+        decode.push(decoded);
+        replay.push(replayed.0);
+    }
+    let median = |samples: &mut Vec<Duration>| {
+        samples.drain(..2);
+        samples.sort();
+        round2(samples[samples.len() / 2].as_secs_f64() * 1e3)
+    };
+    Ok(json!({
+        "read_rows": median(&mut read_rows),
+        "read_snapshot": median(&mut read_snapshot),
+        "decode_snapshot": median(&mut decode),
+        "replay_rows": median(&mut replay),
     }))
 }
 
 pub async fn run(spec: &Spec) -> anyhow::Result<Value> {
+    if spec.cold_load_only {
+        return Ok(json!({ "cold_load": cold_load(spec).await? }));
+    }
     let process = throughput(Durability::Process, spec).await?;
     let power = throughput(Durability::Power, spec).await?;
     let latency_low = latency(Durability::Process, 1_000.0, 2_000).await?;

@@ -18,6 +18,7 @@
 //!                 latency of another socket's edits before/during/after
 //!   journal       the board journal in process (no server): group-commit
 //!                 throughput and latency, cold load of automerge-paper + 10,000 rows
+//!   journal-cold-load  only the journal's cold load
 //!   all           fanout closed 50/10 w8, open 1000/s over 50 and 100 clients,
 //!                 connections 2000/200, coldload, saves, isolation (each on a
 //!                 fresh server)
@@ -112,7 +113,7 @@ struct Opts {
 }
 
 fn usage() -> &'static str {
-    "usage: cargo bench --bench loadgen -- <fanout|connections|coldload|saves|isolation|awareness-flood|journal|all> [options]\n\
+    "usage: cargo bench --bench loadgen -- <fanout|connections|coldload|saves|isolation|awareness-flood|journal|journal-cold-load|all> [options]\n\
      (see benches/loadgen/main.rs for the options)"
 }
 
@@ -323,12 +324,13 @@ fn jobs(opts: &Opts) -> anyhow::Result<Vec<(&'static str, Job)>> {
             }),
         )],
         "saves" => vec![("saves", Job::Saves(opts.saves()))],
-        "journal" => vec![(
+        "journal" | "journal-cold-load" => vec![(
             "journal",
             Job::Journal(journal::Spec {
                 trace: opts.trace.clone(),
                 updates: opts.updates,
                 boards: opts.boards.unwrap_or(100),
+                cold_load_only: opts.scenario == "journal-cold-load",
             }),
         )],
         "isolation" => {

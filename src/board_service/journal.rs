@@ -89,6 +89,11 @@ pub trait JournalStore: Send + Sync + 'static {
     /// A board's rows that are not kept aside, in id order; `except` leaves
     /// out that instance's rows.
     fn read(&self, board_id: Uuid, except: Option<Uuid>) -> JournalFuture<'_, Vec<JournalRow>>;
+
+    /// Whether the board has rows [`Self::read`] would return (with no
+    /// `except`): asked beside the snapshot read at load, so a snapshot with
+    /// rows to replay into it is decoded while the rows are still read.
+    fn has_rows(&self, board_id: Uuid) -> JournalFuture<'_, bool>;
 }
 
 /// Appends `update` to a row's payload.

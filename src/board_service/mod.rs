@@ -17,6 +17,7 @@ pub mod board;
 pub mod content_json;
 pub mod group_commit;
 pub mod journal;
+mod journal_join;
 pub mod peer;
 mod persistence;
 pub mod relay;
@@ -78,6 +79,14 @@ pub enum OpenError {
     /// The board's journal could not be read.
     #[error(transparent)]
     Journal(#[from] journal::JournalError),
+}
+
+/// A board's stored snapshot as [`BoardService::load`] has it after the read.
+enum Stored {
+    /// The bytes (none: never saved) and their version.
+    Snapshot(Option<Vec<u8>>, i64),
+    /// Checked, and decoding on the blocking pool; and the version.
+    Board(Arc<LiveBoard>, i64),
 }
 
 /// A registry slot: the board is loaded into it at most once.
@@ -332,15 +341,20 @@ impl BoardService {
                 None => Ok(Vec::new()),
             }
         };
-        let (stored, rows) = tokio::join!(self.inner.store.load(board_id), rows);
+        let (stored, rows) = tokio::join!(self.stored(board_id), rows);
         let (stored, rows) = (stored?, rows?);
-        let version = stored.as_ref().map_or(0, |stored| stored.version);
-        let snapshot = stored.map(|stored| stored.state);
         if !rows.is_empty() {
-            return self
-                .load_with_journal(board_id, snapshot, version, rows)
-                .await;
+            return self.load_with_journal(board_id, stored, rows).await;
         }
+        let (snapshot, version) = match stored {
+            // Decoding already (rows were there when the snapshot was read,
+            // gone by the time they were: another instance compacted them).
+            Stored::Board(board, version) => {
+                board.state().stored_version = version;
+                return Ok(board);
+            }
+            Stored::Snapshot(snapshot, version) => (snapshot, version),
+        };
         // A new or small board is checked and decoded here: two trips through
         // the blocking pool would cost more than the work, and the first
         // socket of every board waits for them.
@@ -372,27 +386,68 @@ impl BoardService {
         Ok(board)
     }
 
+    /// Reads the board's snapshot. When the journal has rows to replay into
+    /// it, a large snapshot is checked and its decoding started on the
+    /// blocking pool as soon as it is read (the replay needs the document;
+    /// reading the rows takes longer than reading the snapshot). Without
+    /// rows it is left to its first use, as [`Self::load`] says why.
+    async fn stored(&self, board_id: Uuid) -> Result<Stored, OpenError> {
+        let has_rows = async {
+            match self.journal() {
+                // Not knowing only costs the early start.
+                Some(journal) => journal.store().has_rows(board_id).await.unwrap_or(false),
+                None => false,
+            }
+        };
+        let (stored, has_rows) = tokio::join!(self.inner.store.load(board_id), has_rows);
+        let stored = stored?;
+        let version = stored.as_ref().map_or(0, |stored| stored.version);
+        let snapshot = stored.map(|stored| stored.state);
+        let large = snapshot
+            .as_ref()
+            .is_some_and(|bytes| bytes.len() > INLINE_DECODE_BYTES);
+        if !(has_rows && large) {
+            return Ok(Stored::Snapshot(snapshot, version));
+        }
+        let board = tokio::task::spawn_blocking(move || {
+            let board = Arc::new(LiveBoard::from_snapshot(board_id, snapshot)?);
+            let decoding = Arc::clone(&board);
+            drop(tokio::task::spawn_blocking(move || decoding.decode()));
+            Ok(board)
+        })
+        .await
+        .map_err(|_| OpenError::Corrupt(DocError::Panicked))?
+        .map_err(OpenError::Corrupt)?;
+        Ok(Stored::Board(board, version))
+    }
+
     /// Loads a board whose journal holds rows: the snapshot, then every row
     /// in id order, then a compaction save at once (it deletes the rows
     /// replayed and marks the undecodable ones kept aside).
     async fn load_with_journal(
         &self,
         board_id: Uuid,
-        snapshot: Option<Vec<u8>>,
-        version: i64,
+        stored: Stored,
         rows: Vec<journal::JournalRow>,
     ) -> Result<Arc<LiveBoard>, OpenError> {
         let row_count = rows.len();
         let started = std::time::Instant::now();
-        let (board, replayed) = tokio::task::spawn_blocking(move || {
-            let board = Arc::new(LiveBoard::from_snapshot(board_id, snapshot)?);
-            // The snapshot decodes on another thread while this one decodes
-            // and merges the rows; the replay then waits for the document
-            // (or decodes it itself, if that thread has not started).
-            let decoding = Arc::clone(&board);
-            drop(tokio::task::spawn_blocking(move || decoding.decode()));
+        let (board, version, replayed) = tokio::task::spawn_blocking(move || {
+            let (board, version) = match stored {
+                Stored::Board(board, version) => (board, version),
+                Stored::Snapshot(snapshot, version) => {
+                    let board = Arc::new(LiveBoard::from_snapshot(board_id, snapshot)?);
+                    // The snapshot decodes on another thread while this one
+                    // decodes and merges the rows.
+                    let decoding = Arc::clone(&board);
+                    drop(tokio::task::spawn_blocking(move || decoding.decode()));
+                    (board, version)
+                }
+            };
+            // The replay decodes and merges the rows, then waits for the
+            // document (or decodes it itself, if that thread has not started).
             let replayed = board.replay(&rows);
-            Ok::<_, DocError>((board, replayed))
+            Ok::<_, DocError>((board, version, replayed))
         })
         .await
         .map_err(|_| OpenError::Corrupt(DocError::Panicked))?

@@ -101,6 +101,20 @@ impl Db {
         })
         .await
     }
+
+    /// Whether a board has journal rows not kept aside (an index lookup).
+    pub async fn journal_has_rows(&self, board_id: Uuid) -> Result<bool, DbError> {
+        self.interact(move |conn| {
+            let found: Option<i64> = board_journal::table
+                .filter(board_journal::board_id.eq(DbUuid(board_id)))
+                .filter(board_journal::kept_aside.eq(false))
+                .select(board_journal::id)
+                .first(conn)
+                .optional()?;
+            Ok(found.is_some())
+        })
+        .await
+    }
 }
 
 /// Within a save's transaction: deletes the journal rows its snapshot covers
@@ -158,5 +172,9 @@ impl JournalStore for Db {
 
     fn read(&self, board_id: Uuid, except: Option<Uuid>) -> JournalFuture<'_, Vec<JournalRow>> {
         Box::pin(async move { Ok(self.read_journal(board_id, except).await?) })
+    }
+
+    fn has_rows(&self, board_id: Uuid) -> JournalFuture<'_, bool> {
+        Box::pin(async move { Ok(self.journal_has_rows(board_id).await?) })
     }
 }

@@ -108,6 +108,47 @@ pub struct UpdateShape {
 /// only input that yrs 0.28.1 decodes along the same boundaries and that ends with the delete
 /// set.
 pub fn check_update_v1(bytes: &[u8], limits: &GuardLimits) -> Result<UpdateShape> {
+    walk_update_v1(bytes, limits, None)
+}
+
+/// One client's structs in a v1 update that [`update_sections_v1`] accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientSection<'a> {
+    /// The client id.
+    pub client: u64,
+    /// The clock of its first struct.
+    pub clock: u32,
+    /// The clock after its last struct.
+    pub end: u32,
+    /// How many structs.
+    pub structs: u32,
+    /// The structs' encoding, as the update holds it.
+    pub bytes: &'a [u8],
+}
+
+/// Where the parts of a v1 update lie: each client's structs, and the
+/// delete set's ranges as (client, clock, length).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpdateSections<'a> {
+    /// Per client, in the order written.
+    pub clients: Vec<ClientSection<'a>>,
+    /// Every delete range, in the order written.
+    pub deletes: Vec<(u64, u32, u32)>,
+}
+
+/// [`check_update_v1`], also saying where each client's structs and each
+/// delete range lie (to join updates without decoding them).
+pub fn update_sections_v1<'a>(bytes: &'a [u8], limits: &GuardLimits) -> Result<UpdateSections<'a>> {
+    let mut sections = UpdateSections::default();
+    walk_update_v1(bytes, limits, Some(&mut sections))?;
+    Ok(sections)
+}
+
+fn walk_update_v1<'a>(
+    bytes: &'a [u8],
+    limits: &GuardLimits,
+    mut sections: Option<&mut UpdateSections<'a>>,
+) -> Result<UpdateShape> {
     let mut w = Walk {
         cur: Cursor { rest: bytes },
         limits,
@@ -118,12 +159,24 @@ pub fn check_update_v1(bytes: &[u8], limits: &GuardLimits) -> Result<UpdateShape
     // Update::decode: client count; per client: struct count, client, start clock, structs.
     for _ in 0..w.counted("client", 3, &mut 0, limits.max_clients)? {
         let n = w.counted("struct", 2, &mut structs, limits.max_structs)?;
-        clients.push(w.cur.client()?);
-        let mut clock = w.cur.clock()?;
+        let client = w.cur.client()?;
+        clients.push(client);
+        let start = w.cur.clock()?;
+        let before = w.cur.rest;
+        let mut clock = start;
         for _ in 0..n {
             clock = clock
                 .checked_add(w.block()?)
                 .ok_or(GuardError::ClockOutOfRange)?;
+        }
+        if let Some(sections) = sections.as_deref_mut() {
+            sections.clients.push(ClientSection {
+                client,
+                clock: start,
+                end: clock,
+                structs: u32::try_from(n).map_err(|_| GuardError::InvalidVarInt)?,
+                bytes: &before[..before.len() - w.cur.rest.len()],
+            });
         }
     }
     // yrs appends a repeated client's blocks to the same list, out of clock order, and
@@ -134,7 +187,7 @@ pub fn check_update_v1(bytes: &[u8], limits: &GuardLimits) -> Result<UpdateShape
     }
     // IdSet::decode: client count; per client: client, range count, (clock, len) ranges.
     for _ in 0..w.counted("delete set client", 2, &mut 0, limits.max_clients)? {
-        w.cur.client()?;
+        let client = w.cur.client()?;
         let n = w.counted(
             "delete range",
             2,
@@ -143,9 +196,11 @@ pub fn check_update_v1(bytes: &[u8], limits: &GuardLimits) -> Result<UpdateShape
         )?;
         for _ in 0..n {
             let clock = w.cur.clock()?;
-            clock
-                .checked_add(w.cur.clock()?)
-                .ok_or(GuardError::ClockOutOfRange)?;
+            let len = w.cur.clock()?;
+            clock.checked_add(len).ok_or(GuardError::ClockOutOfRange)?;
+            if let Some(sections) = sections.as_deref_mut() {
+                sections.deletes.push((client, clock, len));
+            }
         }
     }
     // yrs ignores what follows the delete set; no Yjs encoder writes anything there.

@@ -205,6 +205,10 @@ impl JournalStore for BrokenJournal {
     fn read(&self, _board_id: Uuid, _except: Option<Uuid>) -> JournalFuture<'_, Vec<JournalRow>> {
         Box::pin(async { Ok(Vec::new()) })
     }
+
+    fn has_rows(&self, _board_id: Uuid) -> JournalFuture<'_, bool> {
+        Box::pin(async { Ok(false) })
+    }
 }
 
 #[tokio::test]
