@@ -16,7 +16,8 @@ use canvas_server::{
         journal::Compaction,
         session::{apply_update, Session},
         store::StoreFuture,
-        BoardService, BoardStore, CloseReason, QueueLimits, ServiceSettings,
+        BoardService, BoardStore, CloseReason, QueueLimits, SaveObserver, SavedBoard,
+        ServiceSettings,
     },
     db::{DbError, Role, SaveOutcome, StoredState},
 };
@@ -31,6 +32,8 @@ struct FakeStore {
     loads: AtomicUsize,
     save_attempts: AtomicUsize,
     failures_left: AtomicUsize,
+    /// The authors each successful save was given.
+    saved_authors: Mutex<Vec<Vec<Uuid>>>,
 }
 
 impl BoardStore for FakeStore {
@@ -49,7 +52,7 @@ impl BoardStore for FakeStore {
         state: Vec<u8>,
         expected_version: i64,
         _compaction: Compaction,
-        _authors: Vec<Uuid>,
+        authors: Vec<Uuid>,
     ) -> StoreFuture<'_, SaveOutcome> {
         Box::pin(async move {
             self.save_attempts.fetch_add(1, Ordering::SeqCst);
@@ -71,6 +74,7 @@ impl BoardStore for FakeStore {
             }
             let version = stored_version + 1;
             saved.insert(board_id, StoredState { state, version });
+            self.saved_authors.lock().expect("lock").push(authors);
             Ok(SaveOutcome::Saved { version })
         })
     }
@@ -377,4 +381,59 @@ async fn closed_sockets_are_waited_for_until_they_leave_their_boards() {
         .await
         .expect("done once the socket left")
         .expect("task");
+}
+
+/// Records what the save observer is told.
+#[derive(Default)]
+struct SavesSeen(Mutex<Vec<SavedBoard>>);
+
+impl SaveObserver for SavesSeen {
+    fn board_saved(&self, saved: &SavedBoard) {
+        self.0.lock().expect("lock").push(saved.clone());
+    }
+}
+
+#[tokio::test]
+async fn a_save_carries_the_authors_of_its_updates_and_a_failed_one_keeps_them() {
+    let store = Arc::new(FakeStore::default());
+    store.failures_left.store(2, Ordering::SeqCst);
+    let service = service(Arc::clone(&store), 20);
+    let seen = Arc::new(SavesSeen::default());
+    assert!(service.set_save_observer(Arc::clone(&seen) as Arc<dyn SaveObserver>));
+    let board_id = Uuid::new_v4();
+    let (ada, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    service
+        .apply_authored_update(board_id, an_update("from-ada"), Some(ada))
+        .await
+        .expect("applies");
+    eventually("saved after two failures", || {
+        !store.saved_authors.lock().expect("lock").is_empty()
+    })
+    .await;
+    assert!(store.save_attempts.load(Ordering::SeqCst) >= 3);
+    service
+        .apply_authored_update(board_id, an_update("from-bob"), Some(bob))
+        .await
+        .expect("applies");
+    eventually("saved again", || {
+        store.saved_authors.lock().expect("lock").len() == 2
+    })
+    .await;
+    assert_eq!(
+        *store.saved_authors.lock().expect("lock"),
+        vec![vec![ada], vec![bob]]
+    );
+    assert_eq!(
+        *seen.0.lock().expect("lock"),
+        vec![
+            SavedBoard {
+                board_id,
+                authors: vec![ada]
+            },
+            SavedBoard {
+                board_id,
+                authors: vec![bob]
+            },
+        ]
+    );
 }

@@ -31,6 +31,8 @@ mod boards;
 mod cascade;
 #[path = "../api/cluster/mod.rs"]
 mod cluster;
+#[path = "../api/content.rs"]
+mod content;
 #[path = "../api/contract_walkthrough.rs"]
 mod contract_walkthrough;
 #[path = "../api/durability.rs"]
@@ -45,5 +47,7 @@ mod roles;
 mod sync;
 #[path = "../api/sync_closes.rs"]
 mod sync_closes;
+#[path = "../api/versions.rs"]
+mod versions;
 
 mod schema_equivalence;
