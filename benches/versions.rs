@@ -139,7 +139,10 @@ fn main() {
                 .map_or(0, |update| update.len());
         },
     );
-    println!("{}", json!({ "case": "restore_update_bytes", "bytes": restore_bytes }));
+    println!(
+        "{}",
+        json!({ "case": "restore_update_bytes", "bytes": restore_bytes })
+    );
 
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
@@ -181,10 +184,7 @@ fn main() {
             let mut times = Vec::with_capacity(RUNS);
             for _ in 0..RUNS {
                 let started = Instant::now();
-                let (items, total) = db
-                    .list_versions(board.id, limit, 0)
-                    .await
-                    .expect("listing");
+                let (items, total) = db.list_versions(board.id, limit, 0).await.expect("listing");
                 times.push(started.elapsed());
                 assert_eq!((items.len() as i64, total), (limit, 100));
             }
