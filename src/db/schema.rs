@@ -105,10 +105,10 @@ diesel::table! {
         board_id -> Id,
         kind -> Text,
         label -> Nullable<Text>,
-        state -> Binary,
         created_by -> Nullable<Id>,
         created_at -> UtcTimestamp,
         size_bytes -> BigInt,
+        state -> Binary,
     }
 }
 

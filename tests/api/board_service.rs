@@ -14,9 +14,10 @@ use bytes::Bytes;
 use canvas_server::{
     board_service::{
         journal::Compaction,
+        save_hook::SaveHookFuture,
         session::{apply_update, Session},
         store::StoreFuture,
-        BoardService, BoardStore, CloseReason, QueueLimits, ServiceSettings,
+        BoardService, BoardStore, CloseReason, QueueLimits, SaveHook, ServiceSettings,
     },
     db::{DbError, Role, SaveOutcome, StoredState},
 };
@@ -31,6 +32,8 @@ struct FakeStore {
     loads: AtomicUsize,
     save_attempts: AtomicUsize,
     failures_left: AtomicUsize,
+    /// The authors each successful save was given.
+    saved_authors: Mutex<Vec<Vec<Uuid>>>,
 }
 
 impl BoardStore for FakeStore {
@@ -49,7 +52,7 @@ impl BoardStore for FakeStore {
         state: Vec<u8>,
         expected_version: i64,
         _compaction: Compaction,
-        _authors: Vec<Uuid>,
+        authors: Vec<Uuid>,
     ) -> StoreFuture<'_, SaveOutcome> {
         Box::pin(async move {
             self.save_attempts.fetch_add(1, Ordering::SeqCst);
@@ -71,6 +74,7 @@ impl BoardStore for FakeStore {
             }
             let version = stored_version + 1;
             saved.insert(board_id, StoredState { state, version });
+            self.saved_authors.lock().expect("lock").push(authors);
             Ok(SaveOutcome::Saved { version })
         })
     }
@@ -377,4 +381,54 @@ async fn closed_sockets_are_waited_for_until_they_leave_their_boards() {
         .await
         .expect("done once the socket left")
         .expect("task");
+}
+
+/// Records what the save hook is told: (board, authors) per save.
+#[derive(Debug, Default)]
+struct SavesSeen(Mutex<Vec<(Uuid, Vec<Uuid>)>>);
+
+impl SaveHook for SavesSeen {
+    fn saved<'a>(&'a self, board_id: Uuid, authors: &'a [Uuid]) -> SaveHookFuture<'a> {
+        self.0
+            .lock()
+            .expect("lock")
+            .push((board_id, authors.to_vec()));
+        Box::pin(async {})
+    }
+}
+
+#[tokio::test]
+async fn a_save_carries_the_authors_of_its_updates_and_a_failed_one_keeps_them() {
+    let store = Arc::new(FakeStore::default());
+    store.failures_left.store(2, Ordering::SeqCst);
+    let service = service(Arc::clone(&store), 20);
+    let seen = Arc::new(SavesSeen::default());
+    service.set_save_hook(Arc::clone(&seen) as Arc<dyn SaveHook>);
+    let board_id = Uuid::new_v4();
+    let (ada, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    service
+        .apply_authored_update(board_id, an_update("from-ada"), Some(ada))
+        .await
+        .expect("applies");
+    eventually("saved after two failures", || {
+        !store.saved_authors.lock().expect("lock").is_empty()
+    })
+    .await;
+    assert!(store.save_attempts.load(Ordering::SeqCst) >= 3);
+    service
+        .apply_authored_update(board_id, an_update("from-bob"), Some(bob))
+        .await
+        .expect("applies");
+    eventually("saved again", || {
+        store.saved_authors.lock().expect("lock").len() == 2
+    })
+    .await;
+    assert_eq!(
+        *store.saved_authors.lock().expect("lock"),
+        vec![vec![ada], vec![bob]]
+    );
+    assert_eq!(
+        *seen.0.lock().expect("lock"),
+        vec![(board_id, vec![ada]), (board_id, vec![bob])]
+    );
 }

@@ -34,6 +34,8 @@ mod boards;
 mod cascade;
 #[path = "../api/cluster/mod.rs"]
 mod cluster;
+#[path = "../api/content.rs"]
+mod content;
 #[path = "../api/contract_walkthrough.rs"]
 mod contract_walkthrough;
 #[path = "../api/durability.rs"]
@@ -48,6 +50,8 @@ mod roles;
 mod sync;
 #[path = "../api/sync_closes.rs"]
 mod sync_closes;
+#[path = "../api/versions.rs"]
+mod versions;
 #[path = "../api/webhooks.rs"]
 mod webhooks;
 #[path = "../api/webhooks_board_updated.rs"]

@@ -5,10 +5,10 @@ CREATE TABLE board_versions (
     board_id   UUID NOT NULL REFERENCES boards(id) ON DELETE CASCADE,
     kind       TEXT NOT NULL CHECK (kind IN ('auto', 'manual', 'pre_restore')),
     label      TEXT,
-    state      BYTEA NOT NULL,
     created_by UUID REFERENCES users(id) ON DELETE SET NULL,
     created_at TIMESTAMPTZ NOT NULL,
-    size_bytes BIGINT NOT NULL
+    size_bytes BIGINT NOT NULL,
+    state      BYTEA NOT NULL
 );
 CREATE INDEX board_versions_board_id_created_at ON board_versions(board_id, created_at);
 CREATE INDEX board_versions_created_by ON board_versions(created_by);

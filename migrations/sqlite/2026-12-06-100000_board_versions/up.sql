@@ -1,16 +1,18 @@
 -- Board versions: compacted snapshots kept for history and restore.
 -- `kind` is 'auto' (made after a quiet time or under continuous editing),
 -- 'manual' (asked for) or 'pre_restore' (the state a restore replaced).
--- Only 'auto' versions are pruned (VERSION_KEEP per board).
+-- Only 'auto' versions are pruned (VERSION_KEEP per board). `state` comes
+-- last: SQLite reads the columns after a large value by walking its overflow
+-- pages, and listings read every column but this one.
 CREATE TABLE board_versions (
     id         TEXT PRIMARY KEY NOT NULL,
     board_id   TEXT NOT NULL REFERENCES boards(id) ON DELETE CASCADE,
     kind       TEXT NOT NULL CHECK (kind IN ('auto', 'manual', 'pre_restore')),
     label      TEXT,
-    state      BLOB NOT NULL,
     created_by TEXT REFERENCES users(id) ON DELETE SET NULL,
     created_at TIMESTAMP NOT NULL,
-    size_bytes BIGINT NOT NULL
+    size_bytes BIGINT NOT NULL,
+    state      BLOB NOT NULL
 );
 CREATE INDEX board_versions_board_id_created_at ON board_versions(board_id, created_at);
 CREATE INDEX board_versions_created_by ON board_versions(created_by);
