@@ -161,17 +161,21 @@ export class BoardConnection extends Emitter<BoardEvents> {
 
   /**
    * Resolves once the document has synced with the server; rejects if the
-   * connection stops for good first.
+   * connection ends first (`access-lost`, `board-deleted`, `token-expired`,
+   * `destroy()`).
    */
   whenSynced (): Promise<void> {
     if (this.provider.synced) return Promise.resolve()
+    // `closed` after `disconnect()` may still be resumed; after `destroy()` it may not.
+    const ended = (status: BoardStatus): boolean => status !== 'closed' ? FINAL.has(status) : this.#destroyed
+    if (ended(this.#status)) return Promise.reject(new Error(`board connection ended: ${this.#status}`))
     return new Promise((resolve, reject) => {
       const stop = (): void => { offSynced(); offStatus() }
       const offSynced = this.on('synced', (synced) => {
         if (synced) { stop(); resolve() }
       })
       const offStatus = this.on('status', (status) => {
-        if (FINAL.has(status)) { stop(); reject(new Error(`board connection ended: ${status}`)) }
+        if (ended(status)) { stop(); reject(new Error(`board connection ended: ${status}`)) }
       })
     })
   }

@@ -11,3 +11,5 @@ export type { BoardEvents, BoardStatus, ConnectionEnd, OpenBoardOptions, WebSock
 export type { Listener } from './emitter.js'
 export type * from './types.js'
 export type { components, paths, operations } from './generated/openapi.js'
+export { SHAPES, SHAPE_TYPES, shapesOf } from './model.js'
+export type { Point, PresenceState, ShapeFields, ShapeMap, ShapeType } from './model.js'

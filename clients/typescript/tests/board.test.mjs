@@ -5,6 +5,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import * as Y from 'yjs'
+import { shapesOf } from '../dist/index.js'
 import {
   PASSWORD, eventually, next, open, reaches, registeredClient, serverDoc, startServer, stopServer, tempDatabase, until
 } from './harness.mjs'
@@ -41,20 +42,24 @@ test('two clients converge on one board and see each other in awareness', () => 
   await Promise.all([a.whenSynced(), b.whenSynced()])
   assert.equal(a.status, 'connected')
 
-  const rect = new Y.Map()
-  a.doc.getMap('shapes').set('r1', rect)
-  rect.set('type', 'rect')
-  rect.set('x', 10)
-  const note = new Y.Map()
-  b.doc.getMap('shapes').set('n1', note)
-  note.set('type', 'note')
+  // Shapes in the contract's data model, drawn concurrently on both sides.
+  const rect = new Y.Map(Object.entries({ type: 'rect', x: 10, y: 20, w: 100, h: 50, color: '#f00', z: 1 }))
+  shapesOf(a.doc).set('r1', rect)
+  const note = new Y.Map(Object.entries({ type: 'note', x: 0, y: 0, w: 80, h: 80, color: '#ff0', z: 2 }))
+  shapesOf(b.doc).set('n1', note)
   note.set('text', new Y.Text('hi'))
   await until('both documents hold both shapes', () =>
-    a.doc.getMap('shapes').size === 2 && b.doc.getMap('shapes').size === 2)
-  assert.deepEqual(a.doc.getMap('shapes').toJSON(), b.doc.getMap('shapes').toJSON())
+    shapesOf(a.doc).size === 2 && shapesOf(b.doc).size === 2 && shapesOf(a.doc).get('n1').get('text') !== undefined)
+  assert.deepEqual(shapesOf(a.doc).toJSON(), shapesOf(b.doc).toJSON())
+  shapesOf(b.doc).get('r1').set('x', 30)
+  shapesOf(a.doc).get('n1').get('text').insert(2, ' there')
+  await until('the concurrent edits converge', () =>
+    shapesOf(a.doc).get('r1').get('x') === 30 && shapesOf(b.doc).get('n1').get('text').toString() === 'hi there')
+  assert.deepEqual(shapesOf(a.doc).toJSON(), shapesOf(b.doc).toJSON())
 
-  a.awareness.setLocalStateField('user', { id: owner.user.id, name: 'owner', color: '#f00' })
+  a.awareness.setLocalState({ user: { id: owner.user.id, name: 'owner', color: '#f00' }, cursor: { x: 1, y: 2 }, selection: ['r1'] })
   await until('awareness relayed', () => b.awareness.getStates().get(a.doc.clientID)?.user?.name === 'owner')
+  assert.deepEqual(b.awareness.getStates().get(a.doc.clientID).selection, ['r1'])
 }))
 
 test('a viewer gets permission-denied for an edit and stays connected', () => withServer({}, async ({ server }, track) => {
@@ -115,7 +120,9 @@ test('a board the caller cannot see ends with access-lost from the refused upgra
   const connection = track(open(client, board.id))
   const statuses = []
   connection.on('status', status => statuses.push(status))
+  const synced = connection.whenSynced()
   const [end] = await next(connection, 'access-lost')
+  await assert.rejects(synced, /access-lost/)
   assert.equal(end.httpStatus, 404)
   assert.equal(connection.status, 'access-lost')
   assert.equal(connection.provider.shouldConnect, false)
