@@ -137,6 +137,8 @@ pub struct Config {
     /// `REQUEST_TIMEOUT_MS`: a request body not fully arrived by then is
     /// answered 408 and its connection closed.
     pub request_timeout: Duration,
+    /// `WEB_UI`: serve the whiteboard web app at `/` (`on`, the default) or not (`off`).
+    pub web_ui: bool,
 }
 
 impl Default for Config {
@@ -166,6 +168,7 @@ impl Default for Config {
             ws_idle_timeout: Duration::from_secs(75),
             shutdown_timeout: Duration::from_millis(10_000),
             request_timeout: Duration::from_millis(30_000),
+            web_ui: true,
         }
     }
 }
@@ -297,6 +300,19 @@ impl Config {
                         name: "LOG_FORMAT",
                         value: value.to_owned(),
                         reason: "expected `text` or `json`".to_owned(),
+                    })
+                }
+            };
+        }
+        if let Some(value) = get("WEB_UI") {
+            config.web_ui = match value.to_ascii_lowercase().as_str() {
+                "on" => true,
+                "off" => false,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "WEB_UI",
+                        value: value.to_owned(),
+                        reason: "expected `on` or `off`".to_owned(),
                     })
                 }
             };
@@ -560,5 +576,17 @@ mod tests {
             config.cors_origins,
             vec!["https://a.example", "https://b.example"]
         );
+    }
+
+    #[test]
+    fn the_web_ui_is_on_unless_turned_off() {
+        let config = Config::from_vars(&HashMap::new()).expect("defaults");
+        assert!(config.web_ui);
+        let config = Config::from_vars(&vars(&[("WEB_UI", "OFF")])).expect("off");
+        assert!(!config.web_ui);
+        let config = Config::from_vars(&vars(&[("WEB_UI", "on")])).expect("on");
+        assert!(config.web_ui);
+        let err = Config::from_vars(&vars(&[("WEB_UI", "yes")])).expect_err("yes");
+        assert!(err.to_string().contains("WEB_UI"), "{err}");
     }
 }

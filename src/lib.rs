@@ -29,6 +29,7 @@ pub mod protocol;
 pub mod router;
 pub mod throttle;
 pub mod validate;
+pub mod web_ui;
 pub mod websocket;
 
 use std::future::Future;
