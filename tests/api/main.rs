@@ -33,4 +33,5 @@ mod sync_client;
 mod sync_closes;
 mod tcp_proxy;
 mod throttles;
+mod web_ui;
 mod websocket;

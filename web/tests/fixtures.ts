@@ -27,7 +27,7 @@ export class Api {
     let payload: BodyInit | undefined;
     if (body instanceof Uint8Array) {
       headers['content-type'] = 'application/octet-stream';
-      payload = body;
+      payload = new Blob([body as Uint8Array<ArrayBuffer>]);
     } else if (body !== undefined) {
       headers['content-type'] = 'application/json';
       payload = JSON.stringify(body);

@@ -5,7 +5,7 @@
  * port and database.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -13,9 +13,12 @@ import { fileURLToPath } from 'node:url';
 
 /** The binary under test: `SERVER_BIN`, else the debug build cargo made. */
 export function serverBinary(): string {
-  if (process.env.SERVER_BIN) return process.env.SERVER_BIN;
   const target = process.env.CARGO_TARGET_DIR ?? resolve(dirname(fileURLToPath(import.meta.url)), '../../target');
-  return join(target, 'debug', 'canvas-server');
+  const binary = process.env.SERVER_BIN ?? join(target, 'debug', 'canvas-server');
+  if (!existsSync(binary)) {
+    throw new Error(`no server binary at ${binary}: run \`cargo build\` (with the same CARGO_TARGET_DIR) or set SERVER_BIN`);
+  }
+  return binary;
 }
 
 async function freePort(): Promise<number> {
@@ -106,6 +109,12 @@ export class ServerProcess {
     const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
     await exited;
     clearTimeout(timer);
+  }
+
+  /** Starts a stopped server again on the same port and database. */
+  async resume(): Promise<void> {
+    if (this.child) throw new Error('the server is running');
+    await this.launch();
   }
 
   /** Stops the server and starts it again on the same port and database. */

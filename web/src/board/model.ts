@@ -10,13 +10,10 @@
  */
 import * as Y from 'yjs';
 
-/** The kinds of shape the data model knows. */
-export type ShapeType = 'rect' | 'ellipse' | 'line' | 'stroke' | 'note';
+import { SHAPE_TYPES, shapesOf, type Point, type ShapeFields, type ShapeType } from '../../../clients/typescript/src/index';
 
-export const SHAPE_TYPES: readonly ShapeType[] = ['rect', 'ellipse', 'line', 'stroke', 'note'];
-
-/** A point relative to its shape's `x, y`. */
-export type Point = [number, number];
+export { SHAPE_TYPES, shapesOf };
+export type { Point, ShapeType };
 
 /** A plain snapshot of one shape, read from its `Y.Map`. */
 export interface Shape {
@@ -35,11 +32,6 @@ export interface Shape {
 
 /** The origin of every transaction this page makes (tracked by undo). */
 export const LOCAL_ORIGIN = Symbol('local-user');
-
-/** The root map of shapes. */
-export function shapesOf(doc: Y.Doc): Y.Map<Y.Map<unknown>> {
-  return doc.getMap<Y.Map<unknown>>('shapes');
-}
 
 function num(value: unknown, fallback = 0): number {
   return typeof value === 'number' && Number.isFinite(value) ? value : fallback;
@@ -118,7 +110,7 @@ export function newShapeId(): string {
 /** Adds a shape on top of the others; returns its id. */
 export function addShape(doc: Y.Doc, shape: NewShape, id: string = newShapeId()): string {
   doc.transact(() => {
-    const map = new Y.Map<unknown>();
+    const map = new Y.Map<ShapeFields[keyof ShapeFields]>();
     map.set('type', shape.type);
     map.set('x', shape.x);
     map.set('y', shape.y);

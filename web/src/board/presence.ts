@@ -6,14 +6,10 @@
  */
 import type { Awareness } from 'y-protocols/awareness';
 
+import type { PresenceState } from '../../../clients/typescript/src/index';
 import { s, setAttrs } from '../dom';
 
-/** The awareness state of one page. */
-export interface PresenceState {
-  user: { id: string; name: string; color: string };
-  cursor: { x: number; y: number } | null;
-  selection: string[];
-}
+export type { PresenceState };
 
 const CURSOR_COLORS = ['#e03131', '#2f9e44', '#1971c2', '#f08c00', '#9c36b5', '#0c8599', '#c2255c', '#5c940d'];
 
