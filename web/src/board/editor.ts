@@ -24,6 +24,7 @@ import {
 import { LOCAL_ORIGIN, allShapes, deleteShapes, hitTest, shapesOf, updateShapes, type Shape, type ShapeType } from './model';
 import { Presence, type PresenceState } from './presence';
 import { ShapeRenderer } from './render';
+import { drawSelection } from './selection';
 import { Viewport } from './viewport';
 
 /** The tools of the toolbar. */
@@ -35,8 +36,6 @@ export interface EditorOptions {
   user: PresenceState['user'];
   readOnly: boolean;
 }
-
-const CORNERS: Corner[] = ['nw', 'ne', 'sw', 'se'];
 
 export class BoardEditor implements GestureHost {
   readonly svg: SVGSVGElement;
@@ -215,52 +214,13 @@ export class BoardEditor implements GestureHost {
 
   /** Our selection with its handles, and other people's in their colour. */
   private renderSelection(): void {
-    const zoom = this.viewport.view.zoom;
-    const pad = 4 / zoom;
-    const boxes: SVGElement[] = [];
-    const outline = (shape: Shape, attrs: Record<string, string>): SVGRectElement =>
-      s('rect', {
-        x: shape.x - pad,
-        y: shape.y - pad,
-        width: shape.w + 2 * pad,
-        height: shape.h + 2 * pad,
-        fill: 'none',
-        'vector-effect': 'non-scaling-stroke',
-        'pointer-events': 'none',
-        ...attrs,
-      });
-    for (const [, state] of this.presence.others()) {
-      for (const id of state.selection) {
-        const shape = this.shape(id);
-        if (shape) boxes.push(outline(shape, { stroke: state.user.color, 'stroke-width': '2', 'data-testid': 'remote-selection' }));
-      }
-    }
-    for (const id of this.selection) {
-      const shape = this.shape(id);
-      if (!shape) continue;
-      boxes.push(outline(shape, { stroke: '#4263eb', 'stroke-dasharray': '5 3', 'data-testid': 'selection-box' }));
-    }
-    const only = this.selection.length === 1 ? this.shape(this.selection[0] ?? '') : undefined;
-    if (only && !this.readOnly) {
-      const size = 10 / zoom;
-      for (const corner of CORNERS) {
-        const cx = corner.endsWith('w') ? only.x - pad : only.x + only.w + pad;
-        const cy = corner.startsWith('n') ? only.y - pad : only.y + only.h + pad;
-        boxes.push(
-          s('rect', {
-            class: `handle handle-${corner}`,
-            'data-testid': 'resize-handle',
-            'data-corner': corner,
-            x: cx - size / 2,
-            y: cy - size / 2,
-            width: size,
-            height: size,
-            'vector-effect': 'non-scaling-stroke',
-          }),
-        );
-      }
-    }
-    this.selectionLayer.replaceChildren(...boxes);
+    drawSelection(this.selectionLayer, {
+      shape: (id) => this.shape(id),
+      mine: this.selection,
+      others: [...this.presence.others().values()],
+      zoom: this.viewport.view.zoom,
+      handles: !this.readOnly,
+    });
   }
 
   private changed(): void {
