@@ -9,7 +9,10 @@ test('every tool draws its shape in the shared data model', async ({ api, openAs
 
   await page.getByTestId('color-blue').click();
   await draw(page, 'rect', [40, 40], [140, 100]);
+  // A colour picked with a drawing tool is for the next shape only.
+  await page.getByTestId('color-red').click();
   await draw(page, 'ellipse', [200, 40], [300, 100]);
+  await page.getByTestId('color-blue').click();
   await draw(page, 'line', [40, 160], [140, 220]);
   await draw(page, 'stroke', [200, 160], [300, 240]);
   await draw(page, 'note', [360, 40], [360, 40]);
@@ -22,6 +25,7 @@ test('every tool draws its shape in the shared data model', async ({ api, openAs
   const stored = Object.values(await api.shapes(board, ada.token));
   const byType = Object.fromEntries(stored.map((s) => [s.type, s]));
   expect(byType.rect).toMatchObject({ x: 40, y: 40, w: 100, h: 60, color: '#1971c2' });
+  expect(byType.ellipse).toMatchObject({ color: '#e03131' });
   expect(byType.line).toMatchObject({ x: 40, y: 160, w: 100, h: 60, points: [[0, 0], [100, 60]] });
   expect((byType.stroke?.points as unknown[]).length).toBeGreaterThan(2);
   expect(byType.note).toMatchObject({ text: 'Plan' });

@@ -112,13 +112,16 @@ export class BoardEditor implements GestureHost {
   setTool(tool: Tool): void {
     if (this.readOnly && tool !== 'pan') return;
     this.tool = tool;
+    // The selection belongs to the select tool: with a drawing tool, a colour
+    // is for the next shape, not for one picked earlier.
+    if (tool !== 'select' && this.selection.length > 0) this.select([]);
     this.changed();
   }
 
-  /** Sets the colour of new shapes, and recolours the selection. */
+  /** Sets the colour of new shapes, and (with the select tool) recolours the selection. */
   setColor(color: string): void {
     this.color = color;
-    if (!this.readOnly && this.selection.length > 0) {
+    if (!this.readOnly && this.tool === 'select' && this.selection.length > 0) {
       updateShapes(this.doc, new Map(this.selection.map((id) => [id, { color }])));
     }
     this.changed();
@@ -176,7 +179,7 @@ export class BoardEditor implements GestureHost {
 
   created(id: string, type: ShapeType): void {
     this.render();
-    this.select([id]);
+    // A new note is written at once; other shapes leave the tool ready for the next.
     if (type === 'note') this.editNote(id);
   }
 

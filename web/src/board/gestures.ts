@@ -35,7 +35,7 @@ export interface GestureHost {
   draft: SVGGElement;
   zoom(): number;
   panBy(dx: number, dy: number): void;
-  /** Selects the shapes just made (and, for a note, starts editing it). */
+  /** Told of each new shape (a new note is opened for typing). */
   created(id: string, type: ShapeType): void;
 }
 
