@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::harness::{test_config, TestApp, TestResponse};
 
-fn header<'a>(response: &'a TestResponse, name: reqwest::header::HeaderName) -> &'a str {
+fn header(response: &TestResponse, name: reqwest::header::HeaderName) -> &str {
     response
         .headers
         .get(&name)
