@@ -3,7 +3,7 @@ import { connected, expect, test } from './fixtures';
 
 test.describe('accounts', () => {
   // The wrong password below is answered 401, which Chromium logs.
-  test.use({ allowConsole: [/Failed to load resource: the server responded with a status of 401/] });
+  test.use({ allowConsole: /Failed to load resource: the server responded with a status of 401/ });
 
   test('a person signs up, logs out and logs in again; the token is kept in localStorage', async ({ openAnonymous }) => {
     const page = await openAnonymous('/');

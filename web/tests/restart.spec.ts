@@ -36,3 +36,27 @@ test('after a server restart the page reconnects with every shape intact', async
   await connected(page);
   await expect(shapes(page)).toHaveCount(5);
 });
+
+test('a token the restarted server no longer accepts asks to log in again, then the board reopens', async ({ api, openAs, server }) => {
+  const ada = await api.register('Ada');
+  const board = await api.createBoard(ada, 'Kept');
+  const page = await openAs(ada, `/b/${board}`);
+  await connected(page);
+  await draw(page, 'ellipse', [60, 60], [200, 160]);
+  await expect.poll(async () => Object.keys(await api.shapes(board, ada.token)).length).toBe(1);
+
+  // A new signing secret invalidates every token issued before.
+  await server.stop();
+  await server.resume({ JWT_SECRET: 'another-browser-tests-secret-0123456789' });
+  await expect(page.getByTestId('connection-status')).toHaveAttribute('data-state', 'token-expired', { timeout: 15_000 });
+  await expect(page.getByTestId('tool-ellipse')).toBeDisabled();
+  await page.getByTestId('login-again').click();
+
+  await page.getByTestId('auth-email').fill(ada.email);
+  await page.getByTestId('auth-password').fill('correct horse battery');
+  await page.getByTestId('auth-submit').click();
+  await connected(page);
+  await expect(page.getByTestId('board-name')).toHaveText('Kept');
+  await expect(shapes(page, 'ellipse')).toHaveCount(1);
+  await expect(page.getByTestId('tool-ellipse')).toBeEnabled();
+});

@@ -55,7 +55,7 @@ export class ServerProcess {
     return this.log;
   }
 
-  private async launch(): Promise<void> {
+  private async launch(env: Record<string, string> = {}): Promise<void> {
     this.log = '';
     const child = spawn(serverBinary(), [], {
       cwd: this.dir,
@@ -70,6 +70,7 @@ export class ServerProcess {
         RATE_MEMBER_ADDS_PER_MIN: '0',
         SHUTDOWN_TIMEOUT_MS: '5000',
         RUST_LOG: 'warn',
+        ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -111,10 +112,10 @@ export class ServerProcess {
     clearTimeout(timer);
   }
 
-  /** Starts a stopped server again on the same port and database. */
-  async resume(): Promise<void> {
+  /** Starts a stopped server again on the same port and database, with `env` overriding its variables. */
+  async resume(env: Record<string, string> = {}): Promise<void> {
     if (this.child) throw new Error('the server is running');
-    await this.launch();
+    await this.launch(env);
   }
 
   /** Stops the server and starts it again on the same port and database. */
