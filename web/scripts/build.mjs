@@ -36,6 +36,8 @@ const result = await build({
   legalComments: 'none',
   banner: { js: '/* canvas-server web app. Third-party notices: /assets/THIRD_PARTY_LICENSES.txt */' },
   outfile: join(dist, 'app.js'),
+  // Metafile paths are relative to this, whatever directory the build runs from.
+  absWorkingDir: web,
   metafile: true,
   plugins: [onePackageCopy],
   logLevel: 'warning',

@@ -41,6 +41,12 @@ test('each page sees the other person\'s cursor with their name', async ({ api, 
   await expect(bobPage.locator('[data-testid="remote-cursor"][data-user-name="Ada"]')).toBeVisible({ timeout: 1000 });
   await expect(adaPage.locator('[data-testid="remote-cursor"][data-user-name="Bob"]')).toBeVisible({ timeout: 1000 });
   await expect(adaPage.locator('[data-testid="remote-cursor"][data-user-name="Bob"]')).toHaveAttribute('data-user-id', bob.id);
+  // Each also lists the other among the people here.
+  await expect(adaPage.getByTestId('presence-user')).toHaveAttribute('data-user-name', 'Bob');
+  await expect(bobPage.getByTestId('presence-user')).toHaveAttribute('data-user-name', 'Ada');
+  await bobPage.close();
+  await expect(adaPage.getByTestId('presence-user')).toHaveCount(0);
+  await expect(adaPage.getByTestId('remote-cursor')).toHaveCount(0);
 });
 
 test('a note typed in two pages at once converges to the same text', async ({ api, openAs }) => {

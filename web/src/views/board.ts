@@ -6,7 +6,7 @@
 import type { BoardStatus, User } from '../../../clients/typescript/src/index';
 import { CanvasApiError } from '../../../clients/typescript/src/index';
 import { BoardEditor } from '../board/editor';
-import { colorForUser } from '../board/presence';
+import { colorForUser, readPresence, type PresenceState } from '../board/presence';
 import { h } from '../dom';
 import { client, messageOf, nameOf } from '../session';
 import { header } from './boards';
@@ -94,6 +94,26 @@ export function renderBoard(root: HTMLElement, user: User, boardId: string, acti
       };
       connection.on('status', showStatus);
       showStatus(connection.status);
+
+      // Who else is here, from awareness: one dot per person in their colour.
+      const people = h('span', { class: 'people', 'data-testid': 'people' });
+      status.after(people);
+      const showPeople = (): void => {
+        const seen = new Map<string, PresenceState['user']>();
+        connection.awareness.getStates().forEach((state, clientId) => {
+          const presence = readPresence(state);
+          if (clientId !== connection.awareness.clientID && presence) seen.set(presence.user.id, presence.user);
+        });
+        people.replaceChildren(
+          ...[...seen.values()].map((person) => {
+            const dot = h('span', { class: 'person', title: person.name, 'data-testid': 'presence-user', 'data-user-name': person.name }, person.name.slice(0, 1).toUpperCase());
+            dot.style.setProperty('--person', person.color);
+            return dot;
+          }),
+        );
+      };
+      connection.awareness.on('change', showPeople);
+      showPeople();
 
       main.replaceChildren(toolbar(editor), h('div', { class: 'surface' }, editor.svg, banner), share.element);
       close = () => {
