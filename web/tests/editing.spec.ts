@@ -128,3 +128,30 @@ test('the view pans and zooms without changing the board', async ({ api, openAs 
   const stored = Object.values(await api.shapes(board, ada.token))[0];
   expect(stored).toMatchObject({ x: 100, y: 100, w: 100, h: 60 });
 });
+
+test('after writing a note, a click on the board gives the keyboard back to the board', async ({ api, openAs }) => {
+  const ada = await api.register('Ada');
+  const board = await api.createBoard(ada, 'Keys');
+  const page = await openAs(ada, `/b/${board}`);
+  await connected(page);
+  await draw(page, 'rect', [300, 100], [400, 160]);
+  await draw(page, 'note', [100, 100], [100, 100]);
+  const note = page.getByTestId('note-text');
+  await note.pressSequentially('Draft');
+
+  // With the select tool: open the note again, type, then click the rectangle.
+  await page.getByTestId('tool-select').click();
+  await page.locator('[data-shape-type="note"]').dblclick({ position: { x: 60, y: 60 } });
+  await expect(note).toBeFocused();
+  await note.pressSequentially(' two');
+  await drag(page, [350, 130], [350, 130], 1);
+  await expect(note).not.toBeFocused();
+  await page.keyboard.press('Delete');
+  await expect(shapes(page, 'rect')).toHaveCount(0);
+  await expect(note).toHaveValue('Draft two');
+  await expect.poll(async () => Object.values(await api.shapes(board, ada.token)).map((s) => s.type)).toEqual(['note']);
+
+  // Undo brings the rectangle back.
+  await page.keyboard.press('Control+z');
+  await expect(shapes(page, 'rect')).toHaveCount(1);
+});

@@ -365,7 +365,11 @@ export class BoardEditor implements GestureHost {
 
   private stopEditingNote(): void {
     if (!this.editingNote) return;
-    this.renderer.noteTextarea(this.editingNote)?.classList.remove('editing');
+    const textarea = this.renderer.noteTextarea(this.editingNote);
+    textarea?.classList.remove('editing');
+    // The canvas's pointerdown keeps the focus where it was: hand the
+    // keyboard back to the board (Delete, undo) explicitly.
+    if (textarea && document.activeElement === textarea) textarea.blur();
     this.editingNote = null;
     this.undoManager.stopCapturing();
   }
