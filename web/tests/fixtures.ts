@@ -101,10 +101,12 @@ function watch(page: Page, origin: string, problems: PageProblems): void {
 }
 
 /**
- * What Chromium logs when a socket cannot reconnect or a request is refused:
+ * What Chromium logs while the server is down (a socket or the client's REST
+ * check cannot connect) or refuses an old token:
  * tests that provoke that on purpose allow it with `test.use({allowConsole})`.
  */
-export const REFUSED_CONNECTION = /WebSocket connection to .* failed|Failed to load resource: the server responded with a status of 401/;
+export const REFUSED_CONNECTION =
+  /WebSocket connection to .* failed|Failed to load resource: (net::ERR_CONNECTION_REFUSED|the server responded with a status of 401)/;
 
 export const test = base.extend<Fixtures & { problems: PageProblems; allowConsole: RegExp | null }>({
   // One pattern, not a list: test.use() would read a list as a fixture definition.

@@ -59,6 +59,9 @@ export class BoardEditor implements GestureHost {
   private pinch: { distance: number } | null = null;
   private editingNote: string | null = null;
   private frame = 0;
+  /** The latest pointer position of a live-editing drag, applied once per frame. */
+  private pendingMove: PointerAt | null = null;
+  private moveFrame = 0;
   private readonly listeners: Array<() => void> = [];
   private readonly cleanups: Array<() => void> = [];
 
@@ -159,6 +162,7 @@ export class BoardEditor implements GestureHost {
 
   destroy(): void {
     cancelAnimationFrame(this.frame);
+    cancelAnimationFrame(this.moveFrame);
     this.gesture?.cancel();
     for (const cleanup of this.cleanups) cleanup();
     this.undoManager.destroy();
@@ -319,7 +323,22 @@ export class BoardEditor implements GestureHost {
       this.pinch.distance = distance;
       return;
     }
-    this.gesture?.move(at);
+    const gesture = this.gesture;
+    if (!gesture) return;
+    if (!gesture.writesLive) {
+      gesture.move(at);
+      return;
+    }
+    // A drag that edits the document sends an update per move: one per
+    // frame is as smooth, and keeps a socket well inside the server's
+    // message rate (RATE_WS_MSGS_PER_SEC) on fast pointers.
+    this.pendingMove = at;
+    if (this.moveFrame) return;
+    this.moveFrame = requestAnimationFrame(() => {
+      this.moveFrame = 0;
+      if (this.pendingMove && this.gesture === gesture) gesture.move(this.pendingMove);
+      this.pendingMove = null;
+    });
   }
 
   private onPointerUp(e: PointerEvent, cancelled: boolean): void {
@@ -328,6 +347,9 @@ export class BoardEditor implements GestureHost {
       if (this.pointers.size === 0) this.pinch = null;
       return;
     }
+    cancelAnimationFrame(this.moveFrame);
+    this.moveFrame = 0;
+    this.pendingMove = null;
     const gesture = this.gesture;
     this.gesture = null;
     if (!gesture) return;

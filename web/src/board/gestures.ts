@@ -40,6 +40,8 @@ export interface GestureHost {
 }
 
 export interface Gesture {
+  /** Whether each move changes the shared document (and so sends an update). */
+  readonly writesLive?: boolean;
   move(at: PointerAt): void;
   finish(at: PointerAt): void;
   cancel(): void;
@@ -164,6 +166,8 @@ export class PathGesture implements Gesture {
 
 /** Moves the selected shapes with the pointer, live for everyone. */
 export class MoveGesture implements Gesture {
+  readonly writesLive = true;
+
   constructor(
     private readonly host: GestureHost,
     private readonly start: PointerAt,
@@ -192,6 +196,7 @@ export type Corner = 'nw' | 'ne' | 'sw' | 'se';
 
 /** Resizes one shape by a corner; the opposite corner stays put. */
 export class ResizeGesture implements Gesture {
+  readonly writesLive = true;
   private readonly anchor: [number, number];
 
   constructor(

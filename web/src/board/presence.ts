@@ -43,8 +43,13 @@ export function readPresence(state: unknown): PresenceState | null {
 }
 
 /** Keeps this page's own state and draws everyone else's cursor. */
+/** The shortest time between two cursor messages of this page. */
+const CURSOR_INTERVAL_MS = 40;
+
 export class Presence {
   private cursors = new Map<number, SVGGElement>();
+  private pendingCursor: PresenceState['cursor'] = null;
+  private cursorTimer: ReturnType<typeof setTimeout> | null = null;
   private zoom = 1;
   private readonly onAwarenessChange = (): void => this.render();
 
@@ -59,9 +64,26 @@ export class Presence {
     awareness.on('change', this.onAwarenessChange);
   }
 
+  /**
+   * Shares where the pointer is, at most every {@link CURSOR_INTERVAL_MS}
+   * (the last position always goes out): every change of the local state is
+   * a message to everyone on the board.
+   */
   setCursor(cursor: { x: number; y: number } | null): void {
-    const rounded = cursor ? { x: Math.round(cursor.x), y: Math.round(cursor.y) } : null;
-    this.awareness.setLocalStateField('cursor', rounded);
+    this.pendingCursor = cursor ? { x: Math.round(cursor.x), y: Math.round(cursor.y) } : null;
+    if (this.cursorTimer === null) this.sendCursor();
+  }
+
+  /** Sends the pending position if it is new, then waits an interval before the next. */
+  private sendCursor(): void {
+    const current = (this.awareness.getLocalState() as PresenceState | null)?.cursor ?? null;
+    const next = this.pendingCursor;
+    if (current?.x === next?.x && current?.y === next?.y) return;
+    this.awareness.setLocalStateField('cursor', next);
+    this.cursorTimer = setTimeout(() => {
+      this.cursorTimer = null;
+      this.sendCursor();
+    }, CURSOR_INTERVAL_MS);
   }
 
   setSelection(ids: string[]): void {
@@ -121,6 +143,7 @@ export class Presence {
   }
 
   destroy(): void {
+    if (this.cursorTimer !== null) clearTimeout(this.cursorTimer);
     this.awareness.off('change', this.onAwarenessChange);
     this.awareness.setLocalState(null);
     for (const el of this.cursors.values()) el.remove();
