@@ -50,6 +50,7 @@ test('a shape is selected, moved, resized, recoloured and deleted', async ({ api
 
   // Resize by the bottom-right handle.
   const handle = page.locator('[data-testid="resize-handle"][data-corner="se"]');
+  await expect(handle).toBeVisible();
   const box = await handle.boundingBox();
   const origin = await canvas(page).boundingBox();
   if (!box || !origin) throw new Error('no handle');

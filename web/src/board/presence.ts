@@ -51,7 +51,12 @@ export class Presence {
   private pendingCursor: PresenceState['cursor'] = null;
   private cursorTimer: ReturnType<typeof setTimeout> | null = null;
   private zoom = 1;
-  private readonly onAwarenessChange = (): void => this.render();
+  /** Redraws when someone else's state changed (our own cursor moves often and draws nothing). */
+  private readonly onAwarenessChange = (changes: { added: number[]; updated: number[]; removed: number[] }): void => {
+    const own = this.awareness.clientID;
+    const others = [...changes.added, ...changes.updated, ...changes.removed].some((id) => id !== own);
+    if (others) this.render();
+  };
 
   constructor(
     private readonly awareness: Awareness,

@@ -19,6 +19,20 @@ export interface SelectionView {
 }
 
 export function drawSelection(layer: SVGGElement, view: SelectionView): void {
+  // Redraw only when something drawn changes, so handles stay the same
+  // elements while the pointer holds them.
+  const box = (id: string): unknown => {
+    const shape = view.shape(id);
+    return shape && [id, shape.x, shape.y, shape.w, shape.h];
+  };
+  const signature = JSON.stringify([
+    view.zoom,
+    view.handles,
+    view.mine.map(box),
+    view.others.map((state) => [state.user.color, state.selection.map(box)]),
+  ]);
+  if (layer.dataset.drawn === signature) return;
+  layer.dataset.drawn = signature;
   const pad = 4 / view.zoom;
   const boxes: SVGElement[] = [];
   const outline = (shape: Shape, attrs: Record<string, string>): SVGRectElement =>
