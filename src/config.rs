@@ -148,6 +148,8 @@ pub struct Config {
     /// `WEBHOOK_URLS`, `WEBHOOK_SECRET`, `WEBHOOK_RETRY_DELAYS_MS`: where
     /// events are POSTed; `None`: webhooks off.
     pub webhooks: Option<crate::webhooks::WebhookSettings>,
+    /// `WEB_UI`: serve the whiteboard web app at `/` (`on`, the default) or not (`off`).
+    pub web_ui: bool,
 }
 
 impl Default for Config {
@@ -181,6 +183,7 @@ impl Default for Config {
             version_max_interval: Duration::from_millis(3_600_000),
             version_keep: 100,
             webhooks: None,
+            web_ui: true,
         }
     }
 }
@@ -327,6 +330,19 @@ impl Config {
             };
         }
         config.webhooks = crate::webhooks::settings::from_vars(vars)?;
+        if let Some(value) = get("WEB_UI") {
+            config.web_ui = match value.to_ascii_lowercase().as_str() {
+                "on" => true,
+                "off" => false,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "WEB_UI",
+                        value: value.to_owned(),
+                        reason: "expected `on` or `off`".to_owned(),
+                    })
+                }
+            };
+        }
         Ok(config)
     }
 }
@@ -613,5 +629,17 @@ mod tests {
         }
         let err = Config::from_vars(&vars(&[("VERSION_KEEP", "many")])).expect_err("bad");
         assert!(err.to_string().contains("VERSION_KEEP"), "{err}");
+    }
+
+    #[test]
+    fn the_web_ui_is_on_unless_turned_off() {
+        let config = Config::from_vars(&HashMap::new()).expect("defaults");
+        assert!(config.web_ui);
+        let config = Config::from_vars(&vars(&[("WEB_UI", "OFF")])).expect("off");
+        assert!(!config.web_ui);
+        let config = Config::from_vars(&vars(&[("WEB_UI", "on")])).expect("on");
+        assert!(config.web_ui);
+        let err = Config::from_vars(&vars(&[("WEB_UI", "yes")])).expect_err("yes");
+        assert!(err.to_string().contains("WEB_UI"), "{err}");
     }
 }

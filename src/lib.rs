@@ -30,6 +30,7 @@ pub mod router;
 pub mod throttle;
 pub mod validate;
 pub mod version_sweeper;
+pub mod web_ui;
 pub mod webhooks;
 pub mod websocket;
 

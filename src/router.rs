@@ -79,6 +79,7 @@ pub fn build_router(state: AppState) -> Router {
         }),
     )
     .merge(docs_ui())
+    .merge(web_app(&state.config))
     .fallback(|| async { AppError::NotFound("no such route") })
     .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
     .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
@@ -116,6 +117,16 @@ fn docs_ui() -> SwaggerUi {
         // validator and show its badge.
         .validator_url("none");
     SwaggerUi::new("/docs").config(config)
+}
+
+/// The whiteboard web app at `/`, `/b/{board_id}` and `/assets/…`, outside
+/// the OpenAPI document; with `WEB_UI=off` none of it exists (`/` is `404`).
+fn web_app(config: &Config) -> Router<AppState> {
+    if config.web_ui {
+        crate::web_ui::router()
+    } else {
+        Router::new()
+    }
 }
 
 /// The router of the separate metrics listener (`METRICS_ADDR`).

@@ -35,6 +35,7 @@ mod sync_closes;
 mod tcp_proxy;
 mod throttles;
 mod versions;
+mod web_ui;
 mod webhook_readme;
 mod webhook_receiver;
 mod webhooks;
