@@ -127,7 +127,7 @@ fn main() {
     );
     let live = doc_from_update(&full).expect("decodes");
     measure("content_live", json!({ "text_bytes": chars }), || {
-        render_doc(&live, &overrides);
+        render_doc(&live, &overrides).expect("renders");
     });
     let mut restore_bytes = 0;
     measure(

@@ -20,6 +20,12 @@
 //! numbers JSON numbers (integral values as integers; NaN and infinities,
 //! which JSON cannot hold, as `null`), `undefined` as `null`, and a
 //! subdocument as its guid string.
+//!
+//! Rendering follows nested shared types recursively, and their depth is the
+//! client's choice (each update may nest one more map in the last), so a
+//! document nesting them deeper than [`MAX_TYPE_DEPTH`] is refused before any
+//! recursion ([`ContentError::TooDeep`]): followed, it would overflow the
+//! thread's stack and abort the process. Whiteboards nest a few levels.
 
 use std::{collections::BTreeMap, fmt};
 
@@ -100,12 +106,46 @@ pub fn parse_types(list: &str) -> Result<KindOverrides, BadTypes> {
     Ok(kinds)
 }
 
+/// Deepest nesting of shared types rendered as JSON or restored (a root is
+/// depth 1, a map in it 2, …).
+pub const MAX_TYPE_DEPTH: usize = 64;
+
 /// Why a document could not be rendered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ContentError {
     /// The bytes are not a Yjs v1 update.
     #[error("the stored state does not decode: {0}")]
     Decode(String),
+    /// Shared types nest deeper than [`MAX_TYPE_DEPTH`].
+    #[error(
+        "the document nests shared types more than {MAX_TYPE_DEPTH} levels deep; \
+         read it whole as a Yjs update instead"
+    )]
+    TooDeep,
+}
+
+/// Refuses a document whose shared types nest deeper than
+/// [`MAX_TYPE_DEPTH`]. Iterative (an explicit stack), linear in the
+/// document, so the check itself is safe at any depth.
+pub(super) fn check_depth<T: ReadTxn>(txn: &T) -> Result<(), ContentError> {
+    let mut pending: Vec<(BranchPtr, usize)> = txn
+        .root_refs()
+        .filter_map(|(_, root)| branch_of(&root))
+        .map(|branch| (branch, 1))
+        .collect();
+    while let Some((branch, depth)) = pending.pop() {
+        let (map, array) = (MapRef::from(branch), ArrayRef::from(branch));
+        let values = map.iter(txn).map(|(_, value)| value).chain(array.iter(txn));
+        for value in values {
+            if let Some(inner) = branch_of(&value) {
+                if depth >= MAX_TYPE_DEPTH {
+                    return Err(ContentError::TooDeep);
+                }
+                pending.push((inner, depth + 1));
+            }
+        }
+    }
+    Ok(())
 }
 
 impl fmt::Display for RootKind {
@@ -127,12 +167,13 @@ pub fn doc_from_update(update: &[u8]) -> Result<Doc, ContentError> {
 /// `{"roots": {...}}` of a v1 update. Blocking (linear in the document).
 pub fn render_update(update: &[u8], overrides: &KindOverrides) -> Result<Value, ContentError> {
     let doc = doc_from_update(update)?;
-    Ok(render_doc(&doc, overrides))
+    render_doc(&doc, overrides)
 }
 
 /// `{"roots": {...}}` of a document.
-pub fn render_doc(doc: &Doc, overrides: &KindOverrides) -> Value {
+pub fn render_doc(doc: &Doc, overrides: &KindOverrides) -> Result<Value, ContentError> {
     let txn = doc.transact();
+    check_depth(&txn)?;
     let mut roots = Map::new();
     for (name, root) in txn.root_refs() {
         let Some(branch) = branch_of(&root) else {
@@ -149,7 +190,7 @@ pub fn render_doc(doc: &Doc, overrides: &KindOverrides) -> Value {
     }
     let mut out = Map::new();
     out.insert("roots".to_owned(), Value::Object(roots));
-    Value::Object(out)
+    Ok(Value::Object(out))
 }
 
 /// The branch behind a shared type.
@@ -316,6 +357,37 @@ mod tests {
 
     fn render(doc: &Doc) -> Value {
         render_update(&encoded(doc), &KindOverrides::new()).expect("renders")
+    }
+
+    /// A root holding arrays nested `depth` deep (the root is 1).
+    fn nested_arrays(depth: usize) -> Doc {
+        let doc = Doc::new();
+        {
+            let mut txn = doc.transact_mut();
+            let mut array = txn.get_or_insert_array("deep");
+            for _ in 1..depth {
+                array = array.push_back(&mut txn, ArrayPrelim::default());
+            }
+            array.push_back(&mut txn, 1);
+        }
+        doc
+    }
+
+    #[test]
+    fn nesting_past_the_limit_is_refused_without_recursing_and_at_the_limit_renders() {
+        let at_limit = nested_arrays(MAX_TYPE_DEPTH);
+        assert!(render_doc(&at_limit, &KindOverrides::new()).is_ok());
+        let past = nested_arrays(MAX_TYPE_DEPTH + 1);
+        assert_eq!(
+            render_doc(&past, &KindOverrides::new()),
+            Err(ContentError::TooDeep)
+        );
+        // Far deeper than a thread's stack could follow: still refused.
+        let deep = nested_arrays(50_000);
+        assert_eq!(
+            render_update(&encoded(&deep), &KindOverrides::new()),
+            Err(ContentError::TooDeep)
+        );
     }
 
     #[test]

@@ -22,8 +22,8 @@ use yrs::{
 };
 
 use super::content_json::{
-    branch_of, doc_from_update, infer_kind, is_empty_root, render_as, render_out, ContentError,
-    RootKind,
+    branch_of, check_depth, doc_from_update, infer_kind, is_empty_root, render_as, render_out,
+    ContentError, RootKind,
 };
 
 /// The update that turns the document `live` (a v1 update of its whole state)
@@ -34,7 +34,10 @@ pub fn restore_update(live: &[u8], version: &[u8]) -> Result<Option<Vec<u8>>, Co
     // writes is new to every replica.
     let live = doc_from_update(live)?;
     let version = doc_from_update(version)?;
+    // Comparing and copying follow nested types recursively.
+    check_depth(&live.transact())?;
     let wanted = version.transact();
+    check_depth(&wanted)?;
     let mut names: Vec<String> = wanted
         .root_refs()
         .map(|(name, _)| name.to_owned())

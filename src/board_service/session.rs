@@ -625,11 +625,11 @@ impl BoardService {
         overrides: super::content_json::KindOverrides,
     ) -> Result<serde_json::Value, ContentReadError> {
         if let Some(board) = self.loaded(board_id) {
-            return blocking(move || {
+            return Ok(blocking(move || {
                 board.read_doc(|doc| super::content_json::render_doc(doc, &overrides))
             })
             .await
-            .ok_or(ContentReadError::Panicked);
+            .ok_or(ContentReadError::Panicked)??);
         }
         let state = self.current_state(board_id).await?;
         Ok(

@@ -175,6 +175,9 @@ pub async fn get_board_content(
         .await
         .map_err(|err| match err {
             ContentReadError::Open(err) => err.into(),
+            ContentReadError::Content(err @ content_json::ContentError::TooDeep) => {
+                AppError::Validation(err.to_string())
+            }
             other => AppError::Internal(other.to_string()),
         })?;
     Ok(JsonResponse(content_response(rendered)))

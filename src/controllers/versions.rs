@@ -304,7 +304,10 @@ pub async fn get_version_content(
     let rendered =
         tokio::task::spawn_blocking(move || content_json::render_update(&bytes, &overrides))
             .await?
-            .map_err(|err| AppError::Internal(format!("stored version unreadable: {err}")))?;
+            .map_err(|err| match err {
+                content_json::ContentError::TooDeep => AppError::Validation(err.to_string()),
+                other => AppError::Internal(format!("stored version unreadable: {other}")),
+            })?;
     Ok(JsonResponse(content_response(rendered)))
 }
 
@@ -355,6 +358,9 @@ pub async fn restore_version(
         .await
         .map_err(|err| match err {
             RestoreError::Open(err) => err.into(),
+            RestoreError::Content(err @ content_json::ContentError::TooDeep) => {
+                AppError::Validation(err.to_string())
+            }
             RestoreError::Apply(err) => match err {
                 crate::board_service::session::ExternalUpdateError::Open(err) => err.into(),
                 crate::board_service::session::ExternalUpdateError::NotDurable(err) => err.into(),

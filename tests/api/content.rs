@@ -152,3 +152,72 @@ async fn a_live_board_is_read_from_its_open_document() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// A map nested `depth` levels deep under the root `deep` (the root is 1).
+fn nested_maps(depth: usize) -> Doc {
+    let doc = Doc::new();
+    {
+        let mut txn = doc.transact_mut();
+        let mut map = txn.get_or_insert_map("deep");
+        for _ in 1..depth {
+            map = map.insert(&mut txn, "inner", MapPrelim::default());
+        }
+        map.insert(&mut txn, "leaf", true);
+    }
+    doc
+}
+
+#[tokio::test]
+async fn a_board_nesting_types_past_the_limit_is_refused_as_json_and_the_server_stays_up() {
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
+    let ada = app.register("ada").await;
+    let board = app.create_board(&ada, "Deep").await;
+    // Deep enough that following it recursively would overflow a thread's
+    // stack and abort the process.
+    post_doc(&app, &board, &ada, &nested_maps(20_000)).await;
+    let refused = app.get(&content_path(&board, ""), Some(&ada.token)).await;
+    refused.assert_error(422, "validation_failed");
+    assert!(
+        refused.json()["error"]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("64 levels")),
+        "{}",
+        refused.json()
+    );
+    // A version of it is refused as JSON and as a restore source alike.
+    let created = app
+        .post(
+            &format!("/api/v1/boards/{board}/versions"),
+            Some(&ada.token),
+            json!({}),
+        )
+        .await;
+    created.assert_status(201);
+    let version = created.json()["id"].as_str().expect("id").to_owned();
+    app.get(
+        &format!("/api/v1/boards/{board}/versions/{version}/content"),
+        Some(&ada.token),
+    )
+    .await
+    .assert_error(422, "validation_failed");
+    app.post(
+        &format!("/api/v1/boards/{board}/versions/{version}/restore"),
+        Some(&ada.token),
+        json!({}),
+    )
+    .await
+    .assert_error(422, "validation_failed");
+    // The server is still serving, and a board at the limit renders.
+    let other = app.create_board(&ada, "At the limit").await;
+    post_doc(&app, &other, &ada, &nested_maps(64)).await;
+    let rendered = app.get(&content_path(&other, ""), Some(&ada.token)).await;
+    rendered.assert_status(200);
+    let body = rendered.json();
+    let mut value = &body["roots"]["deep"];
+    for _ in 1..64 {
+        value = &value["inner"];
+    }
+    assert_eq!(value["leaf"], true, "{body}");
+}
