@@ -179,10 +179,20 @@ impl Drop for TestDatabase {
             admin_url, schema, ..
         } = self
         {
-            postgres_execute(
-                admin_url,
-                &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
-            );
+            // A server of the test may still be winding down (its webhook
+            // worker claiming rows, say): PostgreSQL then picks the drop or
+            // that query as a deadlock victim. The drop is retried; the
+            // server's connections are gone moments later.
+            let drop_schema = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+            for attempt in 1.. {
+                match postgres_try_execute(admin_url, &drop_schema) {
+                    Ok(()) => break,
+                    Err(err) if attempt < 10 && err.contains("deadlock detected") => {
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                    Err(err) => panic!("`{drop_schema}` failed: {err}"),
+                }
+            }
         }
         // A SQLite file goes with its temporary directory.
     }
@@ -207,10 +217,14 @@ pub fn service_url(variable: &str) -> Option<String> {
 
 /// Runs one statement on PostgreSQL (schema set-up and clean-up).
 pub fn postgres_execute(url: &str, sql: &str) {
+    postgres_try_execute(url, sql).unwrap_or_else(|err| panic!("`{sql}` failed: {err}"));
+}
+
+/// Runs one statement on PostgreSQL, returning its error as text.
+fn postgres_try_execute(url: &str, sql: &str) -> Result<(), String> {
     use diesel::{connection::SimpleConnection, Connection, PgConnection};
     let mut conn = PgConnection::establish(url).expect("connect to TEST_POSTGRES_URL");
-    conn.batch_execute(sql)
-        .unwrap_or_else(|err| panic!("`{sql}` failed: {err}"));
+    conn.batch_execute(sql).map_err(|err| err.to_string())
 }
 
 /// A running server over its own database.
