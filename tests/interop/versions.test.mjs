@@ -9,95 +9,25 @@
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import * as Y from 'yjs'
-import { WebsocketProvider } from 'y-websocket'
-import WebSocket from 'ws'
+import * as harness from './harness.mjs'
+import { api, close, connect, same, stopServer } from './harness.mjs'
 
-const SERVER_BIN = process.env.SERVER_BIN
 const WAIT_MS = 20000
 
-function startServer (dbPath) {
-  const child = spawn(SERVER_BIN, [], {
-    env: {
-      ...process.env,
-      BIND_ADDR: '127.0.0.1:0',
-      DATABASE_URL: `sqlite://${dbPath}`,
-      JWT_SECRET: 'interop-secret-of-at-least-32-bytes',
-      SAVE_DEBOUNCE_MS: '50',
-      SAVE_MAX_DEBOUNCE_MS: '200',
-      RATE_LOGIN_PER_MIN: '0',
-      RATE_WS_CONNECT_PER_MIN: '0',
-      RATE_WS_MSGS_PER_SEC: '0',
-      LOG_FORMAT: 'json',
-      RUST_LOG: 'warn,canvas_server=info'
-    },
-    stdio: ['ignore', 'pipe', 'inherit']
-  })
-  const exited = new Promise(resolve => child.on('exit', (code, signal) => resolve({ code, signal })))
-  const listening = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('server did not start')), WAIT_MS)
-    createInterface({ input: child.stdout }).on('line', line => {
-      let event
-      try { event = JSON.parse(line) } catch { return }
-      if (event.message === 'canvas-server listening' && !child.addr) {
-        clearTimeout(timer)
-        child.addr = event.addr
-        resolve(child)
-      }
-    })
-    child.on('exit', () => reject(new Error('server exited before listening')))
-  })
-  child.exited = exited
-  return listening
-}
-
-async function api (server, method, path, token, body) {
-  const response = await fetch(`http://${server.addr}/api/v1${path}`, {
-    method,
-    headers: {
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-      ...(body ? { 'content-type': 'application/json' } : {})
-    },
-    body: body ? JSON.stringify(body) : undefined
-  })
-  const text = await response.text()
-  return { status: response.status, body: text ? JSON.parse(text) : null }
-}
-
-function connect (server, boardId, token, doc = new Y.Doc()) {
-  const provider = new WebsocketProvider(`ws://${server.addr}/api/v1/boards`, `${boardId}/sync`, doc, {
-    WebSocketPolyfill: WebSocket,
-    params: { token },
-    disableBc: true
-  })
-  return { doc, provider }
-}
-
-function close ({ doc, provider }) {
-  provider.destroy()
-  doc.destroy()
-}
-
-function until (what, check) {
-  return new Promise((resolve, reject) => {
-    const started = Date.now()
-    const poll = async () => {
-      if (await check()) return resolve()
-      if (Date.now() - started > WAIT_MS) return reject(new Error(`timed out waiting for ${what}`))
-      setTimeout(poll, 20)
-    }
-    poll()
-  })
-}
-
-function same (x, y) {
-  try { assert.deepStrictEqual(x, y); return true } catch { return false }
-}
+/** The server over `dbPath`, with this suite's settings. */
+const startServer = dbPath => harness.startServer(dbPath, {
+  SAVE_DEBOUNCE_MS: '50',
+  SAVE_MAX_DEBOUNCE_MS: '200',
+  RATE_LOGIN_PER_MIN: '0',
+  RATE_WS_CONNECT_PER_MIN: '0',
+  RATE_WS_MSGS_PER_SEC: '0',
+  RUST_LOG: 'warn,canvas_server=info'
+}, WAIT_MS)
+const until = (what, check) => harness.until(what, check, WAIT_MS)
 
 /** A client's document as the server renders a board (roots with content only). */
 function json (doc) {
@@ -204,8 +134,7 @@ test('a restore reaches a client that stayed connected and a fresh one, and its 
     assert.deepEqual(await serverContent(server, token, boardId), before)
   } finally {
     for (const client of open) close(client)
-    server.kill('SIGTERM')
-    await server.exited
+    await stopServer(server)
     rmSync(dir, { recursive: true, force: true })
   }
 })
@@ -269,8 +198,7 @@ test('a restore while five editors type converges on every client', async () => 
     await until('the server agrees', async () => same(await serverContent(server, token, boardId), final))
   } finally {
     for (const editor of editors) close(editor)
-    server.kill('SIGTERM')
-    await server.exited
+    await stopServer(server)
     rmSync(dir, { recursive: true, force: true })
   }
 })

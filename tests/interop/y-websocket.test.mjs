@@ -7,99 +7,22 @@
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import * as Y from 'yjs'
-import { WebsocketProvider } from 'y-websocket'
-import WebSocket from 'ws'
+import * as harness from './harness.mjs'
+import { api, close, connect, same, stopServer } from './harness.mjs'
 
-const SERVER_BIN = process.env.SERVER_BIN
 const WAIT_MS = 15000
 
-/** Starts the server on a free port over `dbPath`; resolves once it listens. */
-function startServer (dbPath) {
-  const child = spawn(SERVER_BIN, [], {
-    env: {
-      ...process.env,
-      BIND_ADDR: '127.0.0.1:0',
-      DATABASE_URL: `sqlite://${dbPath}`,
-      JWT_SECRET: 'interop-secret-of-at-least-32-bytes',
-      SAVE_DEBOUNCE_MS: '60000',
-      SAVE_MAX_DEBOUNCE_MS: '60000',
-      LOG_FORMAT: 'json',
-      RUST_LOG: 'info'
-    },
-    stdio: ['ignore', 'pipe', 'inherit']
-  })
-  const exited = new Promise(resolve => child.on('exit', (code, signal) => resolve({ code, signal })))
-  const listening = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('server did not start')), WAIT_MS)
-    createInterface({ input: child.stdout }).on('line', line => {
-      let event
-      try { event = JSON.parse(line) } catch { return }
-      if (event.message === 'canvas-server listening' && !child.addr) {
-        clearTimeout(timer)
-        child.addr = event.addr
-        resolve(child)
-      }
-    })
-    child.on('exit', () => reject(new Error('server exited before listening')))
-  })
-  child.exited = exited
-  return listening
-}
-
-async function stopServer (child) {
-  child.kill('SIGTERM')
-  return child.exited
-}
-
-async function api (server, method, path, token, body) {
-  const response = await fetch(`http://${server.addr}/api/v1${path}`, {
-    method,
-    headers: {
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-      ...(body ? { 'content-type': 'application/json' } : {})
-    },
-    body: body ? JSON.stringify(body) : undefined
-  })
-  const text = await response.text()
-  return { status: response.status, body: text ? JSON.parse(text) : null }
-}
-
-function connect (server, boardId, token, doc = new Y.Doc()) {
-  const provider = new WebsocketProvider(`ws://${server.addr}/api/v1/boards`, `${boardId}/sync`, doc, {
-    WebSocketPolyfill: WebSocket,
-    params: { token },
-    disableBc: true
-  })
-  return { doc, provider }
-}
-
-/** Destroying the doc also stops its awareness timer, which would keep Node alive. */
-function close ({ doc, provider }) {
-  provider.destroy()
-  doc.destroy()
-}
-
-function until (what, check) {
-  return new Promise((resolve, reject) => {
-    const started = Date.now()
-    const poll = () => {
-      if (check()) return resolve()
-      if (Date.now() - started > WAIT_MS) return reject(new Error(`timed out waiting for ${what}`))
-      setTimeout(poll, 10)
-    }
-    poll()
-  })
-}
-
-function same (x, y) {
-  try { assert.deepStrictEqual(x, y); return true } catch { return false }
-}
+/** The server over `dbPath`, with this suite's settings. */
+const startServer = dbPath => harness.startServer(dbPath, {
+  SAVE_DEBOUNCE_MS: '60000',
+  SAVE_MAX_DEBOUNCE_MS: '60000',
+  RUST_LOG: 'info'
+}, WAIT_MS)
+const until = (what, check) => harness.until(what, check, WAIT_MS)
 
 function content (doc) {
   return {
