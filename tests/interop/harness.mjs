@@ -8,7 +8,8 @@ import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import WebSocket from 'ws'
 
-const SERVER_BIN = process.env.SERVER_BIN
+/** The server binary under test (`cargo test --test interop` sets it). */
+export const SERVER_BIN = process.env.SERVER_BIN
 
 /**
  * Starts the server (`SERVER_BIN`) on a free port over the SQLite file

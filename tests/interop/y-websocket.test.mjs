@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as Y from 'yjs'
 import * as harness from './harness.mjs'
-import { api, close, connect, same, stopServer } from './harness.mjs'
+import { SERVER_BIN, api, close, connect, same, stopServer } from './harness.mjs'
 
 const WAIT_MS = 15000
 
