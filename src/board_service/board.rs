@@ -29,6 +29,7 @@ use super::{
     journal_join::join_updates,
     lock,
     peer::{Batch, CloseReason, Peer},
+    type_depth::{self, NestingError},
 };
 use crate::protocol::{
     guard::{self, AwarenessEntry, GuardLimits},
@@ -47,6 +48,10 @@ pub enum DocError {
     /// yrs panicked on the input; the panic was contained.
     #[error("yrs panicked on the input")]
     Panicked,
+    /// The update would nest shared types too deep (or where their depth
+    /// cannot be known); nothing of it was applied.
+    #[error("refused: {0}")]
+    Nesting(#[from] NestingError),
 }
 
 /// Whether the board still serves.
@@ -298,10 +303,11 @@ impl LiveBoard {
         self.doc();
     }
 
-    /// Decodes and integrates a v1 update that passed the guard. Blocking.
+    /// Decodes and integrates a v1 update that passed the guard, unless it
+    /// would nest shared types too deep. Blocking.
     pub fn apply_update(&self, update: &[u8]) -> Result<(), DocError> {
         let doc = lock(self.doc());
-        apply_to(&doc, update)
+        apply_untrusted(&doc, update)
     }
 
     /// Integrates a v1 update from a trusted source (another instance's stored
@@ -454,7 +460,7 @@ impl LiveBoard {
                 None => return None,
             }
         };
-        Some(apply_to(&doc, update))
+        Some(apply_untrusted(&doc, update))
     }
 
     /// The document if it is decoded and no other thread holds it, else `None`
@@ -759,6 +765,18 @@ fn merge_in_tree(mut updates: Vec<Update>) -> Update {
         updates = merged;
     }
     updates.pop().unwrap_or_default()
+}
+
+/// [`apply_to`] for an update from outside (a client, another instance):
+/// refused whole when its shared types would nest too deep.
+fn apply_untrusted(doc: &Doc, update: &[u8]) -> Result<(), DocError> {
+    contained(|| {
+        let decoded = Update::decode_v1(update).map_err(|e| DocError::Decode(e.to_string()))?;
+        let mut txn = doc.transact_mut();
+        type_depth::check_update(&txn, update)?;
+        txn.apply_update(decoded)
+            .map_err(|e| DocError::Apply(e.to_string()))
+    })
 }
 
 fn apply_to(doc: &Doc, update: &[u8]) -> Result<(), DocError> {

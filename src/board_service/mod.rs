@@ -25,6 +25,7 @@ pub mod restore;
 pub mod save_hook;
 pub mod session;
 pub mod store;
+pub mod type_depth;
 
 use std::{
     collections::HashMap,

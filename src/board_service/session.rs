@@ -455,11 +455,13 @@ fn check_and_apply(
 }
 
 /// What integrating a non-empty update came to, for the session: a document
-/// that rejected it closes the sender's socket (1007).
+/// that rejected it closes the sender's socket (1007), as does an update
+/// refused for nesting shared types too deep (counted as hostile).
 fn outcome(applied: Result<(), DocError>) -> Result<Applied, CloseReason> {
-    applied
-        .map(|()| Applied::Changed)
-        .map_err(|_| CloseReason::InvalidData)
+    applied.map(|()| Applied::Changed).map_err(|err| match err {
+        DocError::Nesting(_) => CloseReason::Hostile,
+        _ => CloseReason::InvalidData,
+    })
 }
 
 /// Why a REST update was not applied.
@@ -468,6 +470,13 @@ pub enum ExternalUpdateError {
     /// The body is not a valid Yjs v1 update.
     #[error("the body is not a valid Yjs v1 update")]
     Invalid,
+    /// The update nests shared types more than `MAX_TYPE_DEPTH` deep, or
+    /// under content the board does not have; none of it was applied.
+    #[error(
+        "the update nests shared types more than {} levels deep, or under content the board does not have",
+        super::content_json::MAX_TYPE_DEPTH
+    )]
+    TooDeep,
     /// The board could not be opened.
     #[error(transparent)]
     Open(#[from] OpenError),
@@ -529,6 +538,7 @@ impl BoardService {
                 Ok(())
             }
             Ok(Applied::Empty) => Ok(()),
+            Err(CloseReason::Hostile) => Err(ExternalUpdateError::TooDeep),
             Err(_) => Err(ExternalUpdateError::Invalid),
         }
     }

@@ -95,8 +95,8 @@ pub async fn apply_board_update(
         .apply_authored_update(board_id, update, Some(user.id))
         .await
         .map_err(|err| match err {
-            ExternalUpdateError::Invalid => {
-                AppError::BadRequest("the body is not a valid Yjs v1 update".to_owned())
+            err @ (ExternalUpdateError::Invalid | ExternalUpdateError::TooDeep) => {
+                AppError::BadRequest(err.to_string())
             }
             ExternalUpdateError::Open(err) => err.into(),
             ExternalUpdateError::NotDurable(err) => err.into(),

@@ -101,6 +101,9 @@ pub struct UpdateShape {
     pub delete_ranges: usize,
     /// No structs and no delete ranges (e.g. the 2-byte update `[0, 0]`).
     pub is_empty: bool,
+    /// Items whose content is a shared type (a map, array, text or XML node
+    /// nested somewhere), the only items that make a document deeper.
+    pub type_items: usize,
 }
 
 /// Walks a Yjs v1 update (as produced by `encode_state_as_update_v1` / `observe_update_v1`),
@@ -108,7 +111,47 @@ pub struct UpdateShape {
 /// only input that yrs 0.28.1 decodes along the same boundaries and that ends with the delete
 /// set.
 pub fn check_update_v1(bytes: &[u8], limits: &GuardLimits) -> Result<UpdateShape> {
-    walk_update_v1(bytes, limits, None)
+    walk_update_v1(bytes, limits, None, None)
+}
+
+/// An item's ID as the encoding names it: (client, clock).
+pub type ItemId = (u64, u32);
+
+/// Where an item says it belongs, as the update encodes it. Yjs writes the
+/// parent only for an item with no neighbours; an item with one belongs
+/// wherever its left (else right) neighbour does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemLink<'a> {
+    /// Directly in the root type of this name.
+    Root(&'a str),
+    /// Directly in the shared type held by the item with this ID.
+    Parent(ItemId),
+    /// Beside this item (its origin): in the same parent.
+    After(ItemId),
+    /// Before this item (its right origin, given no origin): in the same parent.
+    Before(ItemId),
+}
+
+/// One item of a v1 update: its IDs, where it belongs, and whether it holds
+/// a shared type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemRecord<'a> {
+    pub client: u64,
+    /// Its first clock; it covers `clock..clock + len`.
+    pub clock: u32,
+    pub len: u32,
+    pub link: ItemLink<'a>,
+    pub is_type: bool,
+}
+
+/// [`check_update_v1`], also listing every item with a non-zero length (GC
+/// and skip blocks are left out), in the order written: what a check of the
+/// shared types' nesting needs before yrs integrates them. One record per
+/// item, so callers first ask [`UpdateShape::type_items`] whether they need it.
+pub fn item_records_v1<'a>(bytes: &'a [u8], limits: &GuardLimits) -> Result<Vec<ItemRecord<'a>>> {
+    let mut records = Vec::new();
+    walk_update_v1(bytes, limits, None, Some(&mut records))?;
+    Ok(records)
 }
 
 /// One client's structs in a v1 update that [`update_sections_v1`] accepted.
@@ -140,7 +183,7 @@ pub struct UpdateSections<'a> {
 /// delete range lie (to join updates without decoding them).
 pub fn update_sections_v1<'a>(bytes: &'a [u8], limits: &GuardLimits) -> Result<UpdateSections<'a>> {
     let mut sections = UpdateSections::default();
-    walk_update_v1(bytes, limits, Some(&mut sections))?;
+    walk_update_v1(bytes, limits, Some(&mut sections), None)?;
     Ok(sections)
 }
 
@@ -148,12 +191,15 @@ fn walk_update_v1<'a>(
     bytes: &'a [u8],
     limits: &GuardLimits,
     mut sections: Option<&mut UpdateSections<'a>>,
+    records: Option<&mut Vec<ItemRecord<'a>>>,
 ) -> Result<UpdateShape> {
     let mut w = Walk {
         cur: Cursor { rest: bytes },
         limits,
         elements: 0,
         subdocs: 0,
+        type_items: 0,
+        records,
     };
     let (mut structs, mut delete_ranges, mut clients) = (0, 0, Vec::new());
     // Update::decode: client count; per client: struct count, client, start clock, structs.
@@ -166,7 +212,7 @@ fn walk_update_v1<'a>(
         let mut clock = start;
         for _ in 0..n {
             clock = clock
-                .checked_add(w.block()?)
+                .checked_add(w.block(client, clock)?)
                 .ok_or(GuardError::ClockOutOfRange)?;
         }
         if let Some(sections) = sections.as_deref_mut() {
@@ -210,6 +256,7 @@ fn walk_update_v1<'a>(
         structs,
         delete_ranges,
         is_empty,
+        type_items: w.type_items,
     })
 }
 
@@ -381,9 +428,8 @@ impl<'a> Cursor<'a> {
     }
 
     /// An ID: client, clock.
-    fn id(&mut self) -> Result<()> {
-        self.client()?;
-        self.clock().map(drop)
+    fn id(&mut self) -> Result<ItemId> {
+        Ok((self.client()?, self.clock()?))
     }
 }
 
@@ -392,9 +438,11 @@ struct Walk<'a, 'l> {
     limits: &'l GuardLimits,
     elements: usize,
     subdocs: usize,
+    type_items: usize,
+    records: Option<&'l mut Vec<ItemRecord<'a>>>,
 }
 
-impl Walk<'_, '_> {
+impl<'a> Walk<'a, '_> {
     /// Reads a u32 count of elements of at least `min_bytes` each, adds it to `total` and to
     /// the element budget, and checks both against their caps.
     fn counted(
@@ -416,8 +464,9 @@ impl Walk<'_, '_> {
         cap(self.elements, self.limits.max_elements, "elements")
     }
 
-    /// One struct (`Update::decode_block`); returns how far it advances the client's clock.
-    fn block(&mut self) -> Result<u32> {
+    /// One struct (`Update::decode_block`) at `client`'s `clock`; returns how far it advances
+    /// the client's clock.
+    fn block(&mut self, client: u64, clock: u32) -> Result<u32> {
         let info = self.cur.u8()?;
         match info {
             // BLOCK_GC_REF_NUMBER / BLOCK_SKIP_REF_NUMBER: only as the whole info byte.
@@ -432,28 +481,41 @@ impl Walk<'_, '_> {
                 if !(1..=9).contains(&content_ref) {
                     return Err(GuardError::UnknownContentRef(content_ref));
                 }
-                if info & 0x80 != 0 {
-                    self.cur.id()?; // origin
-                }
-                if info & 0x40 != 0 {
-                    self.cur.id()?; // right origin
-                }
-                if info & 0xc0 == 0 {
-                    // Parent info: a varUint yrs reads as u32; only 1 means a root type name.
-                    let parent_info = self.cur.var(false)?;
-                    if parent_info > u32::MAX.into() {
-                        return Err(GuardError::InvalidVarInt);
+                let origin = (info & 0x80 != 0).then(|| self.cur.id()).transpose()?;
+                let right_origin = (info & 0x40 != 0).then(|| self.cur.id()).transpose()?;
+                let link = match (origin, right_origin) {
+                    (Some(id), _) => ItemLink::After(id),
+                    (None, Some(id)) => ItemLink::Before(id),
+                    (None, None) => {
+                        // Parent info: a varUint yrs reads as u32; only 1 means a root type name.
+                        let parent_info = self.cur.var(false)?;
+                        if parent_info > u32::MAX.into() {
+                            return Err(GuardError::InvalidVarInt);
+                        }
+                        let link = if parent_info == 1 {
+                            ItemLink::Root(self.cur.string("parent name")?)
+                        } else {
+                            ItemLink::Parent(self.cur.id()?)
+                        };
+                        if info & 0x20 != 0 {
+                            self.cur.string("parent sub")?;
+                        }
+                        link
                     }
-                    if parent_info == 1 {
-                        self.cur.string("parent name")?;
-                    } else {
-                        self.cur.id()?;
-                    }
-                    if info & 0x20 != 0 {
-                        self.cur.string("parent sub")?;
-                    }
+                };
+                let len = self.content(content_ref)?;
+                let is_type = content_ref == 7;
+                self.type_items += usize::from(is_type);
+                if let Some(records) = self.records.as_deref_mut().filter(|_| len > 0) {
+                    records.push(ItemRecord {
+                        client,
+                        clock,
+                        len,
+                        link,
+                        is_type,
+                    });
                 }
-                self.content(content_ref)
+                Ok(len)
             }
         }
     }

@@ -216,7 +216,8 @@ fn accepts_real_updates_with_plausible_shapes() {
         Ok(UpdateShape {
             structs: 0,
             delete_ranges: 0,
-            is_empty: true
+            is_empty: true,
+            type_items: 0,
         })
     );
 }

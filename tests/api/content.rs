@@ -168,51 +168,43 @@ fn nested_maps(depth: usize) -> Doc {
 }
 
 #[tokio::test]
-async fn a_board_nesting_types_past_the_limit_is_refused_as_json_and_the_server_stays_up() {
+async fn an_update_nesting_types_past_the_limit_is_refused_and_a_board_at_the_limit_renders() {
     let Some(app) = TestApp::spawn().await else {
         return;
     };
     let ada = app.register("ada").await;
     let board = app.create_board(&ada, "Deep").await;
-    // Deep enough that following it recursively would overflow a thread's
-    // stack and abort the process.
-    post_doc(&app, &board, &ada, &nested_maps(20_000)).await;
-    let refused = app.get(&content_path(&board, ""), Some(&ada.token)).await;
-    refused.assert_error(422, "validation_failed");
-    assert!(
-        refused.json()["error"]["message"]
-            .as_str()
-            .is_some_and(|message| message.contains("64 levels")),
-        "{}",
-        refused.json()
-    );
-    // A version of it is refused as JSON and as a restore source alike.
-    let created = app
-        .post(
-            &format!("/api/v1/boards/{board}/versions"),
-            Some(&ada.token),
-            json!({}),
-        )
-        .await;
-    created.assert_status(201);
-    let version = created.json()["id"].as_str().expect("id").to_owned();
-    app.get(
-        &format!("/api/v1/boards/{board}/versions/{version}/content"),
-        Some(&ada.token),
-    )
-    .await
-    .assert_error(422, "validation_failed");
-    app.post(
-        &format!("/api/v1/boards/{board}/versions/{version}/restore"),
-        Some(&ada.token),
-        json!({}),
-    )
-    .await
-    .assert_error(422, "validation_failed");
-    // The server is still serving, and a board at the limit renders.
-    let other = app.create_board(&ada, "At the limit").await;
-    post_doc(&app, &other, &ada, &nested_maps(64)).await;
-    let rendered = app.get(&content_path(&other, ""), Some(&ada.token)).await;
+    // Deep enough that yrs, deleting it, would recurse past a thread's stack
+    // and abort the process; one level past the limit is refused alike.
+    for depth in [20_000, 65] {
+        let update = nested_maps(depth)
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
+        let refused = app
+            .post_bytes(
+                &format!("/api/v1/boards/{board}/updates"),
+                Some(&ada.token),
+                update,
+            )
+            .await;
+        refused.assert_error(400, "bad_request");
+        assert!(
+            refused.json()["error"]["message"]
+                .as_str()
+                .is_some_and(|message| message.contains("64 levels")),
+            "{}",
+            refused.json()
+        );
+    }
+    // Nothing of the refused updates was applied.
+    let empty = app.get(&content_path(&board, ""), Some(&ada.token)).await;
+    empty.assert_status(200);
+    assert_eq!(empty.json()["roots"], json!({}));
+    // A board at the limit renders, and deleting its outermost map (which
+    // yrs follows level by level) leaves the server serving.
+    let at_limit = nested_maps(64);
+    post_doc(&app, &board, &ada, &at_limit).await;
+    let rendered = app.get(&content_path(&board, ""), Some(&ada.token)).await;
     rendered.assert_status(200);
     let body = rendered.json();
     let mut value = &body["roots"]["deep"];
@@ -220,4 +212,21 @@ async fn a_board_nesting_types_past_the_limit_is_refused_as_json_and_the_server_
         value = &value["inner"];
     }
     assert_eq!(value["leaf"], true, "{body}");
+    let before = at_limit.transact().state_vector();
+    {
+        let mut txn = at_limit.transact_mut();
+        txn.get_or_insert_map("deep").remove(&mut txn, "inner");
+    }
+    let removal = at_limit.transact().encode_state_as_update_v1(&before);
+    app.post_bytes(
+        &format!("/api/v1/boards/{board}/updates"),
+        Some(&ada.token),
+        removal,
+    )
+    .await
+    .assert_status(204);
+    let after = app.get(&content_path(&board, ""), Some(&ada.token)).await;
+    after.assert_status(200);
+    let body = after.json();
+    assert!(body["roots"]["deep"]["inner"].is_null(), "{body}");
 }

@@ -115,3 +115,40 @@ async fn hostile_rest_update_bodies_are_refused_with_400() {
         204
     ));
 }
+
+#[tokio::test]
+async fn a_socket_nesting_types_past_the_limit_is_closed_with_1007_and_the_board_keeps_serving() {
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
+    let ada = app.register("ada").await;
+    let board = app.create_board(&ada, "Deep").await;
+    let mut attacker = connect(&app.sync_url(&board, &ada.token)).await;
+    // Deleting this chain would make yrs recurse 20,000 levels and overflow
+    // the stack; the server refuses to take it in at all.
+    attacker
+        .edit(|txn| {
+            let mut map = txn.get_or_insert_map("deep");
+            for _ in 0..20_000 {
+                map = map.insert(txn, "inner", yrs::MapPrelim::default());
+            }
+        })
+        .await;
+    assert_eq!(attacker.ended().await, Ended::Closed(1007));
+    let mut a = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut b = connect(&app.sync_url(&board, &ada.token)).await;
+    round_trip(&mut a, &mut b, "alive").await;
+    let state = app
+        .get(&format!("/api/v1/boards/{board}/state"), Some(&ada.token))
+        .await;
+    state.assert_status(200);
+    use yrs::{updates::decoder::Decode, ReadTxn, Transact};
+    let doc = yrs::Doc::new();
+    doc.transact_mut()
+        .apply_update(yrs::Update::decode_v1(&state.bytes).expect("decodes"))
+        .expect("applies");
+    assert!(
+        doc.transact().get_map("deep").is_none(),
+        "nothing of the refused update was kept"
+    );
+}
