@@ -4,13 +4,12 @@
 
 use serde_json::json;
 
-use crate::harness::{yjs_update, TestApp};
+use crate::harness::{backend_test, yjs_update, TestApp};
 
-#[tokio::test]
-async fn deleting_an_account_cascades_to_everything_it_owns_and_clears_its_authorship() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(deleting_an_account_cascades_to_everything_it_owns_and_clears_its_authorship);
+async fn deleting_an_account_cascades_to_everything_it_owns_and_clears_its_authorship(
+    app: TestApp,
+) {
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let cy = app.register("cy").await;
@@ -133,11 +132,8 @@ async fn deleting_an_account_cascades_to_everything_it_owns_and_clears_its_autho
     assert_eq!(cys_boards["items"][0]["id"], bobs.as_str());
 }
 
-#[tokio::test]
-async fn deleting_an_account_leaves_other_accounts_boards_alone() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(deleting_an_account_leaves_other_accounts_boards_alone);
+async fn deleting_an_account_leaves_other_accounts_boards_alone(app: TestApp) {
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let bobs = app.create_board(&bob, "Bob's").await;

@@ -7,7 +7,7 @@ use yrs::{
 };
 
 use crate::{
-    harness::{TestApp, TestUser},
+    harness::{backend_test, TestApp, TestUser},
     sync_client::connect,
 };
 
@@ -58,11 +58,8 @@ fn every_kind() -> Doc {
     doc
 }
 
-#[tokio::test]
-async fn every_root_is_rendered_by_the_kind_its_content_shows() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(every_root_is_rendered_by_the_kind_its_content_shows);
+async fn every_root_is_rendered_by_the_kind_its_content_shows(app: TestApp) {
     let ada = app.register("ada").await;
     let vic = app.register("vic").await;
     let out = app.register("out").await;
@@ -94,13 +91,9 @@ async fn every_root_is_rendered_by_the_kind_its_content_shows() {
         .assert_error(404, "not_found");
 }
 
-#[tokio::test]
-async fn types_override_the_inference_and_bad_ones_are_refused() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+backend_test!(types_override_the_inference_and_bad_ones_are_refused);
+async fn types_override_the_inference_and_bad_ones_are_refused(app: TestApp) {
+    let (ada, board) = app.user_with_board("ada").await;
     post_doc(&app, &board, &ada, &every_kind()).await;
     let response = app
         .get(
@@ -126,13 +119,9 @@ async fn types_override_the_inference_and_bad_ones_are_refused() {
     }
 }
 
-#[tokio::test]
-async fn a_live_board_is_read_from_its_open_document() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+backend_test!(a_live_board_is_read_from_its_open_document);
+async fn a_live_board_is_read_from_its_open_document(app: TestApp) {
+    let (ada, board) = app.user_with_board("ada").await;
     let mut client = connect(&app.sync_url(&board, &ada.token)).await;
     client
         .edit(|txn| {
@@ -167,11 +156,10 @@ fn nested_maps(depth: usize) -> Doc {
     doc
 }
 
-#[tokio::test]
-async fn a_board_nesting_types_past_the_limit_is_refused_as_json_and_the_server_stays_up() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(a_board_nesting_types_past_the_limit_is_refused_as_json_and_the_server_stays_up);
+async fn a_board_nesting_types_past_the_limit_is_refused_as_json_and_the_server_stays_up(
+    app: TestApp,
+) {
     let ada = app.register("ada").await;
     let board = app.create_board(&ada, "Deep").await;
     // Deep enough that following it recursively would overflow a thread's

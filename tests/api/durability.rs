@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use canvas_server::Config;
 
-use crate::harness::{test_config, yjs_map_entries, yjs_update, TestApp};
+use crate::harness::{backend_test, test_config, yjs_map_entries, yjs_update, Backend, TestApp};
 
 /// Saves that wait a minute: what survives then survived through the journal.
 fn without_saves() -> Config {
@@ -40,13 +40,10 @@ fn framed(updates: &[&[u8]]) -> Vec<u8> {
     row
 }
 
-#[tokio::test]
-async fn a_rest_update_is_in_the_journal_when_it_is_answered_204() {
-    let Some(app) = TestApp::spawn_with(without_saves()).await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+backend_test!(a_rest_update_is_in_the_journal_when_it_is_answered_204);
+async fn a_rest_update_is_in_the_journal_when_it_is_answered_204(backend: Backend) {
+    let app = backend.spawn_with(without_saves()).await;
+    let (ada, board) = app.user_with_board("ada").await;
     app.post_bytes(
         &format!("/api/v1/boards/{board}/updates"),
         Some(&ada.token),
@@ -74,13 +71,9 @@ async fn a_rest_update_is_in_the_journal_when_it_is_answered_204() {
     }
 }
 
-#[tokio::test]
-async fn a_board_loads_its_snapshot_and_its_journal_then_compacts_them() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+backend_test!(a_board_loads_its_snapshot_and_its_journal_then_compacts_them);
+async fn a_board_loads_its_snapshot_and_its_journal_then_compacts_them(app: TestApp) {
+    let (ada, board) = app.user_with_board("ada").await;
     app.post_bytes(
         &format!("/api/v1/boards/{board}/updates"),
         Some(&ada.token),
@@ -94,9 +87,8 @@ async fn a_board_loads_its_snapshot_and_its_journal_then_compacts_them() {
         0,
     )
     .await;
-    let board_id = uuid::Uuid::parse_str(&board).expect("id");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while app.state.live.loaded(board_id).is_some() {
+    while app.is_loaded(&board) {
         assert!(tokio::time::Instant::now() < deadline, "never unloaded");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -124,13 +116,9 @@ async fn a_board_loads_its_snapshot_and_its_journal_then_compacts_them() {
     assert_eq!(yjs_map_entries(&saved).len(), 4);
 }
 
-#[tokio::test]
-async fn an_undecodable_journal_row_is_kept_aside_and_the_rest_loads() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+backend_test!(an_undecodable_journal_row_is_kept_aside_and_the_rest_loads);
+async fn an_undecodable_journal_row_is_kept_aside_and_the_rest_loads(app: TestApp) {
+    let (ada, board) = app.user_with_board("ada").await;
     app.database
         .insert_journal_row(&board, &framed(&[&yjs_update("before", "1")]));
     // Framed, but the update inside is the hostile-input payload.
@@ -177,13 +165,10 @@ async fn an_undecodable_journal_row_is_kept_aside_and_the_rest_loads() {
     assert_eq!(yjs_map_entries(&state.bytes).len(), 2);
 }
 
-#[tokio::test]
-async fn deleting_a_board_deletes_its_journal() {
-    let Some(app) = TestApp::spawn_with(without_saves()).await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+backend_test!(deleting_a_board_deletes_its_journal);
+async fn deleting_a_board_deletes_its_journal(backend: Backend) {
+    let app = backend.spawn_with(without_saves()).await;
+    let (ada, board) = app.user_with_board("ada").await;
     app.post_bytes(
         &format!("/api/v1/boards/{board}/updates"),
         Some(&ada.token),
@@ -214,15 +199,10 @@ fn used_bytes(app: &TestApp) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_thousand_overwrites_of_one_key_leave_the_database_near_the_compacted_size() {
-    if crate::BACKEND != crate::harness::Backend::Sqlite {
-        // Pages are SQLite's measure; PostgreSQL reclaims space by VACUUM.
-        return;
-    }
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+    // On SQLite only: pages are SQLite's measure; PostgreSQL reclaims space
+    // by VACUUM.
+    let app = TestApp::spawn().await;
+    let (ada, board) = app.user_with_board("ada").await;
     let before = used_bytes(&app);
     let mut client = crate::sync_client::connect(&app.sync_url(&board, &ada.token)).await;
     const OVERWRITES: usize = 20_000;
@@ -259,13 +239,10 @@ async fn twenty_thousand_overwrites_of_one_key_leave_the_database_near_the_compa
     );
 }
 
-#[tokio::test]
-async fn the_last_save_at_shutdown_compacts_the_journal_it_covers() {
-    let Some(mut app) = TestApp::spawn_with(without_saves()).await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+backend_test!(the_last_save_at_shutdown_compacts_the_journal_it_covers);
+async fn the_last_save_at_shutdown_compacts_the_journal_it_covers(backend: Backend) {
+    let mut app = backend.spawn_with(without_saves()).await;
+    let (ada, board) = app.user_with_board("ada").await;
     let mut client = crate::sync_client::connect(&app.sync_url(&board, &ada.token)).await;
     let mut watcher = crate::sync_client::connect(&app.sync_url(&board, &ada.token)).await;
     for n in 0..20 {

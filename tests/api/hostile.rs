@@ -27,9 +27,7 @@ fn peak_rss_kib() -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_frames_close_only_their_socket_and_other_boards_keep_answering() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+    let app = TestApp::spawn().await;
     let ada = app.register("ada").await;
     let target = app.create_board(&ada, "Target").await;
     let calm = app.create_board(&ada, "Calm").await;
@@ -86,11 +84,8 @@ async fn hostile_frames_close_only_their_socket_and_other_boards_keep_answering(
 
 #[tokio::test]
 async fn hostile_rest_update_bodies_are_refused_with_400() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+    let app = TestApp::spawn().await;
+    let (ada, board) = app.user_with_board("ada").await;
     let path = format!("/api/v1/boards/{board}/updates");
     let mut noise = Noise(7);
     let mut bodies = vec![HAZARD.to_vec(), vec![], vec![0xff; 3]];

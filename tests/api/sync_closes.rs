@@ -8,7 +8,7 @@ use std::time::Duration;
 use yrs::{Map, Text, WriteTxn};
 
 use crate::{
-    harness::{test_config, TestApp},
+    harness::{backend_test, test_config, Backend, TestApp},
     sync_client::{connect, connect_with_small_receive_buffer, content_of, Ended},
 };
 
@@ -30,13 +30,9 @@ async fn still_serves(
         .await;
 }
 
-#[tokio::test]
-async fn undecodable_frames_close_only_their_socket_with_1007() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+backend_test!(undecodable_frames_close_only_their_socket_with_1007);
+async fn undecodable_frames_close_only_their_socket_with_1007(app: TestApp) {
+    let (ada, board) = app.user_with_board("ada").await;
     let mut a = connect(&app.sync_url(&board, &ada.token)).await;
     let mut b = connect(&app.sync_url(&board, &ada.token)).await;
     let cases: Vec<Vec<u8>> = vec![
@@ -56,14 +52,10 @@ async fn undecodable_frames_close_only_their_socket_with_1007() {
     still_serves(&mut a, &mut b, "after_bad_frames").await;
 }
 
-#[tokio::test]
-async fn text_messages_are_refused_with_1003() {
+backend_test!(text_messages_are_refused_with_1003);
+async fn text_messages_are_refused_with_1003(app: TestApp) {
     use futures_util::SinkExt;
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+    let (ada, board) = app.user_with_board("ada").await;
     let (mut socket, _) = tokio_tungstenite::connect_async(app.sync_url(&board, &ada.token))
         .await
         .expect("upgrade");
@@ -83,18 +75,15 @@ async fn text_messages_are_refused_with_1003() {
     assert_eq!(code, Some(1003));
 }
 
-#[tokio::test]
-async fn a_frame_over_max_message_bytes_closes_with_1009() {
-    let Some(app) = TestApp::spawn_with(canvas_server::Config {
-        max_message_bytes: 64 * 1024,
-        ..test_config()
-    })
-    .await
-    else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+backend_test!(a_frame_over_max_message_bytes_closes_with_1009);
+async fn a_frame_over_max_message_bytes_closes_with_1009(backend: Backend) {
+    let app = backend
+        .spawn_with(canvas_server::Config {
+            max_message_bytes: 64 * 1024,
+            ..test_config()
+        })
+        .await;
+    let (ada, board) = app.user_with_board("ada").await;
     let mut a = connect(&app.sync_url(&board, &ada.token)).await;
     let mut b = connect(&app.sync_url(&board, &ada.token)).await;
     let mut big = connect(&app.sync_url(&board, &ada.token)).await;
@@ -112,11 +101,8 @@ async fn a_frame_over_max_message_bytes_closes_with_1009() {
     );
 }
 
-#[tokio::test]
-async fn removing_a_member_closes_their_sockets_with_4403() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(removing_a_member_closes_their_sockets_with_4403);
+async fn removing_a_member_closes_their_sockets_with_4403(app: TestApp) {
     let ada = app.register("ada").await;
     let eve = app.register("eve").await;
     let board = app.create_board(&ada, "Plan").await;
@@ -140,13 +126,9 @@ async fn removing_a_member_closes_their_sockets_with_4403() {
     );
 }
 
-#[tokio::test]
-async fn deleting_a_board_closes_its_sockets_with_4404() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+backend_test!(deleting_a_board_closes_its_sockets_with_4404);
+async fn deleting_a_board_closes_its_sockets_with_4404(app: TestApp) {
+    let (ada, board) = app.user_with_board("ada").await;
     let other_board = app.create_board(&ada, "Other").await;
     let mut a = connect(&app.sync_url(&board, &ada.token)).await;
     let mut b = connect(&app.sync_url(&board, &ada.token)).await;
@@ -168,11 +150,8 @@ async fn deleting_a_board_closes_its_sockets_with_4404() {
     assert_eq!(app.count(&query), 0);
 }
 
-#[tokio::test]
-async fn deleting_an_account_closes_its_sockets() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(deleting_an_account_closes_its_sockets);
+async fn deleting_an_account_closes_its_sockets(app: TestApp) {
     let ada = app.register("ada").await;
     let eve = app.register("eve").await;
     let board = app.create_board(&ada, "Plan").await;
@@ -187,18 +166,20 @@ async fn deleting_an_account_closes_its_sockets() {
     assert_eq!(on_own.ended().await, Ended::Closed(4404));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_cannot_keep_up_is_closed_with_1013_and_others_keep_receiving() {
-    let Some(app) = TestApp::spawn_with(canvas_server::Config {
-        max_message_bytes: 1024 * 1024,
-        ..test_config()
-    })
-    .await
-    else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+backend_test!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_client_that_cannot_keep_up_is_closed_with_1013_and_others_keep_receiving
+);
+async fn a_client_that_cannot_keep_up_is_closed_with_1013_and_others_keep_receiving(
+    backend: Backend,
+) {
+    let app = backend
+        .spawn_with(canvas_server::Config {
+            max_message_bytes: 1024 * 1024,
+            ..test_config()
+        })
+        .await;
+    let (ada, board) = app.user_with_board("ada").await;
     let mut slow =
         connect_with_small_receive_buffer(&app.sync_url(&board, &ada.token), app.addr).await;
     let mut writer = connect(&app.sync_url(&board, &ada.token)).await;
@@ -228,28 +209,20 @@ async fn a_client_that_cannot_keep_up_is_closed_with_1013_and_others_keep_receiv
     assert_eq!(slow.ended().await, Ended::Closed(1013));
 }
 
-#[tokio::test]
-async fn a_socket_that_stops_answering_pings_is_dropped() {
-    let Some(app) = TestApp::spawn_with(canvas_server::Config {
-        ws_ping_interval: Duration::from_millis(100),
-        ws_idle_timeout: Duration::from_millis(400),
-        ..test_config()
-    })
-    .await
-    else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+backend_test!(a_socket_that_stops_answering_pings_is_dropped);
+async fn a_socket_that_stops_answering_pings_is_dropped(backend: Backend) {
+    let app = backend
+        .spawn_with(canvas_server::Config {
+            ws_ping_interval: Duration::from_millis(100),
+            ws_idle_timeout: Duration::from_millis(400),
+            ..test_config()
+        })
+        .await;
+    let (ada, board) = app.user_with_board("ada").await;
     let silent = connect(&app.sync_url(&board, &ada.token)).await;
     // Not reading means not answering pings; the server gives up on it.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while app
-        .state
-        .live
-        .loaded(uuid::Uuid::parse_str(&board).expect("id"))
-        .is_some_and(|b| b.peer_count() > 0)
-    {
+    while app.peers_on(&board) > 0 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "silent socket never dropped"

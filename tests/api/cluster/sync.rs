@@ -6,26 +6,22 @@ use serde_json::json;
 use yrs::{Array, Map, Text, Transact, WriteTxn};
 
 use super::{
-    a_board_on_both, map_has, test_redis_url, two_instances, two_instances_one_cuttable,
-    wait_until_ready, without_saves,
+    a_board_on_both, map_has, two_instances, two_instances_one_cuttable, wait_until_ready,
+    without_saves, Redis,
 };
 use canvas_server::protocol::message;
 
 use crate::{
-    harness::yjs_update,
+    harness::{backend_test, yjs_update, Backend},
     sync_client::{connect, content_of, WAIT},
 };
 
-#[tokio::test]
-async fn clients_on_different_instances_converge_and_see_each_others_awareness() {
-    let Some(url) =
-        test_redis_url("clients_on_different_instances_converge_and_see_each_others_awareness")
-    else {
-        return;
-    };
-    let Some((a, b)) = two_instances(&url, |c| c).await else {
-        return;
-    };
+backend_test!(clients_on_different_instances_converge_and_see_each_others_awareness);
+async fn clients_on_different_instances_converge_and_see_each_others_awareness(
+    redis: Redis,
+    backend: Backend,
+) {
+    let (a, b) = two_instances(backend, &redis, |c| c).await;
     let (ada, board, mut on_a, mut on_b) = a_board_on_both(&a, &b).await;
 
     on_a.edit(|txn| {
@@ -73,18 +69,13 @@ async fn clients_on_different_instances_converge_and_see_each_others_awareness()
         .await;
 }
 
-#[tokio::test]
-async fn a_late_joiner_on_the_second_instance_gets_edits_made_only_through_the_first() {
-    let Some(url) = test_redis_url(
-        "a_late_joiner_on_the_second_instance_gets_edits_made_only_through_the_first",
-    ) else {
-        return;
-    };
-    let Some((a, b)) = two_instances(&url, without_saves).await else {
-        return;
-    };
-    let ada = a.register("ada").await;
-    let board = a.create_board(&ada, "Plan").await;
+backend_test!(a_late_joiner_on_the_second_instance_gets_edits_made_only_through_the_first);
+async fn a_late_joiner_on_the_second_instance_gets_edits_made_only_through_the_first(
+    redis: Redis,
+    backend: Backend,
+) {
+    let (a, b) = two_instances(backend, &redis, without_saves).await;
+    let (ada, board) = a.user_with_board("ada").await;
     let mut first = connect(&a.sync_url(&board, &ada.token)).await;
     for i in 0..20 {
         first
@@ -128,16 +119,12 @@ async fn a_late_joiner_on_the_second_instance_gets_edits_made_only_through_the_f
     assert_eq!(content_of(&second.state()), content_of(&first.state()));
 }
 
-#[tokio::test]
-async fn lost_messages_are_recovered_by_anti_entropy_once_redis_is_back() {
-    let Some(url) =
-        test_redis_url("lost_messages_are_recovered_by_anti_entropy_once_redis_is_back")
-    else {
-        return;
-    };
-    let Some((a, b, proxy)) = two_instances_one_cuttable(&url, without_saves).await else {
-        return;
-    };
+backend_test!(lost_messages_are_recovered_by_anti_entropy_once_redis_is_back);
+async fn lost_messages_are_recovered_by_anti_entropy_once_redis_is_back(
+    redis: Redis,
+    backend: Backend,
+) {
+    let (a, b, proxy) = two_instances_one_cuttable(backend, &redis, without_saves).await;
 
     let (_, _, mut on_a, mut on_b) = a_board_on_both(&a, &b).await;
     on_a.edit(|txn| {
@@ -190,17 +177,13 @@ async fn lost_messages_are_recovered_by_anti_entropy_once_redis_is_back() {
     );
 }
 
-#[tokio::test]
-async fn saves_while_redis_is_down_merge_both_instances_edits_instead_of_overwriting() {
-    let Some(url) = test_redis_url(
-        "saves_while_redis_is_down_merge_both_instances_edits_instead_of_overwriting",
-    ) else {
-        return;
-    };
+backend_test!(saves_while_redis_is_down_merge_both_instances_edits_instead_of_overwriting);
+async fn saves_while_redis_is_down_merge_both_instances_edits_instead_of_overwriting(
+    redis: Redis,
+    backend: Backend,
+) {
     // Saves on (50 ms debounce): both instances write the board while cut off.
-    let Some((a, b, proxy)) = two_instances_one_cuttable(&url, |c| c).await else {
-        return;
-    };
+    let (a, b, proxy) = two_instances_one_cuttable(backend, &redis, |c| c).await;
 
     let (_, board, mut on_a, mut on_b) = a_board_on_both(&a, &b).await;
 
@@ -248,18 +231,13 @@ async fn saves_while_redis_is_down_merge_both_instances_edits_instead_of_overwri
     assert_eq!(content_of(&on_a.state()), content_of(&on_b.state()));
 }
 
-#[tokio::test]
-async fn twenty_clients_split_across_two_instances_converge_on_identical_state() {
-    let Some(url) =
-        test_redis_url("twenty_clients_split_across_two_instances_converge_on_identical_state")
-    else {
-        return;
-    };
-    let Some((a, b)) = two_instances(&url, |c| c).await else {
-        return;
-    };
-    let ada = a.register("ada").await;
-    let board = a.create_board(&ada, "Plan").await;
+backend_test!(twenty_clients_split_across_two_instances_converge_on_identical_state);
+async fn twenty_clients_split_across_two_instances_converge_on_identical_state(
+    redis: Redis,
+    backend: Backend,
+) {
+    let (a, b) = two_instances(backend, &redis, |c| c).await;
+    let (ada, board) = a.user_with_board("ada").await;
     let mut clients = Vec::new();
     for i in 0..20 {
         let app = if i % 2 == 0 { &a } else { &b };
@@ -309,15 +287,12 @@ async fn twenty_clients_split_across_two_instances_converge_on_identical_state()
     }
 }
 
-#[tokio::test]
-async fn converged_instances_exchange_only_their_periodic_summaries() {
-    let Some(url) = test_redis_url("converged_instances_exchange_only_their_periodic_summaries")
-    else {
-        return;
-    };
-    let Some((a, b)) = two_instances(&url, |c| c).await else {
-        return;
-    };
+backend_test!(converged_instances_exchange_only_their_periodic_summaries);
+async fn converged_instances_exchange_only_their_periodic_summaries(
+    redis: Redis,
+    backend: Backend,
+) {
+    let (a, b) = two_instances(backend, &redis, |c| c).await;
     let (_, board, mut on_a, mut on_b) = a_board_on_both(&a, &b).await;
     on_a.edit(|txn| {
         txn.get_or_insert_text("text").insert(txn, 0, "hello world");
@@ -335,9 +310,9 @@ async fn converged_instances_exchange_only_their_periodic_summaries() {
     // A summary that crossed the last edit may still be answered: let one
     // period pass, then listen on the board's channel for five periods.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let client = redis::Client::open(url.as_str()).expect("client");
+    let client = redis::Client::open(redis.url.as_str()).expect("client");
     let mut pubsub = client.get_async_pubsub().await.expect("pubsub");
-    let prefix = a.state.config.cluster_prefix.clone();
+    let prefix = a.config().cluster_prefix.clone();
     pubsub
         .subscribe(format!("{prefix}:board:{board}"))
         .await
@@ -368,16 +343,12 @@ async fn converged_instances_exchange_only_their_periodic_summaries() {
     );
 }
 
-#[tokio::test]
-async fn a_socket_on_another_instance_can_neither_overwrite_nor_remove_a_clients_awareness() {
-    let Some(url) = test_redis_url(
-        "a_socket_on_another_instance_can_neither_overwrite_nor_remove_a_clients_awareness",
-    ) else {
-        return;
-    };
-    let Some((a, b)) = two_instances(&url, |c| c).await else {
-        return;
-    };
+backend_test!(a_socket_on_another_instance_can_neither_overwrite_nor_remove_a_clients_awareness);
+async fn a_socket_on_another_instance_can_neither_overwrite_nor_remove_a_clients_awareness(
+    redis: Redis,
+    backend: Backend,
+) {
+    let (a, b) = two_instances(backend, &redis, |c| c).await;
     let (ada, board, mut on_a, mut on_b) = a_board_on_both(&a, &b).await;
     let mut watcher_on_a = connect(&a.sync_url(&board, &ada.token)).await;
     let a_id = on_a.client_id();
