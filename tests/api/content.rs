@@ -6,10 +6,7 @@ use yrs::{
     Transact, WriteTxn, Xml, XmlElementPrelim, XmlFragment, XmlTextPrelim,
 };
 
-use crate::{
-    harness::{backend_test, TestApp, TestUser},
-    sync_client::connect,
-};
+use crate::harness::{backend_test, TestApp, TestUser};
 
 fn content_path(board: &str, query: &str) -> String {
     format!("/api/v1/boards/{board}/content{query}")
@@ -19,13 +16,9 @@ async fn post_doc(app: &TestApp, board: &str, user: &TestUser, doc: &Doc) {
     let update = doc
         .transact()
         .encode_state_as_update_v1(&StateVector::default());
-    app.post_bytes(
-        &format!("/api/v1/boards/{board}/updates"),
-        Some(&user.token),
-        update,
-    )
-    .await
-    .assert_status(204);
+    app.post_update(board, user, update)
+        .await
+        .assert_status(204);
 }
 
 fn every_kind() -> Doc {
@@ -122,7 +115,7 @@ async fn types_override_the_inference_and_bad_ones_are_refused(app: TestApp) {
 backend_test!(a_live_board_is_read_from_its_open_document);
 async fn a_live_board_is_read_from_its_open_document(app: TestApp) {
     let (ada, board) = app.user_with_board("ada").await;
-    let mut client = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut client = app.connect(&board, &ada).await;
     client
         .edit(|txn| {
             txn.get_or_insert_text("notes").insert(txn, 0, "typed live");

@@ -44,13 +44,9 @@ backend_test!(a_rest_update_is_in_the_journal_when_it_is_answered_204);
 async fn a_rest_update_is_in_the_journal_when_it_is_answered_204(backend: Backend) {
     let app = backend.spawn_with(without_saves()).await;
     let (ada, board) = app.user_with_board("ada").await;
-    app.post_bytes(
-        &format!("/api/v1/boards/{board}/updates"),
-        Some(&ada.token),
-        yjs_update("k", "v"),
-    )
-    .await
-    .assert_status(204);
+    app.post_update(&board, &ada, yjs_update("k", "v"))
+        .await
+        .assert_status(204);
     // No waiting: the answer came after the commit.
     assert_eq!(journal_rows(&app, &board), 1);
     assert_eq!(
@@ -74,13 +70,9 @@ async fn a_rest_update_is_in_the_journal_when_it_is_answered_204(backend: Backen
 backend_test!(a_board_loads_its_snapshot_and_its_journal_then_compacts_them);
 async fn a_board_loads_its_snapshot_and_its_journal_then_compacts_them(app: TestApp) {
     let (ada, board) = app.user_with_board("ada").await;
-    app.post_bytes(
-        &format!("/api/v1/boards/{board}/updates"),
-        Some(&ada.token),
-        yjs_update("saved", "s"),
-    )
-    .await
-    .assert_status(204);
+    app.post_update(&board, &ada, yjs_update("saved", "s"))
+        .await
+        .assert_status(204);
     // Saved (the journal compacted into the snapshot) and unloaded.
     app.wait_for_count(
         &format!("SELECT COUNT(*) AS n FROM board_journal WHERE board_id = '{board}'"),
@@ -97,9 +89,7 @@ async fn a_board_loads_its_snapshot_and_its_journal_then_compacts_them(app: Test
         app.database
             .insert_journal_row(&board, &framed(&[&yjs_update(key, key)]));
     }
-    let state = app
-        .get(&format!("/api/v1/boards/{board}/state"), Some(&ada.token))
-        .await;
+    let state = app.board_state(&board, &ada).await;
     state.assert_status(200);
     let entries = yjs_map_entries(&state.bytes);
     assert_eq!(
@@ -129,9 +119,7 @@ async fn an_undecodable_journal_row_is_kept_aside_and_the_rest_loads(app: TestAp
     app.database
         .insert_journal_row(&board, &framed(&[&yjs_update("after", "2")]));
 
-    let state = app
-        .get(&format!("/api/v1/boards/{board}/state"), Some(&ada.token))
-        .await;
+    let state = app.board_state(&board, &ada).await;
     state.assert_status(200);
     let entries = yjs_map_entries(&state.bytes);
     assert!(entries.contains_key("before") && entries.contains_key("after"));
@@ -158,9 +146,7 @@ async fn an_undecodable_journal_row_is_kept_aside_and_the_rest_loads(app: TestAp
     );
     // And they block nothing later: the board loads again after a restart.
     let app = app.restart().await;
-    let state = app
-        .get(&format!("/api/v1/boards/{board}/state"), Some(&ada.token))
-        .await;
+    let state = app.board_state(&board, &ada).await;
     state.assert_status(200);
     assert_eq!(yjs_map_entries(&state.bytes).len(), 2);
 }
@@ -169,13 +155,9 @@ backend_test!(deleting_a_board_deletes_its_journal);
 async fn deleting_a_board_deletes_its_journal(backend: Backend) {
     let app = backend.spawn_with(without_saves()).await;
     let (ada, board) = app.user_with_board("ada").await;
-    app.post_bytes(
-        &format!("/api/v1/boards/{board}/updates"),
-        Some(&ada.token),
-        yjs_update("k", "v"),
-    )
-    .await
-    .assert_status(204);
+    app.post_update(&board, &ada, yjs_update("k", "v"))
+        .await
+        .assert_status(204);
     assert_eq!(journal_rows(&app, &board), 1);
     app.delete(&format!("/api/v1/boards/{board}"), Some(&ada.token))
         .await
@@ -204,7 +186,7 @@ async fn twenty_thousand_overwrites_of_one_key_leave_the_database_near_the_compa
     let app = TestApp::spawn().await;
     let (ada, board) = app.user_with_board("ada").await;
     let before = used_bytes(&app);
-    let mut client = crate::sync_client::connect(&app.sync_url(&board, &ada.token)).await;
+    let mut client = app.connect(&board, &ada).await;
     const OVERWRITES: usize = 20_000;
     for n in 0..OVERWRITES {
         client
@@ -243,8 +225,8 @@ backend_test!(the_last_save_at_shutdown_compacts_the_journal_it_covers);
 async fn the_last_save_at_shutdown_compacts_the_journal_it_covers(backend: Backend) {
     let mut app = backend.spawn_with(without_saves()).await;
     let (ada, board) = app.user_with_board("ada").await;
-    let mut client = crate::sync_client::connect(&app.sync_url(&board, &ada.token)).await;
-    let mut watcher = crate::sync_client::connect(&app.sync_url(&board, &ada.token)).await;
+    let mut client = app.connect(&board, &ada).await;
+    let mut watcher = app.connect(&board, &ada).await;
     for n in 0..20 {
         client
             .edit(move |txn| {
@@ -253,13 +235,9 @@ async fn the_last_save_at_shutdown_compacts_the_journal_it_covers(backend: Backe
             })
             .await;
     }
-    app.post_bytes(
-        &format!("/api/v1/boards/{board}/updates"),
-        Some(&ada.token),
-        yjs_update("rest", "r"),
-    )
-    .await
-    .assert_status(204);
+    app.post_update(&board, &ada, yjs_update("rest", "r"))
+        .await
+        .assert_status(204);
     // The server has them all (it relayed them).
     watcher
         .wait_for(|c| crate::server_process::keys_of(c).len() == 21)

@@ -182,9 +182,7 @@ async fn an_update_over_max_message_bytes_without_a_declared_length_is_payload_t
     .await;
     assert_eq!(status, 413, "{response}");
     assert!(response.contains("payload_too_large"), "{response}");
-    let state = app
-        .get(&format!("/api/v1/boards/{board}/state"), Some(&ada.token))
-        .await;
+    let state = app.board_state(&board, &ada).await;
     assert!(crate::harness::yjs_map_entries(&state.bytes).is_empty());
 }
 
@@ -192,16 +190,10 @@ backend_test!(an_update_larger_than_the_json_limit_is_accepted_below_max_message
 async fn an_update_larger_than_the_json_limit_is_accepted_below_max_message_bytes(app: TestApp) {
     let (ada, board) = app.user_with_board("ada").await;
     let value = "x".repeat(200 * 1024);
-    app.post_bytes(
-        &format!("/api/v1/boards/{board}/updates"),
-        Some(&ada.token),
-        yjs_update("k", &value),
-    )
-    .await
-    .assert_status(204);
-    let state = app
-        .get(&format!("/api/v1/boards/{board}/state"), Some(&ada.token))
-        .await;
+    app.post_update(&board, &ada, yjs_update("k", &value))
+        .await
+        .assert_status(204);
+    let state = app.board_state(&board, &ada).await;
     state.assert_status(200);
     assert_eq!(
         crate::harness::yjs_map_entries(&state.bytes).get("k"),
@@ -229,9 +221,7 @@ async fn an_undecodable_update_is_a_bad_request(app: TestApp) {
     app.post_bytes(&path, Some(&ada.token), yjs_update("k", "v"))
         .await
         .assert_status(204);
-    let state = app
-        .get(&format!("/api/v1/boards/{board}/state"), Some(&ada.token))
-        .await;
+    let state = app.board_state(&board, &ada).await;
     assert_eq!(
         crate::harness::yjs_map_entries(&state.bytes)
             .get("k")
@@ -243,13 +233,9 @@ async fn an_undecodable_update_is_a_bad_request(app: TestApp) {
 backend_test!(an_empty_update_is_accepted);
 async fn an_empty_update_is_accepted(app: TestApp) {
     let (ada, board) = app.user_with_board("ada").await;
-    app.post_bytes(
-        &format!("/api/v1/boards/{board}/updates"),
-        Some(&ada.token),
-        vec![0, 0],
-    )
-    .await
-    .assert_status(204);
+    app.post_update(&board, &ada, vec![0, 0])
+        .await
+        .assert_status(204);
 }
 
 backend_test!(healthz_answers_ok_without_a_token);

@@ -31,8 +31,8 @@ async fn hostile_frames_close_only_their_socket_and_other_boards_keep_answering(
     let ada = app.register("ada").await;
     let target = app.create_board(&ada, "Target").await;
     let calm = app.create_board(&ada, "Calm").await;
-    let mut writer = connect(&app.sync_url(&calm, &ada.token)).await;
-    let mut watcher = connect(&app.sync_url(&calm, &ada.token)).await;
+    let mut writer = app.connect(&calm, &ada).await;
+    let mut watcher = app.connect(&calm, &ada).await;
     let peak_before = peak_rss_kib();
 
     let url = app.sync_url(&target, &ada.token);
@@ -72,8 +72,8 @@ async fn hostile_frames_close_only_their_socket_and_other_boards_keep_answering(
         "peak memory grew by {peak_growth_mib} MiB"
     );
     // The attacked board still serves.
-    let mut a = connect(&app.sync_url(&target, &ada.token)).await;
-    let mut b = connect(&app.sync_url(&target, &ada.token)).await;
+    let mut a = app.connect(&target, &ada).await;
+    let mut b = app.connect(&target, &ada).await;
     a.edit(|txn| {
         txn.get_or_insert_map("map").insert(txn, "alive", true);
     })
@@ -97,9 +97,7 @@ async fn hostile_rest_update_bodies_are_refused_with_400() {
         }
     }
     // Nothing garbage was stored, and the board still takes real edits.
-    let state = app
-        .get(&format!("/api/v1/boards/{board}/state"), Some(&ada.token))
-        .await;
+    let state = app.board_state(&board, &ada).await;
     state.assert_status(200);
     content_of(&state.bytes);
     assert!(matches!(

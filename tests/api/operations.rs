@@ -7,7 +7,7 @@ use yrs::{Map, WriteTxn};
 use crate::{
     harness::TestApp,
     hostile_input::HAZARD,
-    sync_client::{connect, content_of, Ended},
+    sync_client::{content_of, Ended},
 };
 
 /// The value of one series (exact name and label set as exposed), or 0.
@@ -99,8 +99,8 @@ async fn sockets_saves_and_rejected_frames_move_their_series() {
     let (ada, board) = app.user_with_board("ada").await;
     let before = scrape(&app).await;
 
-    let mut a = connect(&app.sync_url(&board, &ada.token)).await;
-    let mut b = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut a = app.connect(&board, &ada).await;
+    let mut b = app.connect(&board, &ada).await;
     let during = scrape(&app).await;
     assert!(series(&during, "ws_connections_open") >= 2.0);
     assert!(series(&during, "boards_in_memory") >= 1.0);
@@ -114,7 +114,7 @@ async fn sockets_saves_and_rejected_frames_move_their_series() {
     app.wait_for_count("SELECT COUNT(*) AS n FROM board_states", 1)
         .await;
 
-    let mut hostile = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut hostile = app.connect(&board, &ada).await;
     hostile.send_raw([&[0u8, 2, 5][..], &HAZARD].concat()).await;
     assert_eq!(hostile.ended().await, Ended::Closed(1007));
     // The close is counted as the socket task ends, just after the close frame.

@@ -132,13 +132,9 @@ async fn large_bodies_beyond_the_memory_budget_are_refused_with_retry_after() {
         "{answer}"
     );
     // A small body still passes.
-    app.post_bytes(
-        &format!("/api/v1/boards/{board}/updates"),
-        Some(&ada.token),
-        yjs_update("small", "ok"),
-    )
-    .await
-    .assert_status(204);
+    app.post_update(&board, &ada, yjs_update("small", "ok"))
+        .await
+        .assert_status(204);
 
     // Once the stalled bodies time out, their share is given back.
     for mut stream in stalled {
@@ -150,11 +146,7 @@ async fn large_bodies_beyond_the_memory_budget_are_refused_with_retry_after() {
         assert!(String::from_utf8_lossy(&seen).starts_with("HTTP/1.1 408"));
     }
     assert_eq!(app.buffered_body_bytes(), 0);
-    app.post_bytes(
-        &format!("/api/v1/boards/{board}/updates"),
-        Some(&ada.token),
-        update,
-    )
-    .await
-    .assert_status(204);
+    app.post_update(&board, &ada, update)
+        .await
+        .assert_status(204);
 }

@@ -66,13 +66,9 @@ async fn read_to_close(stream: &mut TcpStream) -> String {
 /// A board of a new user, made dirty by `POST /updates` (not saved yet).
 async fn dirty_board(app: &TestApp) -> String {
     let (ada, board) = app.user_with_board("ada").await;
-    app.post_bytes(
-        &format!("/api/v1/boards/{board}/updates"),
-        Some(&ada.token),
-        yjs_update("last", "edit"),
-    )
-    .await
-    .assert_status(204);
+    app.post_update(&board, &ada, yjs_update("last", "edit"))
+        .await
+        .assert_status(204);
     board
 }
 
@@ -161,7 +157,7 @@ fn assert_every_edit_saved(stored: &[u8], edits: usize) {
 async fn board_with_socket(config: Config) -> (TestApp, String, SyncClient) {
     let app = TestApp::spawn_with(config).await;
     let (ada, board) = app.user_with_board("ada").await;
-    let client = connect(&app.sync_url(&board, &ada.token)).await;
+    let client = app.connect(&board, &ada).await;
     (app, board, client)
 }
 

@@ -14,8 +14,8 @@ use crate::{
 backend_test!(two_clients_converge_on_map_text_and_array_edits);
 async fn two_clients_converge_on_map_text_and_array_edits(app: TestApp) {
     let (ada, board) = app.user_with_board("ada").await;
-    let mut a = connect(&app.sync_url(&board, &ada.token)).await;
-    let mut b = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut a = app.connect(&board, &ada).await;
+    let mut b = app.connect(&board, &ada).await;
 
     a.edit(|txn| {
         txn.get_or_insert_map("map").insert(txn, "shape", "circle");
@@ -50,7 +50,7 @@ async fn two_clients_converge_on_map_text_and_array_edits(app: TestApp) {
 backend_test!(a_late_joiner_gets_the_full_state);
 async fn a_late_joiner_gets_the_full_state(app: TestApp) {
     let (ada, board) = app.user_with_board("ada").await;
-    let mut first = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut first = app.connect(&board, &ada).await;
     for i in 0..20 {
         first
             .edit(|txn| {
@@ -59,7 +59,7 @@ async fn a_late_joiner_gets_the_full_state(app: TestApp) {
             .await;
     }
     // A round trip through the server orders the edits before the join.
-    let mut second = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut second = app.connect(&board, &ada).await;
     second
         .wait_for(|c| content_of(&c.state())["array"].as_array().map(Vec::len) == Some(20))
         .await;
@@ -79,15 +79,15 @@ async fn the_token_may_come_in_the_authorization_header(app: TestApp) {
 backend_test!(awareness_is_relayed_sent_to_newcomers_and_removed_on_disconnect);
 async fn awareness_is_relayed_sent_to_newcomers_and_removed_on_disconnect(app: TestApp) {
     let (ada, board) = app.user_with_board("ada").await;
-    let mut a = connect(&app.sync_url(&board, &ada.token)).await;
-    let mut b = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut a = app.connect(&board, &ada).await;
+    let mut b = app.connect(&board, &ada).await;
     let a_id = a.client_id();
     a.set_awareness(1, r#"{"cursor":{"x":1,"y":2}}"#).await;
     b.wait_for(|c| c.awareness.get(&a_id).is_some_and(|s| s.contains("cursor")))
         .await;
 
     // A newcomer receives the current states on connect.
-    let mut c = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut c = app.connect(&board, &ada).await;
     c.wait_for(|c| c.awareness.contains_key(&a_id)).await;
 
     a.close().await;
@@ -100,9 +100,9 @@ async fn awareness_is_relayed_sent_to_newcomers_and_removed_on_disconnect(app: T
 backend_test!(query_awareness_is_answered_with_the_current_states);
 async fn query_awareness_is_answered_with_the_current_states(app: TestApp) {
     let (ada, board) = app.user_with_board("ada").await;
-    let mut a = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut a = app.connect(&board, &ada).await;
     a.set_awareness(3, r#"{"name":"ada"}"#).await;
-    let mut b = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut b = app.connect(&board, &ada).await;
     let a_id = a.client_id();
     b.wait_for(|c| c.awareness.contains_key(&a_id)).await;
     b.awareness.clear();
@@ -116,8 +116,8 @@ async fn a_viewers_edits_are_refused_never_relayed_nor_stored(app: TestApp) {
     let vic = app.register("vic").await;
     let board = app.create_board(&ada, "Plan").await;
     app.share(&board, &ada, &vic, "viewer").await;
-    let mut owner = connect(&app.sync_url(&board, &ada.token)).await;
-    let mut viewer = connect(&app.sync_url(&board, &vic.token)).await;
+    let mut owner = app.connect(&board, &ada).await;
+    let mut viewer = app.connect(&board, &vic).await;
 
     viewer
         .edit(|txn| {
@@ -143,16 +143,12 @@ async fn a_viewers_edits_are_refused_never_relayed_nor_stored(app: TestApp) {
         .await;
     assert_eq!(content_of(&owner.state())["map"], json!({ "ok": true }));
 
-    let state = app
-        .get(&format!("/api/v1/boards/{board}/state"), Some(&ada.token))
-        .await;
+    let state = app.board_state(&board, &ada).await;
     state.assert_status(200);
     assert_eq!(content_of(&state.bytes)["map"], json!({ "ok": true }));
     drop((owner, viewer));
     let app = app.restart().await;
-    let stored = app
-        .get(&format!("/api/v1/boards/{board}/state"), Some(&ada.token))
-        .await;
+    let stored = app.board_state(&board, &ada).await;
     assert_eq!(content_of(&stored.bytes)["map"], json!({ "ok": true }));
 }
 
@@ -162,7 +158,7 @@ async fn a_demoted_editor_becomes_read_only_on_its_open_socket(app: TestApp) {
     let eve = app.register("eve").await;
     let board = app.create_board(&ada, "Plan").await;
     app.share(&board, &ada, &eve, "editor").await;
-    let mut editor = connect(&app.sync_url(&board, &eve.token)).await;
+    let mut editor = app.connect(&board, &eve).await;
     app.share(&board, &ada, &eve, "viewer").await;
     editor
         .edit(|txn| {
@@ -175,7 +171,7 @@ async fn a_demoted_editor_becomes_read_only_on_its_open_socket(app: TestApp) {
 backend_test!(content_survives_a_restart_on_the_same_database_file);
 async fn content_survives_a_restart_on_the_same_database_file(app: TestApp) {
     let (ada, board) = app.user_with_board("ada").await;
-    let mut client = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut client = app.connect(&board, &ada).await;
     client
         .edit(|txn| {
             txn.get_or_insert_text("text").insert(txn, 0, "persisted");
@@ -187,7 +183,7 @@ async fn content_survives_a_restart_on_the_same_database_file(app: TestApp) {
         .await;
     client.close().await;
     let app = app.restart().await;
-    let mut fresh = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut fresh = app.connect(&board, &ada).await;
     fresh.wait_for(|c| content_of(&c.state()) == expected).await;
 }
 
@@ -204,7 +200,7 @@ impl Given for LargeBoard {
         let app = backend.spawn().await;
         let ada = app.register("ada").await;
         let board = app.create_board(&ada, "Large").await;
-        let mut writer = connect(&app.sync_url(&board, &ada.token)).await;
+        let mut writer = app.connect(&board, &ada).await;
         writer
             .edit(|txn| {
                 txn.get_or_insert_text("text")
@@ -249,7 +245,7 @@ async fn a_fresh_client_of_a_large_board_as_it_loads_gets_the_whole_board_then_t
     large: LargeBoard,
 ) {
     let LargeBoard { app, ada, board } = large;
-    let mut fresh = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut fresh = app.connect(&board, &ada).await;
     assert_eq!(fresh.text_len("text"), "stored ".len() * 1200);
     fresh.wait_for(|c| c.server_step1_seen).await;
 }
@@ -276,14 +272,14 @@ async fn a_shutdown_right_after_an_edit_still_saves_it(backend: Backend) {
     };
     let app = backend.spawn_with(config).await;
     let (ada, board) = app.user_with_board("ada").await;
-    let mut client = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut client = app.connect(&board, &ada).await;
     client
         .edit(|txn| {
             txn.get_or_insert_map("map").insert(txn, "last", "edit");
         })
         .await;
     // A second socket seeing the edit proves the server applied it.
-    let mut witness = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut witness = app.connect(&board, &ada).await;
     witness
         .wait_for(|c| content_of(&c.state())["map"]["last"] == "edit")
         .await;
@@ -291,16 +287,14 @@ async fn a_shutdown_right_after_an_edit_still_saves_it(backend: Backend) {
 
     let app = app.restart().await;
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM board_states"), 1);
-    let state = app
-        .get(&format!("/api/v1/boards/{board}/state"), Some(&ada.token))
-        .await;
+    let state = app.board_state(&board, &ada).await;
     assert_eq!(content_of(&state.bytes)["map"]["last"], "edit");
 }
 
 backend_test!(rest_updates_reach_live_sockets_and_state_reads_the_live_document);
 async fn rest_updates_reach_live_sockets_and_state_reads_the_live_document(app: TestApp) {
     let (ada, board) = app.user_with_board("ada").await;
-    let mut client = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut client = app.connect(&board, &ada).await;
 
     let doc = yrs::Doc::new();
     let update = {
@@ -310,13 +304,9 @@ async fn rest_updates_reach_live_sockets_and_state_reads_the_live_document(app: 
         doc.transact()
             .encode_state_as_update_v1(&yrs::StateVector::default())
     };
-    app.post_bytes(
-        &format!("/api/v1/boards/{board}/updates"),
-        Some(&ada.token),
-        update,
-    )
-    .await
-    .assert_status(204);
+    app.post_update(&board, &ada, update)
+        .await
+        .assert_status(204);
     client
         .wait_for(|c| content_of(&c.state())["map"]["from"] == "rest")
         .await;
@@ -326,13 +316,11 @@ async fn rest_updates_reach_live_sockets_and_state_reads_the_live_document(app: 
             txn.get_or_insert_text("text").insert(txn, 0, "live");
         })
         .await;
-    let mut witness = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut witness = app.connect(&board, &ada).await;
     witness
         .wait_for(|c| content_of(&c.state())["text"] == "live")
         .await;
-    let state = app
-        .get(&format!("/api/v1/boards/{board}/state"), Some(&ada.token))
-        .await;
+    let state = app.board_state(&board, &ada).await;
     state.assert_status(200);
     assert_eq!(state.headers["content-type"], "application/octet-stream");
     assert_eq!(content_of(&state.bytes)["text"], "live");
@@ -341,9 +329,7 @@ async fn rest_updates_reach_live_sockets_and_state_reads_the_live_document(app: 
 backend_test!(the_state_of_a_never_edited_board_is_an_empty_update);
 async fn the_state_of_a_never_edited_board_is_an_empty_update(app: TestApp) {
     let (ada, board) = app.user_with_board("ada").await;
-    let state = app
-        .get(&format!("/api/v1/boards/{board}/state"), Some(&ada.token))
-        .await;
+    let state = app.board_state(&board, &ada).await;
     state.assert_status(200);
     assert_eq!(state.bytes, vec![0, 0]);
 }

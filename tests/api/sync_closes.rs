@@ -9,7 +9,7 @@ use yrs::{Map, Text, WriteTxn};
 
 use crate::{
     harness::{backend_test, test_config, Backend, TestApp},
-    sync_client::{connect, connect_with_small_receive_buffer, content_of, Ended},
+    sync_client::{connect_with_small_receive_buffer, content_of, Ended},
 };
 
 /// Proves a socket still works: an edit on it reaches `other`.
@@ -33,8 +33,8 @@ async fn still_serves(
 backend_test!(undecodable_frames_close_only_their_socket_with_1007);
 async fn undecodable_frames_close_only_their_socket_with_1007(app: TestApp) {
     let (ada, board) = app.user_with_board("ada").await;
-    let mut a = connect(&app.sync_url(&board, &ada.token)).await;
-    let mut b = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut a = app.connect(&board, &ada).await;
+    let mut b = app.connect(&board, &ada).await;
     let cases: Vec<Vec<u8>> = vec![
         vec![],                          // empty frame
         vec![9],                         // unknown message type
@@ -45,7 +45,7 @@ async fn undecodable_frames_close_only_their_socket_with_1007(app: TestApp) {
         vec![1, 5, 1, 7, 1, 1, b'{'],    // awareness with invalid JSON
     ];
     for frame in cases {
-        let mut victim = connect(&app.sync_url(&board, &ada.token)).await;
+        let mut victim = app.connect(&board, &ada).await;
         victim.send_raw(frame.clone()).await;
         assert_eq!(victim.ended().await, Ended::Closed(1007), "frame {frame:?}");
     }
@@ -84,9 +84,9 @@ async fn a_frame_over_max_message_bytes_closes_with_1009(backend: Backend) {
         })
         .await;
     let (ada, board) = app.user_with_board("ada").await;
-    let mut a = connect(&app.sync_url(&board, &ada.token)).await;
-    let mut b = connect(&app.sync_url(&board, &ada.token)).await;
-    let mut big = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut a = app.connect(&board, &ada).await;
+    let mut b = app.connect(&board, &ada).await;
+    let mut big = app.connect(&board, &ada).await;
     let text = "x".repeat(100 * 1024);
     big.edit(move |txn| {
         txn.get_or_insert_text("text").insert(txn, 0, &text);
@@ -107,9 +107,9 @@ async fn removing_a_member_closes_their_sockets_with_4403(app: TestApp) {
     let eve = app.register("eve").await;
     let board = app.create_board(&ada, "Plan").await;
     app.share(&board, &ada, &eve, "editor").await;
-    let mut owner = connect(&app.sync_url(&board, &ada.token)).await;
-    let mut other = connect(&app.sync_url(&board, &ada.token)).await;
-    let mut removed = connect(&app.sync_url(&board, &eve.token)).await;
+    let mut owner = app.connect(&board, &ada).await;
+    let mut other = app.connect(&board, &ada).await;
+    let mut removed = app.connect(&board, &eve).await;
     app.delete(
         &format!("/api/v1/boards/{board}/members/{}", eve.id),
         Some(&ada.token),
@@ -130,10 +130,10 @@ backend_test!(deleting_a_board_closes_its_sockets_with_4404);
 async fn deleting_a_board_closes_its_sockets_with_4404(app: TestApp) {
     let (ada, board) = app.user_with_board("ada").await;
     let other_board = app.create_board(&ada, "Other").await;
-    let mut a = connect(&app.sync_url(&board, &ada.token)).await;
-    let mut b = connect(&app.sync_url(&board, &ada.token)).await;
-    let mut x = connect(&app.sync_url(&other_board, &ada.token)).await;
-    let mut y = connect(&app.sync_url(&other_board, &ada.token)).await;
+    let mut a = app.connect(&board, &ada).await;
+    let mut b = app.connect(&board, &ada).await;
+    let mut x = app.connect(&other_board, &ada).await;
+    let mut y = app.connect(&other_board, &ada).await;
     a.edit(|txn| {
         txn.get_or_insert_map("map").insert(txn, "doomed", true);
     })
@@ -157,8 +157,8 @@ async fn deleting_an_account_closes_its_sockets(app: TestApp) {
     let board = app.create_board(&ada, "Plan").await;
     let evesboard = app.create_board(&eve, "Eve's").await;
     app.share(&board, &ada, &eve, "editor").await;
-    let mut on_shared = connect(&app.sync_url(&board, &eve.token)).await;
-    let mut on_own = connect(&app.sync_url(&evesboard, &eve.token)).await;
+    let mut on_shared = app.connect(&board, &eve).await;
+    let mut on_own = app.connect(&evesboard, &eve).await;
     app.delete("/api/v1/me", Some(&eve.token))
         .await
         .assert_status(204);
@@ -182,8 +182,8 @@ async fn a_client_that_cannot_keep_up_is_closed_with_1013_and_others_keep_receiv
     let (ada, board) = app.user_with_board("ada").await;
     let mut slow =
         connect_with_small_receive_buffer(&app.sync_url(&board, &ada.token), app.addr).await;
-    let mut writer = connect(&app.sync_url(&board, &ada.token)).await;
-    let mut reader = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut writer = app.connect(&board, &ada).await;
+    let mut reader = app.connect(&board, &ada).await;
     let chunk = "y".repeat(512 * 1024);
     let rounds = 24;
     let expected_len = chunk.len() * rounds;
@@ -219,7 +219,7 @@ async fn a_socket_that_stops_answering_pings_is_dropped(backend: Backend) {
         })
         .await;
     let (ada, board) = app.user_with_board("ada").await;
-    let silent = connect(&app.sync_url(&board, &ada.token)).await;
+    let silent = app.connect(&board, &ada).await;
     // Not reading means not answering pings; the server gives up on it.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while app.peers_on(&board) > 0 {

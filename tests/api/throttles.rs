@@ -7,7 +7,7 @@ use yrs::{Map, WriteTxn};
 
 use crate::{
     harness::{test_config, TestApp, TestResponse},
-    sync_client::{connect, content_of, try_connect, Ended},
+    sync_client::{content_of, try_connect, Ended},
 };
 
 async fn login(app: &TestApp, forwarded_for: Option<&str>) -> TestResponse {
@@ -86,8 +86,8 @@ async fn websocket_upgrades_over_the_limit_get_http_429() {
     })
     .await;
     let (ada, board) = app.user_with_board("ada").await;
-    let _first = connect(&app.sync_url(&board, &ada.token)).await;
-    let _second = connect(&app.sync_url(&board, &ada.token)).await;
+    let _first = app.connect(&board, &ada).await;
+    let _second = app.connect(&board, &ada).await;
     assert_eq!(
         try_connect(&app.sync_url(&board, &ada.token)).await.err(),
         Some(429)
@@ -102,9 +102,9 @@ async fn a_flooding_socket_is_closed_1008_while_its_board_keeps_serving() {
     })
     .await;
     let (ada, board) = app.user_with_board("ada").await;
-    let mut writer = connect(&app.sync_url(&board, &ada.token)).await;
-    let mut reader = connect(&app.sync_url(&board, &ada.token)).await;
-    let mut flooder = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut writer = app.connect(&board, &ada).await;
+    let mut reader = app.connect(&board, &ada).await;
+    let mut flooder = app.connect(&board, &ada).await;
     // Burst allowance is 10 × 5 = 50 messages (the handshake used one).
     for clock in 0..200 {
         flooder.set_awareness(clock, r#"{"spam":true}"#).await;

@@ -15,7 +15,7 @@ use yrs::{
 
 use crate::{
     harness::{backend_test, test_config, yjs_update, Backend, TestApp, TestUser},
-    sync_client::{connect, WAIT},
+    sync_client::WAIT,
 };
 
 fn versions_path(board: &str) -> String {
@@ -83,13 +83,9 @@ async fn make_version(app: &TestApp, board: &str, user: &TestUser, label: &str) 
 }
 
 async fn post_update(app: &TestApp, board: &str, user: &TestUser, update: Vec<u8>) {
-    app.post_bytes(
-        &format!("/api/v1/boards/{board}/updates"),
-        Some(&user.token),
-        update,
-    )
-    .await
-    .assert_status(204);
+    app.post_update(board, user, update)
+        .await
+        .assert_status(204);
 }
 
 async fn content(app: &TestApp, path: &str, user: &TestUser) -> Value {
@@ -264,8 +260,8 @@ async fn a_board_edited_then_quiet_gets_an_automatic_version_with_its_authors(ba
     app.share(&board, &ada, &cyd, "editor").await;
 
     // Ada over a socket, Bob over REST; Cyd only watches.
-    let mut socket = connect(&app.sync_url(&board, &ada.token)).await;
-    let _watcher = connect(&app.sync_url(&board, &cyd.token)).await;
+    let mut socket = app.connect(&board, &ada).await;
+    let _watcher = app.connect(&board, &cyd).await;
     socket
         .edit(|txn| {
             txn.get_or_insert_map("m").insert(txn, "from-ada", "1");
@@ -323,7 +319,7 @@ async fn continuous_editing_gets_a_version_within_the_max_interval(backend: Back
         .spawn_with(versioning_config(3_600_000, 400, 100))
         .await;
     let (ada, board) = app.user_with_board("ada").await;
-    let mut socket = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut socket = app.connect(&board, &ada).await;
     let deadline = tokio::time::Instant::now() + WAIT;
     let mut edits = 0u32;
     loop {
@@ -486,7 +482,7 @@ async fn restore_makes_the_content_equal_and_its_backup_undoes_it(app: TestApp) 
     .await;
 
     // A client stays connected through the restore.
-    let mut live = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut live = app.connect(&board, &ada).await;
     post_update(&app, &board, &ada, rich_document(&author, "two")).await;
     {
         let mut txn = author.transact_mut();

@@ -109,13 +109,9 @@ async fn every_event_of_the_contract_is_delivered_signed_in_the_contracts_shape(
         json!({ "actor_id": owner.id, "user_id": member.id, "from": "viewer", "to": "editor" })
     );
 
-    app.post_bytes(
-        &format!("/api/v1/boards/{board}/updates"),
-        Some(&member.token),
-        yjs_update("k", "v"),
-    )
-    .await
-    .assert_status(204);
+    app.post_update(&board, &member, yjs_update("k", "v"))
+        .await
+        .assert_status(204);
     let data = assert_contract_shape(
         &receiver.event("board.updated").await,
         "board.updated",

@@ -6,7 +6,6 @@ use std::time::Duration;
 use crate::{
     harness::{backend_test, yjs_update, Backend, TestApp},
     server_process::set_key,
-    sync_client::connect,
     webhook_receiver::{webhook_config, Received, Receiver},
     webhooks::{wait_for_empty_outbox, WAIT},
 };
@@ -120,15 +119,11 @@ async fn board_updated_names_the_authors_of_socket_and_rest_edits(backend: Backe
     let editor = app.register("typist").await;
     let board = app.create_board(&owner, "Plan").await;
     app.share(&board, &owner, &editor, "editor").await;
-    let mut socket = connect(&app.sync_url(&board, &owner.token)).await;
+    let mut socket = app.connect(&board, &owner).await;
     set_key(&mut socket, "from-socket".to_owned()).await;
-    app.post_bytes(
-        &format!("/api/v1/boards/{board}/updates"),
-        Some(&editor.token),
-        yjs_update("rest", "v"),
-    )
-    .await
-    .assert_status(204);
+    app.post_update(&board, &editor, yjs_update("rest", "v"))
+        .await
+        .assert_status(204);
     let mut expected = vec![owner.id.clone(), editor.id.clone()];
     expected.sort();
     receiver

@@ -10,7 +10,6 @@ use tokio::net::TcpListener;
 use crate::{
     harness::{backend_test, test_config, yjs_update, Backend, TestDatabase},
     server_process::set_key,
-    sync_client::connect,
     webhook_receiver::{webhook_config, webhook_settings, Answer, Receiver},
     webhooks::{assert_contract_shape, wait_for_empty_outbox, WAIT},
 };
@@ -199,8 +198,8 @@ async fn a_receiver_that_never_answers_does_not_slow_rest_or_sync(backend: Backe
         .assert_status(200);
     }
     // REST and sync work as usual meanwhile.
-    let mut writer = connect(&app.sync_url(&board, &owner.token)).await;
-    let mut reader = connect(&app.sync_url(&board, &owner.token)).await;
+    let mut writer = app.connect(&board, &owner).await;
+    let mut reader = app.connect(&board, &owner).await;
     for n in 0..20 {
         set_key(&mut writer, format!("key-{n}")).await;
         app.get(&format!("/api/v1/boards/{board}"), Some(&owner.token))
@@ -213,13 +212,9 @@ async fn a_receiver_that_never_answers_does_not_slow_rest_or_sync(backend: Backe
     reader
         .wait_for(|client| crate::server_process::keys_of(client).len() == 20)
         .await;
-    app.post_bytes(
-        &format!("/api/v1/boards/{board}/updates"),
-        Some(&owner.token),
-        yjs_update("rest", "v"),
-    )
-    .await
-    .assert_status(204);
+    app.post_update(&board, &owner, yjs_update("rest", "v"))
+        .await
+        .assert_status(204);
     app.get("/readyz", None).await.assert_status(200);
     // All of that happened while no delivery could complete.
     assert!(

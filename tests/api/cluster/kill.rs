@@ -34,7 +34,7 @@ async fn a_killed_instance_loses_nothing_and_the_survivor_compacts_its_journal(
 
     let (ada, board) = survivor.user_with_board("ada").await;
     let mut on_doomed = connect(&doomed.sync_url(&board, &ada.token)).await;
-    let mut on_survivor = connect(&survivor.sync_url(&board, &ada.token)).await;
+    let mut on_survivor = survivor.connect(&board, &ada).await;
     for n in 0..100 {
         set_key(&mut on_doomed, format!("doomed-{n}")).await;
     }
@@ -61,11 +61,7 @@ async fn a_killed_instance_loses_nothing_and_the_survivor_compacts_its_journal(
     // The survivor's save merges what the others stored and wrote, and
     // leaves no row behind.
     survivor
-        .post_bytes(
-            &format!("/api/v1/boards/{board}/updates"),
-            Some(&ada.token),
-            yjs_update("survivor", "s"),
-        )
+        .post_update(&board, &ada, yjs_update("survivor", "s"))
         .await
         .assert_status(204);
     drop(on_survivor);

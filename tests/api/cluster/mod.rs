@@ -21,7 +21,7 @@ use canvas_server::{cluster::RedisUrl, Config};
 
 use crate::{
     harness::{service_url, test_config, Backend, Given, TestApp, TestUser},
-    sync_client::{connect, content_of, SyncClient, WAIT},
+    sync_client::{content_of, SyncClient, WAIT},
     tcp_proxy::TcpProxy,
 };
 
@@ -149,8 +149,8 @@ async fn wait_until_ready(app: &TestApp, status: u16) {
 /// A new board of `ada`'s, with one of her clients on each instance.
 async fn a_board_on_both(a: &TestApp, b: &TestApp) -> (TestUser, String, SyncClient, SyncClient) {
     let (ada, board) = a.user_with_board("ada").await;
-    let on_a = connect(&a.sync_url(&board, &ada.token)).await;
-    let on_b = connect(&b.sync_url(&board, &ada.token)).await;
+    let on_a = a.connect(&board, &ada).await;
+    let on_b = b.connect(&board, &ada).await;
     (ada, board, on_a, on_b)
 }
 

@@ -13,7 +13,7 @@ use canvas_server::protocol::message;
 
 use crate::{
     harness::{backend_test, yjs_update, Backend},
-    sync_client::{connect, content_of, WAIT},
+    sync_client::{content_of, WAIT},
 };
 
 backend_test!(clients_on_different_instances_converge_and_see_each_others_awareness);
@@ -57,7 +57,7 @@ async fn clients_on_different_instances_converge_and_see_each_others_awareness(
     on_a.set_awareness(1, r#"{"cursor":{"x":1}}"#).await;
     on_b.wait_for(|c| c.awareness.get(&a_id).is_some_and(|s| s.contains("cursor")))
         .await;
-    let mut late_on_b = connect(&b.sync_url(&board, &ada.token)).await;
+    let mut late_on_b = b.connect(&board, &ada).await;
     late_on_b
         .wait_for(|c| c.awareness.get(&a_id).is_some_and(|s| s.contains("cursor")))
         .await;
@@ -76,7 +76,7 @@ async fn a_late_joiner_on_the_second_instance_gets_edits_made_only_through_the_f
 ) {
     let (a, b) = two_instances(backend, &redis, without_saves).await;
     let (ada, board) = a.user_with_board("ada").await;
-    let mut first = connect(&a.sync_url(&board, &ada.token)).await;
+    let mut first = a.connect(&board, &ada).await;
     for i in 0..20 {
         first
             .edit(|txn| {
@@ -84,13 +84,9 @@ async fn a_late_joiner_on_the_second_instance_gets_edits_made_only_through_the_f
             })
             .await;
     }
-    a.post_bytes(
-        &format!("/api/v1/boards/{board}/updates"),
-        Some(&ada.token),
-        yjs_update("from_rest", "yes"),
-    )
-    .await
-    .assert_status(204);
+    a.post_update(&board, &ada, yjs_update("from_rest", "yes"))
+        .await
+        .assert_status(204);
     first.set_awareness(1, r#"{"name":"ada"}"#).await;
     assert_eq!(
         a.count("SELECT COUNT(*) AS n FROM board_states"),
@@ -100,7 +96,7 @@ async fn a_late_joiner_on_the_second_instance_gets_edits_made_only_through_the_f
 
     // The board is not open on b: it loads the (empty) stored state, and the
     // first instance answers its summary with the rest, and its cursors.
-    let mut second = connect(&b.sync_url(&board, &ada.token)).await;
+    let mut second = b.connect(&board, &ada).await;
     let first_id = first.client_id();
     second
         .wait_for(|c| {
@@ -241,7 +237,7 @@ async fn twenty_clients_split_across_two_instances_converge_on_identical_state(
     let mut clients = Vec::new();
     for i in 0..20 {
         let app = if i % 2 == 0 { &a } else { &b };
-        clients.push(connect(&app.sync_url(&board, &ada.token)).await);
+        clients.push(app.connect(&board, &ada).await);
     }
     const ROUNDS: usize = 3;
     for round in 0..ROUNDS {
@@ -279,9 +275,7 @@ async fn twenty_clients_split_across_two_instances_converge_on_identical_state(
     // Both servers hold the same document as the clients.
     let expected = content_of(&clients[0].state());
     for app in [&a, &b] {
-        let state = app
-            .get(&format!("/api/v1/boards/{board}/state"), Some(&ada.token))
-            .await;
+        let state = app.board_state(&board, &ada).await;
         state.assert_status(200);
         assert_eq!(content_of(&state.bytes), expected);
     }
@@ -350,7 +344,7 @@ async fn a_socket_on_another_instance_can_neither_overwrite_nor_remove_a_clients
 ) {
     let (a, b) = two_instances(backend, &redis, |c| c).await;
     let (ada, board, mut on_a, mut on_b) = a_board_on_both(&a, &b).await;
-    let mut watcher_on_a = connect(&a.sync_url(&board, &ada.token)).await;
+    let mut watcher_on_a = a.connect(&board, &ada).await;
     let a_id = on_a.client_id();
     on_a.set_awareness(1, r#"{"name":"ada"}"#).await;
     on_b.wait_for(|c| c.awareness.get(&a_id).is_some_and(|s| s.contains("ada")))
@@ -358,7 +352,7 @@ async fn a_socket_on_another_instance_can_neither_overwrite_nor_remove_a_clients
 
     // Newer clocks for a client owned on the other instance, then the
     // spoofer's own state, which arrives everywhere after anything before it.
-    let mut spoofer = connect(&b.sync_url(&board, &ada.token)).await;
+    let mut spoofer = b.connect(&board, &ada).await;
     let spoofs = [(a_id, 9, r#"{"name":"mallory"}"#), (a_id, 10, "null")];
     for spoof in spoofs {
         let payload = message::encode_awareness_payload([spoof].into_iter());

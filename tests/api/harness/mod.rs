@@ -15,6 +15,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
+use crate::sync_client::SyncClient;
+
 pub(crate) use backend::backend_test;
 pub use backend::{run_on, Backend, Given};
 pub use database::{service_url, TestDatabase};
@@ -274,6 +276,23 @@ impl TestApp {
         let user = self.register(name).await;
         let board = self.create_board(&user, "Plan").await;
         (user, board)
+    }
+
+    /// Posts a Yjs update to `board` as `user` (`POST /boards/{id}/updates`).
+    pub async fn post_update(&self, board: &str, user: &TestUser, update: Vec<u8>) -> TestResponse {
+        let path = format!("/api/v1/boards/{board}/updates");
+        self.post_bytes(&path, Some(&user.token), update).await
+    }
+
+    /// Reads `board`'s document as `user` (`GET /boards/{id}/state`).
+    pub async fn board_state(&self, board: &str, user: &TestUser) -> TestResponse {
+        self.get(&format!("/api/v1/boards/{board}/state"), Some(&user.token))
+            .await
+    }
+
+    /// A sync client of `user`'s on `board`, its handshake done.
+    pub async fn connect(&self, board: &str, user: &TestUser) -> SyncClient {
+        crate::sync_client::connect(&self.sync_url(board, &user.token)).await
     }
 
     /// Shares a board with `member` as `role` (by its owner).
