@@ -119,6 +119,14 @@ pub async fn run_on<Args>(backend: Backend, body: impl TestBody<Args>) {
     }
 }
 
+/// Waits for a turn of its own among the tests that take one, until the
+/// guard is dropped: for a test loading the machine so much that two copies
+/// at once (its SQLite and PostgreSQL variants) starve each other's sockets.
+pub async fn heavy_test_turn() -> tokio::sync::MutexGuard<'static, ()> {
+    static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    TURN.lock().await
+}
+
 /// Runs the test body `name` (an async function taking [`Given`]
 /// arguments) once per backend, as the tests `name::sqlite` and
 /// `name::postgres`; written on the line before the function:

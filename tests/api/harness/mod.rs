@@ -18,7 +18,7 @@ use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use crate::sync_client::SyncClient;
 
 pub(crate) use backend::backend_test;
-pub use backend::{run_on, Backend, Given};
+pub use backend::{heavy_test_turn, run_on, Backend, Given};
 pub use database::{service_url, TestDatabase};
 
 /// A running server over its own database.
