@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::{TestApp, TestUser};
+use crate::harness::{backend_test, Backend, Given, TestApp, TestUser};
 
 fn audit_path(board: &str, query: &str) -> String {
     format!("/api/v1/boards/{board}/audit{query}")
@@ -32,45 +32,44 @@ struct History {
     board: String,
 }
 
-async fn history() -> Option<History> {
-    let app = TestApp::spawn().await?;
-    let ada = app.register("ada").await;
-    let bob = app.register("bob").await;
-    let board = app.create_board(&ada, "Plan").await;
-    app.patch(
-        &format!("/api/v1/boards/{board}"),
-        Some(&ada.token),
-        json!({ "name": "Roadmap" }),
-    )
-    .await
-    .assert_status(200);
-    app.share(&board, &ada, &bob, "editor").await;
-    app.share(&board, &ada, &bob, "viewer").await;
-    app.delete(
-        &format!("/api/v1/boards/{board}/members/{}", bob.id),
-        Some(&ada.token),
-    )
-    .await
-    .assert_status(204);
-    Some(History {
-        app,
-        ada,
-        bob,
-        board,
-    })
+impl Given for History {
+    async fn given(backend: Backend) -> Option<Self> {
+        let app = backend.spawn().await;
+        let ada = app.register("ada").await;
+        let bob = app.register("bob").await;
+        let board = app.create_board(&ada, "Plan").await;
+        app.patch(
+            &format!("/api/v1/boards/{board}"),
+            Some(&ada.token),
+            json!({ "name": "Roadmap" }),
+        )
+        .await
+        .assert_status(200);
+        app.share(&board, &ada, &bob, "editor").await;
+        app.share(&board, &ada, &bob, "viewer").await;
+        app.delete(
+            &format!("/api/v1/boards/{board}/members/{}", bob.id),
+            Some(&ada.token),
+        )
+        .await
+        .assert_status(204);
+        Some(History {
+            app,
+            ada,
+            bob,
+            board,
+        })
+    }
 }
 
-#[tokio::test]
-async fn every_change_is_recorded_newest_first_with_its_actor() {
-    let Some(History {
+backend_test!(every_change_is_recorded_newest_first_with_its_actor);
+async fn every_change_is_recorded_newest_first_with_its_actor(history: History) {
+    let History {
         app,
         ada,
         bob,
         board,
-    }) = history().await
-    else {
-        return;
-    };
+    } = history;
     let page = audit(&app, &board, &ada, "").await;
     assert_eq!(page["total"], 5);
     assert_eq!(
@@ -118,11 +117,8 @@ async fn every_change_is_recorded_newest_first_with_its_actor() {
     }
 }
 
-#[tokio::test]
-async fn renames_record_the_old_and_new_name() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(renames_record_the_old_and_new_name);
+async fn renames_record_the_old_and_new_name(app: TestApp) {
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let board = app.create_board(&ada, "One").await;
@@ -141,14 +137,11 @@ async fn renames_record_the_old_and_new_name() {
     assert_eq!(entry["detail"], json!({ "from": "One", "to": "Two" }));
 }
 
-#[tokio::test]
-async fn the_audit_log_pages_with_limit_and_offset() {
-    let Some(History {
+backend_test!(the_audit_log_pages_with_limit_and_offset);
+async fn the_audit_log_pages_with_limit_and_offset(history: History) {
+    let History {
         app, ada, board, ..
-    }) = history().await
-    else {
-        return;
-    };
+    } = history;
     let page = audit(&app, &board, &ada, "?limit=2").await;
     assert_eq!(page["total"], 5);
     assert_eq!(actions(&page), ["member.removed", "member.role_changed"]);
@@ -162,13 +155,9 @@ async fn the_audit_log_pages_with_limit_and_offset() {
     assert!(actions(&page).is_empty());
 }
 
-#[tokio::test]
-async fn out_of_range_audit_paging_fails_validation() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+backend_test!(out_of_range_audit_paging_fails_validation);
+async fn out_of_range_audit_paging_fails_validation(app: TestApp) {
+    let (ada, board) = app.user_with_board("ada").await;
     for query in ["?limit=0", "?limit=101", "?offset=-1"] {
         app.get(&audit_path(&board, query), Some(&ada.token))
             .await
@@ -179,11 +168,8 @@ async fn out_of_range_audit_paging_fails_validation() {
         .assert_error(400, "bad_request");
 }
 
-#[tokio::test]
-async fn viewers_can_read_the_audit_log() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(viewers_can_read_the_audit_log);
+async fn viewers_can_read_the_audit_log(app: TestApp) {
     let ada = app.register("ada").await;
     let cy = app.register("cy").await;
     let board = app.create_board(&ada, "Plan").await;
@@ -197,11 +183,8 @@ async fn viewers_can_read_the_audit_log() {
     );
 }
 
-#[tokio::test]
-async fn the_audit_log_is_per_board() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(the_audit_log_is_per_board);
+async fn the_audit_log_is_per_board(app: TestApp) {
     let ada = app.register("ada").await;
     let one = app.create_board(&ada, "One").await;
     let two = app.create_board(&ada, "Two").await;

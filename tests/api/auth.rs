@@ -7,7 +7,7 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::harness::{TestApp, TestResponse, TEST_JWT_SECRET};
+use crate::harness::{backend_test, Backend, TestApp, TestResponse, TEST_JWT_SECRET};
 
 const REGISTER: &str = "/api/v1/auth/register";
 const LOGIN: &str = "/api/v1/auth/login";
@@ -49,11 +49,8 @@ async fn post_raw_json(app: &TestApp, path: &str, raw: &'static str) -> TestResp
     .await
 }
 
-#[tokio::test]
-async fn register_returns_a_token_and_the_normalized_user() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(register_returns_a_token_and_the_normalized_user);
+async fn register_returns_a_token_and_the_normalized_user(app: TestApp) {
     let response = app
         .post(
             "/api/v1/auth/register",
@@ -71,11 +68,8 @@ async fn register_returns_a_token_and_the_normalized_user() {
     assert_eq!(me.json()["id"], body["user"]["id"]);
 }
 
-#[tokio::test]
-async fn register_keeps_an_explicit_display_name_trimmed() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(register_keeps_an_explicit_display_name_trimmed);
+async fn register_keeps_an_explicit_display_name_trimmed(app: TestApp) {
     let response = register(
         &app,
         json!({ "email": "grace@example.com", "password": "password123", "display_name": "  Grace Hopper  " }),
@@ -92,11 +86,8 @@ async fn register_keeps_an_explicit_display_name_trimmed() {
     assert!(user.get("password_hash").is_none() && user.get("password").is_none());
 }
 
-#[tokio::test]
-async fn registering_a_taken_email_is_a_conflict_whatever_its_case() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(registering_a_taken_email_is_a_conflict_whatever_its_case);
+async fn registering_a_taken_email_is_a_conflict_whatever_its_case(app: TestApp) {
     app.register("ada").await;
     for email in ["ada@example.com", "ADA@Example.Com", "  ada@example.com  "] {
         register(&app, json!({ "email": email, "password": "password123" }))
@@ -106,11 +97,8 @@ async fn registering_a_taken_email_is_a_conflict_whatever_its_case() {
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM users"), 1);
 }
 
-#[tokio::test]
-async fn register_rejects_invalid_fields_with_validation_failed() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(register_rejects_invalid_fields_with_validation_failed);
+async fn register_rejects_invalid_fields_with_validation_failed(app: TestApp) {
     let cases = [
         json!({ "email": "not-an-email", "password": "password123" }),
         json!({ "email": "ada@", "password": "password123" }),
@@ -130,11 +118,8 @@ async fn register_rejects_invalid_fields_with_validation_failed() {
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM users"), 0);
 }
 
-#[tokio::test]
-async fn a_password_of_exactly_eight_characters_is_accepted() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(a_password_of_exactly_eight_characters_is_accepted);
+async fn a_password_of_exactly_eight_characters_is_accepted(app: TestApp) {
     register(
         &app,
         json!({ "email": "ada@example.com", "password": "12345678" }),
@@ -143,11 +128,8 @@ async fn a_password_of_exactly_eight_characters_is_accepted() {
     .assert_status(201);
 }
 
-#[tokio::test]
-async fn register_with_malformed_json_is_a_bad_request() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(register_with_malformed_json_is_a_bad_request);
+async fn register_with_malformed_json_is_a_bad_request(app: TestApp) {
     post_raw_json(
         &app,
         REGISTER,
@@ -160,11 +142,8 @@ async fn register_with_malformed_json_is_a_bad_request() {
         .assert_error(400, "bad_request");
 }
 
-#[tokio::test]
-async fn register_and_login_with_missing_fields_fail_validation() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(register_and_login_with_missing_fields_fail_validation);
+async fn register_and_login_with_missing_fields_fail_validation(app: TestApp) {
     register(&app, json!({ "email": "ada@example.com" }))
         .await
         .assert_error(422, "validation_failed");
@@ -179,11 +158,8 @@ async fn register_and_login_with_missing_fields_fail_validation() {
         .assert_error(422, "validation_failed");
 }
 
-#[tokio::test]
-async fn login_returns_a_token_that_works_on_me() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(login_returns_a_token_that_works_on_me);
+async fn login_returns_a_token_that_works_on_me(app: TestApp) {
     let ada = app.register("ada").await;
     let response = app
         .post(
@@ -203,11 +179,8 @@ async fn login_returns_a_token_that_works_on_me() {
     assert_eq!(me.json()["id"], ada.id.as_str());
 }
 
-#[tokio::test]
-async fn login_ignores_case_and_surrounding_spaces_in_the_email() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(login_ignores_case_and_surrounding_spaces_in_the_email);
+async fn login_ignores_case_and_surrounding_spaces_in_the_email(app: TestApp) {
     let ada = app.register("ada").await;
     let response = app
         .post(
@@ -220,11 +193,8 @@ async fn login_ignores_case_and_surrounding_spaces_in_the_email() {
     assert_eq!(response.json()["user"]["id"], ada.id.as_str());
 }
 
-#[tokio::test]
-async fn wrong_password_and_unknown_email_get_the_same_401() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(wrong_password_and_unknown_email_get_the_same_401);
+async fn wrong_password_and_unknown_email_get_the_same_401(app: TestApp) {
     app.register("ada").await;
     let wrong_password = app
         .post(
@@ -249,11 +219,8 @@ async fn wrong_password_and_unknown_email_get_the_same_401() {
     );
 }
 
-#[tokio::test]
-async fn me_returns_the_callers_account() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(me_returns_the_callers_account);
+async fn me_returns_the_callers_account(app: TestApp) {
     let ada = app.register("ada").await;
     let me = app.get(ME, Some(&ada.token)).await;
     me.assert_status(200);
@@ -264,29 +231,20 @@ async fn me_returns_the_callers_account() {
     assert!(body["created_at"].is_string());
 }
 
-#[tokio::test]
-async fn me_without_a_token_is_unauthorized() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(me_without_a_token_is_unauthorized);
+async fn me_without_a_token_is_unauthorized(app: TestApp) {
     assert_unauthorized(&app.get(ME, None).await);
 }
 
-#[tokio::test]
-async fn me_with_a_garbage_token_is_unauthorized() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(me_with_a_garbage_token_is_unauthorized);
+async fn me_with_a_garbage_token_is_unauthorized(app: TestApp) {
     assert_unauthorized(&app.get(ME, Some("garbage")).await);
     assert_unauthorized(&app.get(ME, Some("not.a.jwt")).await);
     assert_unauthorized(&app.get(ME, Some("")).await);
 }
 
-#[tokio::test]
-async fn me_with_a_token_signed_by_another_secret_is_unauthorized() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(me_with_a_token_signed_by_another_secret_is_unauthorized);
+async fn me_with_a_token_signed_by_another_secret_is_unauthorized(app: TestApp) {
     let ada = app.register("ada").await;
     let keys = JwtKeys::new(b"another-secret", Duration::from_secs(3600));
     let forged = keys
@@ -295,11 +253,8 @@ async fn me_with_a_token_signed_by_another_secret_is_unauthorized() {
     assert_unauthorized(&app.get(ME, Some(&forged)).await);
 }
 
-#[tokio::test]
-async fn me_with_an_expired_token_is_unauthorized() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(me_with_an_expired_token_is_unauthorized);
+async fn me_with_an_expired_token_is_unauthorized(app: TestApp) {
     let ada = app.register("ada").await;
     let keys = JwtKeys::new(TEST_JWT_SECRET.as_bytes(), Duration::from_secs(3600));
     let now = unix_now();
@@ -323,11 +278,8 @@ async fn me_with_an_expired_token_is_unauthorized() {
     app.get(ME, Some(&valid)).await.assert_status(200);
 }
 
-#[tokio::test]
-async fn me_with_basic_authorization_is_unauthorized() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(me_with_basic_authorization_is_unauthorized);
+async fn me_with_basic_authorization_is_unauthorized(app: TestApp) {
     let response = app
         .send(
             app.client
@@ -338,11 +290,8 @@ async fn me_with_basic_authorization_is_unauthorized() {
     assert_unauthorized(&response);
 }
 
-#[tokio::test]
-async fn the_bearer_scheme_name_is_case_insensitive() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(the_bearer_scheme_name_is_case_insensitive);
+async fn the_bearer_scheme_name_is_case_insensitive(app: TestApp) {
     let ada = app.register("ada").await;
     let response = app
         .send(
@@ -354,11 +303,8 @@ async fn the_bearer_scheme_name_is_case_insensitive() {
     response.assert_status(200);
 }
 
-#[tokio::test]
-async fn deleting_my_account_revokes_its_token_and_its_login() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(deleting_my_account_revokes_its_token_and_its_login);
+async fn deleting_my_account_revokes_its_token_and_its_login(app: TestApp) {
     let ada = app.register("ada").await;
     let response = app.delete(ME, Some(&ada.token)).await;
     response.assert_status(204);
@@ -376,11 +322,8 @@ async fn deleting_my_account_revokes_its_token_and_its_login() {
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM users"), 0);
 }
 
-#[tokio::test]
-async fn a_deleted_accounts_email_can_register_again() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(a_deleted_accounts_email_can_register_again);
+async fn a_deleted_accounts_email_can_register_again(app: TestApp) {
     let first = app.register("ada").await;
     app.delete(ME, Some(&first.token)).await.assert_status(204);
     let second = app.register("ada").await;
@@ -389,16 +332,14 @@ async fn a_deleted_accounts_email_can_register_again() {
     app.get(ME, Some(&second.token)).await.assert_status(200);
 }
 
-#[tokio::test]
-async fn issued_tokens_carry_sub_iat_and_exp_for_the_configured_lifetime() {
-    let Some(app) = TestApp::spawn_with(canvas_server::Config {
-        token_ttl: Duration::from_secs(600),
-        ..crate::harness::test_config()
-    })
-    .await
-    else {
-        return;
-    };
+backend_test!(issued_tokens_carry_sub_iat_and_exp_for_the_configured_lifetime);
+async fn issued_tokens_carry_sub_iat_and_exp_for_the_configured_lifetime(backend: Backend) {
+    let app = backend
+        .spawn_with(canvas_server::Config {
+            token_ttl: Duration::from_secs(600),
+            ..crate::harness::test_config()
+        })
+        .await;
     let ada = app.register("ada").await;
     let keys = JwtKeys::new(TEST_JWT_SECRET.as_bytes(), Duration::from_secs(600));
     let claims = keys
@@ -409,12 +350,9 @@ async fn issued_tokens_carry_sub_iat_and_exp_for_the_configured_lifetime() {
     assert!((claims.iat - unix_now()).abs() < 60, "iat is now");
 }
 
-#[tokio::test]
-async fn me_with_a_token_of_another_algorithm_is_unauthorized() {
+backend_test!(me_with_a_token_of_another_algorithm_is_unauthorized);
+async fn me_with_a_token_of_another_algorithm_is_unauthorized(app: TestApp) {
     use jsonwebtoken::{Algorithm, EncodingKey, Header};
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
     let ada = app.register("ada").await;
     let now = unix_now();
     let claims = Claims {
@@ -431,11 +369,8 @@ async fn me_with_a_token_of_another_algorithm_is_unauthorized() {
     assert_unauthorized(&app.get(ME, Some(&hs512)).await);
 }
 
-#[tokio::test]
-async fn a_full_width_look_alike_email_is_the_existing_account() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(a_full_width_look_alike_email_is_the_existing_account);
+async fn a_full_width_look_alike_email_is_the_existing_account(app: TestApp) {
     register(
         &app,
         json!({ "email": "owner@x.io", "password": "password123" }),
@@ -461,11 +396,8 @@ async fn a_full_width_look_alike_email_is_the_existing_account() {
     assert_eq!(login.json()["user"]["email"], "owner@x.io");
 }
 
-#[tokio::test]
-async fn an_email_with_an_invisible_character_is_refused() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(an_email_with_an_invisible_character_is_refused);
+async fn an_email_with_an_invisible_character_is_refused(app: TestApp) {
     register(
         &app,
         json!({ "email": "owner@x.io", "password": "password123" }),
@@ -485,11 +417,8 @@ async fn an_email_with_an_invisible_character_is_refused() {
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM users"), 1);
 }
 
-#[tokio::test]
-async fn a_display_name_of_invisible_characters_only_is_refused() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(a_display_name_of_invisible_characters_only_is_refused);
+async fn a_display_name_of_invisible_characters_only_is_refused(app: TestApp) {
     for name in ["\u{200B}", "\u{FEFF}", "\u{200B} \u{FEFF}"] {
         register(
             &app,
@@ -501,11 +430,8 @@ async fn a_display_name_of_invisible_characters_only_is_refused() {
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM users"), 0);
 }
 
-#[tokio::test]
-async fn a_body_of_the_wrong_shape_gets_a_422_naming_no_rust_type() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(a_body_of_the_wrong_shape_gets_a_422_naming_no_rust_type);
+async fn a_body_of_the_wrong_shape_gets_a_422_naming_no_rust_type(app: TestApp) {
     let cases = [
         ("[]", "body must be a JSON object"),
         ("\"ada@example.com\"", "body must be a JSON object"),

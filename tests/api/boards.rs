@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::{TestApp, TestUser};
+use crate::harness::{backend_test, TestApp, TestUser};
 
 const BOARDS: &str = "/api/v1/boards";
 
@@ -28,11 +28,8 @@ async fn list(app: &TestApp, user: &TestUser, query: &str) -> Value {
     response.json()
 }
 
-#[tokio::test]
-async fn creating_a_board_makes_the_caller_its_owner() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(creating_a_board_makes_the_caller_its_owner);
+async fn creating_a_board_makes_the_caller_its_owner(app: TestApp) {
     let ada = app.register("ada").await;
     let response = app
         .post(
@@ -51,11 +48,8 @@ async fn creating_a_board_makes_the_caller_its_owner() {
     assert_eq!(board["created_at"], board["updated_at"]);
 }
 
-#[tokio::test]
-async fn board_names_must_be_1_to_200_characters_after_trimming() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(board_names_must_be_1_to_200_characters_after_trimming);
+async fn board_names_must_be_1_to_200_characters_after_trimming(app: TestApp) {
     let ada = app.register("ada").await;
     for name in [String::new(), "   ".to_owned(), "x".repeat(201)] {
         app.post(BOARDS, Some(&ada.token), json!({ "name": name }))
@@ -71,11 +65,8 @@ async fn board_names_must_be_1_to_200_characters_after_trimming() {
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM boards"), 1);
 }
 
-#[tokio::test]
-async fn creating_a_board_without_a_name_fails_validation() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(creating_a_board_without_a_name_fails_validation);
+async fn creating_a_board_without_a_name_fails_validation(app: TestApp) {
     let ada = app.register("ada").await;
     app.post(BOARDS, Some(&ada.token), json!({}))
         .await
@@ -85,13 +76,9 @@ async fn creating_a_board_without_a_name_fails_validation() {
         .assert_error(422, "validation_failed");
 }
 
-#[tokio::test]
-async fn board_routes_need_a_token() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+backend_test!(board_routes_need_a_token);
+async fn board_routes_need_a_token(app: TestApp) {
+    let (_, board) = app.user_with_board("ada").await;
     app.get(BOARDS, None)
         .await
         .assert_error(401, "unauthorized");
@@ -103,11 +90,8 @@ async fn board_routes_need_a_token() {
         .assert_error(401, "unauthorized");
 }
 
-#[tokio::test]
-async fn the_list_holds_only_boards_owned_by_or_shared_with_the_caller() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(the_list_holds_only_boards_owned_by_or_shared_with_the_caller);
+async fn the_list_holds_only_boards_owned_by_or_shared_with_the_caller(app: TestApp) {
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let cy = app.register("cy").await;
@@ -136,11 +120,8 @@ async fn the_list_holds_only_boards_owned_by_or_shared_with_the_caller() {
     assert_eq!(bobs["total"], 2);
 }
 
-#[tokio::test]
-async fn the_list_is_newest_updated_first_and_a_rename_moves_a_board_to_the_front() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(the_list_is_newest_updated_first_and_a_rename_moves_a_board_to_the_front);
+async fn the_list_is_newest_updated_first_and_a_rename_moves_a_board_to_the_front(app: TestApp) {
     let ada = app.register("ada").await;
     let first = app.create_board(&ada, "first").await;
     let second = app.create_board(&ada, "second").await;
@@ -167,11 +148,8 @@ async fn the_list_is_newest_updated_first_and_a_rename_moves_a_board_to_the_fron
     );
 }
 
-#[tokio::test]
-async fn saved_content_changes_move_a_board_to_the_front() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(saved_content_changes_move_a_board_to_the_front);
+async fn saved_content_changes_move_a_board_to_the_front(app: TestApp) {
     let ada = app.register("ada").await;
     let older = app.create_board(&ada, "older").await;
     let newer = app.create_board(&ada, "newer").await;
@@ -191,11 +169,8 @@ async fn saved_content_changes_move_a_board_to_the_front() {
     assert_eq!(ids(&list(&app, &ada, "").await), [older, newer]);
 }
 
-#[tokio::test]
-async fn the_list_pages_with_limit_and_offset() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(the_list_pages_with_limit_and_offset);
+async fn the_list_pages_with_limit_and_offset(app: TestApp) {
     let ada = app.register("ada").await;
     let mut created = Vec::new();
     for name in ["a", "b", "c", "d", "e"] {
@@ -220,11 +195,8 @@ async fn the_list_pages_with_limit_and_offset() {
     assert_eq!(ids(&page), created[0..1]);
 }
 
-#[tokio::test]
-async fn the_list_defaults_to_fifty_boards() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(the_list_defaults_to_fifty_boards);
+async fn the_list_defaults_to_fifty_boards(app: TestApp) {
     let ada = app.register("ada").await;
     for n in 0..51 {
         app.create_board(&ada, &format!("board {n}")).await;
@@ -234,11 +206,8 @@ async fn the_list_defaults_to_fifty_boards() {
     assert_eq!(ids(&page).len(), 50);
 }
 
-#[tokio::test]
-async fn out_of_range_paging_fails_validation() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(out_of_range_paging_fails_validation);
+async fn out_of_range_paging_fails_validation(app: TestApp) {
     let ada = app.register("ada").await;
     for query in ["?limit=0", "?limit=101", "?limit=-1", "?offset=-1"] {
         app.get(&format!("{BOARDS}{query}"), Some(&ada.token))
@@ -247,11 +216,8 @@ async fn out_of_range_paging_fails_validation() {
     }
 }
 
-#[tokio::test]
-async fn unparsable_paging_is_a_bad_request() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(unparsable_paging_is_a_bad_request);
+async fn unparsable_paging_is_a_bad_request(app: TestApp) {
     let ada = app.register("ada").await;
     for query in ["?limit=abc", "?offset=1.5"] {
         app.get(&format!("{BOARDS}{query}"), Some(&ada.token))
@@ -260,11 +226,8 @@ async fn unparsable_paging_is_a_bad_request() {
     }
 }
 
-#[tokio::test]
-async fn getting_a_board_shows_the_callers_role() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(getting_a_board_shows_the_callers_role);
+async fn getting_a_board_shows_the_callers_role(app: TestApp) {
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let cy = app.register("cy").await;
@@ -282,11 +245,8 @@ async fn getting_a_board_shows_the_callers_role() {
     }
 }
 
-#[tokio::test]
-async fn owner_and_editor_can_rename_a_board() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(owner_and_editor_can_rename_a_board);
+async fn owner_and_editor_can_rename_a_board(app: TestApp) {
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let board = app.create_board(&ada, "Plan").await;
@@ -320,13 +280,9 @@ async fn owner_and_editor_can_rename_a_board() {
     assert_eq!(seen["name"], "Roadmap 2");
 }
 
-#[tokio::test]
-async fn renaming_to_an_invalid_name_fails_validation_and_keeps_the_old_one() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+backend_test!(renaming_to_an_invalid_name_fails_validation_and_keeps_the_old_one);
+async fn renaming_to_an_invalid_name_fails_validation_and_keeps_the_old_one(app: TestApp) {
+    let (ada, board) = app.user_with_board("ada").await;
     for name in [String::new(), " ".to_owned(), "x".repeat(201)] {
         app.patch(
             &board_path(&board),
@@ -340,13 +296,9 @@ async fn renaming_to_an_invalid_name_fails_validation_and_keeps_the_old_one() {
     assert_eq!(seen["name"], "Plan");
 }
 
-#[tokio::test]
-async fn a_deleted_board_is_gone() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+backend_test!(a_deleted_board_is_gone);
+async fn a_deleted_board_is_gone(app: TestApp) {
+    let (ada, board) = app.user_with_board("ada").await;
     let response = app.delete(&board_path(&board), Some(&ada.token)).await;
     response.assert_status(204);
     assert!(response.bytes.is_empty(), "204 has no body");
@@ -361,11 +313,8 @@ async fn a_deleted_board_is_gone() {
     assert!(ids(&body).is_empty());
 }
 
-#[tokio::test]
-async fn deleting_a_board_removes_its_members_audit_and_state() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(deleting_a_board_removes_its_members_audit_and_state);
+async fn deleting_a_board_removes_its_members_audit_and_state(app: TestApp) {
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let board = app.create_board(&ada, "Plan").await;
@@ -393,13 +342,9 @@ async fn deleting_a_board_removes_its_members_audit_and_state() {
     assert_eq!(list(&app, &bob, "").await["total"], 0);
 }
 
-#[tokio::test]
-async fn a_board_name_of_invisible_characters_only_is_refused() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+backend_test!(a_board_name_of_invisible_characters_only_is_refused);
+async fn a_board_name_of_invisible_characters_only_is_refused(app: TestApp) {
+    let (ada, board) = app.user_with_board("ada").await;
     for name in ["\u{200B}", "\u{FEFF}", " \u{200B}\u{FEFF}\u{200B} "] {
         app.post(BOARDS, Some(&ada.token), json!({ "name": name }))
             .await

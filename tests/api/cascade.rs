@@ -4,13 +4,12 @@
 
 use serde_json::json;
 
-use crate::harness::{yjs_update, TestApp};
+use crate::harness::{backend_test, yjs_update, TestApp};
 
-#[tokio::test]
-async fn deleting_an_account_cascades_to_everything_it_owns_and_clears_its_authorship() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(deleting_an_account_cascades_to_everything_it_owns_and_clears_its_authorship);
+async fn deleting_an_account_cascades_to_everything_it_owns_and_clears_its_authorship(
+    app: TestApp,
+) {
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let cy = app.register("cy").await;
@@ -19,13 +18,9 @@ async fn deleting_an_account_cascades_to_everything_it_owns_and_clears_its_autho
     let adas = app.create_board(&ada, "Ada's").await;
     app.share(&adas, &ada, &bob, "editor").await;
     app.share(&adas, &ada, &cy, "viewer").await;
-    app.post_bytes(
-        &format!("/api/v1/boards/{adas}/updates"),
-        Some(&ada.token),
-        yjs_update("k", "v"),
-    )
-    .await
-    .assert_status(204);
+    app.post_update(&adas, &ada, yjs_update("k", "v"))
+        .await
+        .assert_status(204);
     app.wait_for_count("SELECT COUNT(*) AS n FROM board_states", 1)
         .await;
 
@@ -133,21 +128,14 @@ async fn deleting_an_account_cascades_to_everything_it_owns_and_clears_its_autho
     assert_eq!(cys_boards["items"][0]["id"], bobs.as_str());
 }
 
-#[tokio::test]
-async fn deleting_an_account_leaves_other_accounts_boards_alone() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(deleting_an_account_leaves_other_accounts_boards_alone);
+async fn deleting_an_account_leaves_other_accounts_boards_alone(app: TestApp) {
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let bobs = app.create_board(&bob, "Bob's").await;
-    app.post_bytes(
-        &format!("/api/v1/boards/{bobs}/updates"),
-        Some(&bob.token),
-        yjs_update("k", "v"),
-    )
-    .await
-    .assert_status(204);
+    app.post_update(&bobs, &bob, yjs_update("k", "v"))
+        .await
+        .assert_status(204);
     app.wait_for_count("SELECT COUNT(*) AS n FROM board_states", 1)
         .await;
     app.delete("/api/v1/me", Some(&ada.token))
@@ -156,9 +144,7 @@ async fn deleting_an_account_leaves_other_accounts_boards_alone() {
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM boards"), 1);
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM board_states"), 1);
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM audit_logs"), 1);
-    let state = app
-        .get(&format!("/api/v1/boards/{bobs}/state"), Some(&bob.token))
-        .await;
+    let state = app.board_state(&bobs, &bob).await;
     state.assert_status(200);
     assert_eq!(
         crate::harness::yjs_map_entries(&state.bytes)

@@ -6,10 +6,7 @@ use yrs::{
     Transact, WriteTxn, Xml, XmlElementPrelim, XmlFragment, XmlTextPrelim,
 };
 
-use crate::{
-    harness::{TestApp, TestUser},
-    sync_client::connect,
-};
+use crate::harness::{backend_test, TestApp, TestUser};
 
 fn content_path(board: &str, query: &str) -> String {
     format!("/api/v1/boards/{board}/content{query}")
@@ -19,13 +16,9 @@ async fn post_doc(app: &TestApp, board: &str, user: &TestUser, doc: &Doc) {
     let update = doc
         .transact()
         .encode_state_as_update_v1(&StateVector::default());
-    app.post_bytes(
-        &format!("/api/v1/boards/{board}/updates"),
-        Some(&user.token),
-        update,
-    )
-    .await
-    .assert_status(204);
+    app.post_update(board, user, update)
+        .await
+        .assert_status(204);
 }
 
 fn every_kind() -> Doc {
@@ -58,11 +51,8 @@ fn every_kind() -> Doc {
     doc
 }
 
-#[tokio::test]
-async fn every_root_is_rendered_by_the_kind_its_content_shows() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(every_root_is_rendered_by_the_kind_its_content_shows);
+async fn every_root_is_rendered_by_the_kind_its_content_shows(app: TestApp) {
     let ada = app.register("ada").await;
     let vic = app.register("vic").await;
     let out = app.register("out").await;
@@ -94,13 +84,9 @@ async fn every_root_is_rendered_by_the_kind_its_content_shows() {
         .assert_error(404, "not_found");
 }
 
-#[tokio::test]
-async fn types_override_the_inference_and_bad_ones_are_refused() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+backend_test!(types_override_the_inference_and_bad_ones_are_refused);
+async fn types_override_the_inference_and_bad_ones_are_refused(app: TestApp) {
+    let (ada, board) = app.user_with_board("ada").await;
     post_doc(&app, &board, &ada, &every_kind()).await;
     let response = app
         .get(
@@ -126,14 +112,10 @@ async fn types_override_the_inference_and_bad_ones_are_refused() {
     }
 }
 
-#[tokio::test]
-async fn a_live_board_is_read_from_its_open_document() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
-    let mut client = connect(&app.sync_url(&board, &ada.token)).await;
+backend_test!(a_live_board_is_read_from_its_open_document);
+async fn a_live_board_is_read_from_its_open_document(app: TestApp) {
+    let (ada, board) = app.user_with_board("ada").await;
+    let mut client = app.connect(&board, &ada).await;
     client
         .edit(|txn| {
             txn.get_or_insert_text("notes").insert(txn, 0, "typed live");
@@ -167,26 +149,18 @@ fn nested_maps(depth: usize) -> Doc {
     doc
 }
 
-#[tokio::test]
-async fn an_update_nesting_types_past_the_limit_is_refused_and_a_board_at_the_limit_renders() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Deep").await;
+backend_test!(an_update_nesting_types_past_the_limit_is_refused_and_a_board_at_the_limit_renders);
+async fn an_update_nesting_types_past_the_limit_is_refused_and_a_board_at_the_limit_renders(
+    app: TestApp,
+) {
+    let (ada, board) = app.user_with_board("ada").await;
     // Deep enough that yrs, deleting it, would recurse past a thread's stack
     // and abort the process; one level past the limit is refused alike.
     for depth in [20_000, 65] {
         let update = nested_maps(depth)
             .transact()
             .encode_state_as_update_v1(&StateVector::default());
-        let refused = app
-            .post_bytes(
-                &format!("/api/v1/boards/{board}/updates"),
-                Some(&ada.token),
-                update,
-            )
-            .await;
+        let refused = app.post_update(&board, &ada, update).await;
         refused.assert_error(400, "bad_request");
         assert!(
             refused.json()["error"]["message"]
@@ -218,13 +192,9 @@ async fn an_update_nesting_types_past_the_limit_is_refused_and_a_board_at_the_li
         txn.get_or_insert_map("deep").remove(&mut txn, "inner");
     }
     let removal = at_limit.transact().encode_state_as_update_v1(&before);
-    app.post_bytes(
-        &format!("/api/v1/boards/{board}/updates"),
-        Some(&ada.token),
-        removal,
-    )
-    .await
-    .assert_status(204);
+    app.post_update(&board, &ada, removal)
+        .await
+        .assert_status(204);
     let after = app.get(&content_path(&board, ""), Some(&ada.token)).await;
     after.assert_status(200);
     let body = after.json();

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::TestApp;
+use crate::harness::{backend_test, TestApp};
 
 /// Asserts that `value` is an object with exactly these keys.
 #[track_caller]
@@ -37,12 +37,8 @@ const BOARD: &[&str] = &["id", "name", "owner_id", "role", "created_at", "update
 const MEMBER: &[&str] = &["user_id", "email", "display_name", "role"];
 const AUDIT_ENTRY: &[&str] = &["id", "actor_id", "action", "detail", "created_at"];
 
-#[tokio::test]
-async fn register_create_share_rename_list_delete() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-
+backend_test!(register_create_share_rename_list_delete);
+async fn register_create_share_rename_list_delete(app: TestApp) {
     // Two accounts: one names itself, one takes the default display name.
     let response = app
         .post(

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use canvas_server::Config;
 
-use crate::harness::{test_config, yjs_map_entries, yjs_update, TestApp};
+use crate::harness::{backend_test, test_config, yjs_map_entries, yjs_update, Backend, TestApp};
 
 /// Saves that wait a minute: what survives then survived through the journal.
 fn without_saves() -> Config {
@@ -40,20 +40,13 @@ fn framed(updates: &[&[u8]]) -> Vec<u8> {
     row
 }
 
-#[tokio::test]
-async fn a_rest_update_is_in_the_journal_when_it_is_answered_204() {
-    let Some(app) = TestApp::spawn_with(without_saves()).await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
-    app.post_bytes(
-        &format!("/api/v1/boards/{board}/updates"),
-        Some(&ada.token),
-        yjs_update("k", "v"),
-    )
-    .await
-    .assert_status(204);
+backend_test!(a_rest_update_is_in_the_journal_when_it_is_answered_204);
+async fn a_rest_update_is_in_the_journal_when_it_is_answered_204(backend: Backend) {
+    let app = backend.spawn_with(without_saves()).await;
+    let (ada, board) = app.user_with_board("ada").await;
+    app.post_update(&board, &ada, yjs_update("k", "v"))
+        .await
+        .assert_status(204);
     // No waiting: the answer came after the commit.
     assert_eq!(journal_rows(&app, &board), 1);
     assert_eq!(
@@ -74,29 +67,20 @@ async fn a_rest_update_is_in_the_journal_when_it_is_answered_204() {
     }
 }
 
-#[tokio::test]
-async fn a_board_loads_its_snapshot_and_its_journal_then_compacts_them() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
-    app.post_bytes(
-        &format!("/api/v1/boards/{board}/updates"),
-        Some(&ada.token),
-        yjs_update("saved", "s"),
-    )
-    .await
-    .assert_status(204);
+backend_test!(a_board_loads_its_snapshot_and_its_journal_then_compacts_them);
+async fn a_board_loads_its_snapshot_and_its_journal_then_compacts_them(app: TestApp) {
+    let (ada, board) = app.user_with_board("ada").await;
+    app.post_update(&board, &ada, yjs_update("saved", "s"))
+        .await
+        .assert_status(204);
     // Saved (the journal compacted into the snapshot) and unloaded.
     app.wait_for_count(
         &format!("SELECT COUNT(*) AS n FROM board_journal WHERE board_id = '{board}'"),
         0,
     )
     .await;
-    let board_id = uuid::Uuid::parse_str(&board).expect("id");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while app.state.live.loaded(board_id).is_some() {
+    while app.is_loaded(&board) {
         assert!(tokio::time::Instant::now() < deadline, "never unloaded");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -105,9 +89,7 @@ async fn a_board_loads_its_snapshot_and_its_journal_then_compacts_them() {
         app.database
             .insert_journal_row(&board, &framed(&[&yjs_update(key, key)]));
     }
-    let state = app
-        .get(&format!("/api/v1/boards/{board}/state"), Some(&ada.token))
-        .await;
+    let state = app.board_state(&board, &ada).await;
     state.assert_status(200);
     let entries = yjs_map_entries(&state.bytes);
     assert_eq!(
@@ -124,13 +106,9 @@ async fn a_board_loads_its_snapshot_and_its_journal_then_compacts_them() {
     assert_eq!(yjs_map_entries(&saved).len(), 4);
 }
 
-#[tokio::test]
-async fn an_undecodable_journal_row_is_kept_aside_and_the_rest_loads() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+backend_test!(an_undecodable_journal_row_is_kept_aside_and_the_rest_loads);
+async fn an_undecodable_journal_row_is_kept_aside_and_the_rest_loads(app: TestApp) {
+    let (ada, board) = app.user_with_board("ada").await;
     app.database
         .insert_journal_row(&board, &framed(&[&yjs_update("before", "1")]));
     // Framed, but the update inside is the hostile-input payload.
@@ -141,9 +119,7 @@ async fn an_undecodable_journal_row_is_kept_aside_and_the_rest_loads() {
     app.database
         .insert_journal_row(&board, &framed(&[&yjs_update("after", "2")]));
 
-    let state = app
-        .get(&format!("/api/v1/boards/{board}/state"), Some(&ada.token))
-        .await;
+    let state = app.board_state(&board, &ada).await;
     state.assert_status(200);
     let entries = yjs_map_entries(&state.bytes);
     assert!(entries.contains_key("before") && entries.contains_key("after"));
@@ -170,27 +146,18 @@ async fn an_undecodable_journal_row_is_kept_aside_and_the_rest_loads() {
     );
     // And they block nothing later: the board loads again after a restart.
     let app = app.restart().await;
-    let state = app
-        .get(&format!("/api/v1/boards/{board}/state"), Some(&ada.token))
-        .await;
+    let state = app.board_state(&board, &ada).await;
     state.assert_status(200);
     assert_eq!(yjs_map_entries(&state.bytes).len(), 2);
 }
 
-#[tokio::test]
-async fn deleting_a_board_deletes_its_journal() {
-    let Some(app) = TestApp::spawn_with(without_saves()).await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
-    app.post_bytes(
-        &format!("/api/v1/boards/{board}/updates"),
-        Some(&ada.token),
-        yjs_update("k", "v"),
-    )
-    .await
-    .assert_status(204);
+backend_test!(deleting_a_board_deletes_its_journal);
+async fn deleting_a_board_deletes_its_journal(backend: Backend) {
+    let app = backend.spawn_with(without_saves()).await;
+    let (ada, board) = app.user_with_board("ada").await;
+    app.post_update(&board, &ada, yjs_update("k", "v"))
+        .await
+        .assert_status(204);
     assert_eq!(journal_rows(&app, &board), 1);
     app.delete(&format!("/api/v1/boards/{board}"), Some(&ada.token))
         .await
@@ -214,17 +181,12 @@ fn used_bytes(app: &TestApp) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_thousand_overwrites_of_one_key_leave_the_database_near_the_compacted_size() {
-    if crate::BACKEND != crate::harness::Backend::Sqlite {
-        // Pages are SQLite's measure; PostgreSQL reclaims space by VACUUM.
-        return;
-    }
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+    // On SQLite only: pages are SQLite's measure; PostgreSQL reclaims space
+    // by VACUUM.
+    let app = TestApp::spawn().await;
+    let (ada, board) = app.user_with_board("ada").await;
     let before = used_bytes(&app);
-    let mut client = crate::sync_client::connect(&app.sync_url(&board, &ada.token)).await;
+    let mut client = app.connect(&board, &ada).await;
     const OVERWRITES: usize = 20_000;
     for n in 0..OVERWRITES {
         client
@@ -259,15 +221,12 @@ async fn twenty_thousand_overwrites_of_one_key_leave_the_database_near_the_compa
     );
 }
 
-#[tokio::test]
-async fn the_last_save_at_shutdown_compacts_the_journal_it_covers() {
-    let Some(mut app) = TestApp::spawn_with(without_saves()).await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
-    let mut client = crate::sync_client::connect(&app.sync_url(&board, &ada.token)).await;
-    let mut watcher = crate::sync_client::connect(&app.sync_url(&board, &ada.token)).await;
+backend_test!(the_last_save_at_shutdown_compacts_the_journal_it_covers);
+async fn the_last_save_at_shutdown_compacts_the_journal_it_covers(backend: Backend) {
+    let mut app = backend.spawn_with(without_saves()).await;
+    let (ada, board) = app.user_with_board("ada").await;
+    let mut client = app.connect(&board, &ada).await;
+    let mut watcher = app.connect(&board, &ada).await;
     for n in 0..20 {
         client
             .edit(move |txn| {
@@ -276,13 +235,9 @@ async fn the_last_save_at_shutdown_compacts_the_journal_it_covers() {
             })
             .await;
     }
-    app.post_bytes(
-        &format!("/api/v1/boards/{board}/updates"),
-        Some(&ada.token),
-        yjs_update("rest", "r"),
-    )
-    .await
-    .assert_status(204);
+    app.post_update(&board, &ada, yjs_update("rest", "r"))
+        .await
+        .assert_status(204);
     // The server has them all (it relayed them).
     watcher
         .wait_for(|c| crate::server_process::keys_of(c).len() == 21)

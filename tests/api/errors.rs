@@ -5,7 +5,7 @@ use reqwest::{header::CONTENT_TYPE, Method};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::harness::{test_config, yjs_update, TestApp, TestResponse};
+use crate::harness::{backend_test, test_config, yjs_update, Backend, TestApp, TestResponse};
 
 /// Garbage that yrs is slow to reject (see the hazards of untrusted updates).
 const HOSTILE_UPDATE: [u8; 5] = [0x86, 0x9a, 0xe2, 0xb6, 0x11];
@@ -22,11 +22,8 @@ fn assert_json_envelope(response: &TestResponse, status: u16, code: &str) {
     );
 }
 
-#[tokio::test]
-async fn an_unknown_route_is_not_found_in_the_envelope() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(an_unknown_route_is_not_found_in_the_envelope);
+async fn an_unknown_route_is_not_found_in_the_envelope(app: TestApp) {
     for path in [
         "/nope",
         "/api/v1/nope",
@@ -42,13 +39,9 @@ async fn an_unknown_route_is_not_found_in_the_envelope() {
     );
 }
 
-#[tokio::test]
-async fn a_malformed_id_is_not_found_in_the_envelope() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+backend_test!(a_malformed_id_is_not_found_in_the_envelope);
+async fn a_malformed_id_is_not_found_in_the_envelope(app: TestApp) {
+    let (ada, board) = app.user_with_board("ada").await;
     for path in [
         "/api/v1/boards/not-a-uuid".to_owned(),
         "/api/v1/boards/12345".to_owned(),
@@ -65,13 +58,9 @@ async fn a_malformed_id_is_not_found_in_the_envelope() {
     );
 }
 
-#[tokio::test]
-async fn a_wrong_method_is_405_in_the_envelope() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+backend_test!(a_wrong_method_is_405_in_the_envelope);
+async fn a_wrong_method_is_405_in_the_envelope(app: TestApp) {
+    let (ada, board) = app.user_with_board("ada").await;
     let cases = [
         (Method::PUT, "/api/v1/boards".to_owned()),
         (Method::DELETE, "/api/v1/boards".to_owned()),
@@ -99,11 +88,8 @@ async fn a_wrong_method_is_405_in_the_envelope() {
     }
 }
 
-#[tokio::test]
-async fn a_json_body_with_another_content_type_is_415() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(a_json_body_with_another_content_type_is_415);
+async fn a_json_body_with_another_content_type_is_415(app: TestApp) {
     let body = r#"{"email": "ada@example.com", "password": "password123"}"#;
     for content_type in [Some("text/plain"), None] {
         let mut request = app.client.post(app.url("/api/v1/auth/register")).body(body);
@@ -116,11 +102,8 @@ async fn a_json_body_with_another_content_type_is_415() {
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM users"), 0);
 }
 
-#[tokio::test]
-async fn a_json_body_over_64_kib_is_payload_too_large() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(a_json_body_over_64_kib_is_payload_too_large);
+async fn a_json_body_over_64_kib_is_payload_too_large(app: TestApp) {
     let ada = app.register("ada").await;
     let response = app
         .post(
@@ -141,11 +124,8 @@ async fn a_json_body_over_64_kib_is_payload_too_large() {
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM boards"), 0);
 }
 
-#[tokio::test]
-async fn malformed_json_is_a_bad_request() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(malformed_json_is_a_bad_request);
+async fn malformed_json_is_a_bad_request(app: TestApp) {
     let ada = app.register("ada").await;
     let response = app
         .send(
@@ -159,18 +139,15 @@ async fn malformed_json_is_a_bad_request() {
     assert_json_envelope(&response, 400, "bad_request");
 }
 
-#[tokio::test]
-async fn an_update_over_max_message_bytes_is_payload_too_large() {
-    let Some(app) = TestApp::spawn_with(canvas_server::Config {
-        max_message_bytes: 1024,
-        ..test_config()
-    })
-    .await
-    else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+backend_test!(an_update_over_max_message_bytes_is_payload_too_large);
+async fn an_update_over_max_message_bytes_is_payload_too_large(backend: Backend) {
+    let app = backend
+        .spawn_with(canvas_server::Config {
+            max_message_bytes: 1024,
+            ..test_config()
+        })
+        .await;
+    let (ada, board) = app.user_with_board("ada").await;
     let path = format!("/api/v1/boards/{board}/updates");
     let big = yjs_update("k", &"x".repeat(2048));
     assert!(big.len() > 1024);
@@ -184,18 +161,17 @@ async fn an_update_over_max_message_bytes_is_payload_too_large() {
         .assert_status(204);
 }
 
-#[tokio::test]
-async fn an_update_over_max_message_bytes_without_a_declared_length_is_payload_too_large() {
-    let Some(app) = TestApp::spawn_with(canvas_server::Config {
-        max_message_bytes: 1024,
-        ..test_config()
-    })
-    .await
-    else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+backend_test!(an_update_over_max_message_bytes_without_a_declared_length_is_payload_too_large);
+async fn an_update_over_max_message_bytes_without_a_declared_length_is_payload_too_large(
+    backend: Backend,
+) {
+    let app = backend
+        .spawn_with(canvas_server::Config {
+            max_message_bytes: 1024,
+            ..test_config()
+        })
+        .await;
+    let (ada, board) = app.user_with_board("ada").await;
     let body = yjs_update("k", &"x".repeat(2048));
     let (status, response) = chunked_post(
         &app,
@@ -206,30 +182,18 @@ async fn an_update_over_max_message_bytes_without_a_declared_length_is_payload_t
     .await;
     assert_eq!(status, 413, "{response}");
     assert!(response.contains("payload_too_large"), "{response}");
-    let state = app
-        .get(&format!("/api/v1/boards/{board}/state"), Some(&ada.token))
-        .await;
+    let state = app.board_state(&board, &ada).await;
     assert!(crate::harness::yjs_map_entries(&state.bytes).is_empty());
 }
 
-#[tokio::test]
-async fn an_update_larger_than_the_json_limit_is_accepted_below_max_message_bytes() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+backend_test!(an_update_larger_than_the_json_limit_is_accepted_below_max_message_bytes);
+async fn an_update_larger_than_the_json_limit_is_accepted_below_max_message_bytes(app: TestApp) {
+    let (ada, board) = app.user_with_board("ada").await;
     let value = "x".repeat(200 * 1024);
-    app.post_bytes(
-        &format!("/api/v1/boards/{board}/updates"),
-        Some(&ada.token),
-        yjs_update("k", &value),
-    )
-    .await
-    .assert_status(204);
-    let state = app
-        .get(&format!("/api/v1/boards/{board}/state"), Some(&ada.token))
-        .await;
+    app.post_update(&board, &ada, yjs_update("k", &value))
+        .await
+        .assert_status(204);
+    let state = app.board_state(&board, &ada).await;
     state.assert_status(200);
     assert_eq!(
         crate::harness::yjs_map_entries(&state.bytes).get("k"),
@@ -237,13 +201,9 @@ async fn an_update_larger_than_the_json_limit_is_accepted_below_max_message_byte
     );
 }
 
-#[tokio::test]
-async fn an_undecodable_update_is_a_bad_request() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+backend_test!(an_undecodable_update_is_a_bad_request);
+async fn an_undecodable_update_is_a_bad_request(app: TestApp) {
+    let (ada, board) = app.user_with_board("ada").await;
     let path = format!("/api/v1/boards/{board}/updates");
     let mut truncated = yjs_update("k", "value");
     truncated.truncate(truncated.len() / 2);
@@ -261,9 +221,7 @@ async fn an_undecodable_update_is_a_bad_request() {
     app.post_bytes(&path, Some(&ada.token), yjs_update("k", "v"))
         .await
         .assert_status(204);
-    let state = app
-        .get(&format!("/api/v1/boards/{board}/state"), Some(&ada.token))
-        .await;
+    let state = app.board_state(&board, &ada).await;
     assert_eq!(
         crate::harness::yjs_map_entries(&state.bytes)
             .get("k")
@@ -272,37 +230,23 @@ async fn an_undecodable_update_is_a_bad_request() {
     );
 }
 
-#[tokio::test]
-async fn an_empty_update_is_accepted() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
-    app.post_bytes(
-        &format!("/api/v1/boards/{board}/updates"),
-        Some(&ada.token),
-        vec![0, 0],
-    )
-    .await
-    .assert_status(204);
+backend_test!(an_empty_update_is_accepted);
+async fn an_empty_update_is_accepted(app: TestApp) {
+    let (ada, board) = app.user_with_board("ada").await;
+    app.post_update(&board, &ada, vec![0, 0])
+        .await
+        .assert_status(204);
 }
 
-#[tokio::test]
-async fn healthz_answers_ok_without_a_token() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(healthz_answers_ok_without_a_token);
+async fn healthz_answers_ok_without_a_token(app: TestApp) {
     let response = app.get("/healthz", None).await;
     response.assert_status(200);
     assert_eq!(response.json(), json!({ "status": "ok" }));
 }
 
-#[tokio::test]
-async fn docs_are_served_as_html() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(docs_are_served_as_html);
+async fn docs_are_served_as_html(app: TestApp) {
     let response = app.get("/docs", None).await;
     response.assert_status(200);
     let content_type = response.headers[CONTENT_TYPE]
@@ -330,11 +274,8 @@ fn referenced_urls(html: &str) -> Vec<String> {
     urls
 }
 
-#[tokio::test]
-async fn the_docs_page_loads_only_same_origin_assets_served_from_the_binary() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(the_docs_page_loads_only_same_origin_assets_served_from_the_binary);
+async fn the_docs_page_loads_only_same_origin_assets_served_from_the_binary(app: TestApp) {
     let page = app.get("/docs/", None).await;
     page.assert_status(200);
     let html = page.text();
@@ -380,11 +321,8 @@ async fn the_docs_page_loads_only_same_origin_assets_served_from_the_binary() {
     assert!(!script.contains("https://"), "{script}");
 }
 
-#[tokio::test]
-async fn the_openapi_document_is_served_as_openapi_3_1() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(the_openapi_document_is_served_as_openapi_3_1);
+async fn the_openapi_document_is_served_as_openapi_3_1(app: TestApp) {
     let response = app.get("/api/openapi.json", None).await;
     response.assert_status(200);
     let body = response.json();

@@ -27,14 +27,12 @@ fn peak_rss_kib() -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_frames_close_only_their_socket_and_other_boards_keep_answering() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+    let app = TestApp::spawn().await;
     let ada = app.register("ada").await;
     let target = app.create_board(&ada, "Target").await;
     let calm = app.create_board(&ada, "Calm").await;
-    let mut writer = connect(&app.sync_url(&calm, &ada.token)).await;
-    let mut watcher = connect(&app.sync_url(&calm, &ada.token)).await;
+    let mut writer = app.connect(&calm, &ada).await;
+    let mut watcher = app.connect(&calm, &ada).await;
     let peak_before = peak_rss_kib();
 
     let url = app.sync_url(&target, &ada.token);
@@ -74,8 +72,8 @@ async fn hostile_frames_close_only_their_socket_and_other_boards_keep_answering(
         "peak memory grew by {peak_growth_mib} MiB"
     );
     // The attacked board still serves.
-    let mut a = connect(&app.sync_url(&target, &ada.token)).await;
-    let mut b = connect(&app.sync_url(&target, &ada.token)).await;
+    let mut a = app.connect(&target, &ada).await;
+    let mut b = app.connect(&target, &ada).await;
     a.edit(|txn| {
         txn.get_or_insert_map("map").insert(txn, "alive", true);
     })
@@ -86,11 +84,8 @@ async fn hostile_frames_close_only_their_socket_and_other_boards_keep_answering(
 
 #[tokio::test]
 async fn hostile_rest_update_bodies_are_refused_with_400() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+    let app = TestApp::spawn().await;
+    let (ada, board) = app.user_with_board("ada").await;
     let path = format!("/api/v1/boards/{board}/updates");
     let mut noise = Noise(7);
     let mut bodies = vec![HAZARD.to_vec(), vec![], vec![0xff; 3]];
@@ -102,9 +97,7 @@ async fn hostile_rest_update_bodies_are_refused_with_400() {
         }
     }
     // Nothing garbage was stored, and the board still takes real edits.
-    let state = app
-        .get(&format!("/api/v1/boards/{board}/state"), Some(&ada.token))
-        .await;
+    let state = app.board_state(&board, &ada).await;
     state.assert_status(200);
     content_of(&state.bytes);
     assert!(matches!(
@@ -118,12 +111,9 @@ async fn hostile_rest_update_bodies_are_refused_with_400() {
 
 #[tokio::test]
 async fn a_socket_nesting_types_past_the_limit_is_closed_with_1007_and_the_board_keeps_serving() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Deep").await;
-    let mut attacker = connect(&app.sync_url(&board, &ada.token)).await;
+    let app = TestApp::spawn().await;
+    let (ada, board) = app.user_with_board("ada").await;
+    let mut attacker = app.connect(&board, &ada).await;
     // Deleting this chain would make yrs recurse 20,000 levels and overflow
     // the stack; the server refuses to take it in at all.
     attacker
@@ -135,12 +125,10 @@ async fn a_socket_nesting_types_past_the_limit_is_closed_with_1007_and_the_board
         })
         .await;
     assert_eq!(attacker.ended().await, Ended::Closed(1007));
-    let mut a = connect(&app.sync_url(&board, &ada.token)).await;
-    let mut b = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut a = app.connect(&board, &ada).await;
+    let mut b = app.connect(&board, &ada).await;
     round_trip(&mut a, &mut b, "alive").await;
-    let state = app
-        .get(&format!("/api/v1/boards/{board}/state"), Some(&ada.token))
-        .await;
+    let state = app.board_state(&board, &ada).await;
     state.assert_status(200);
     use yrs::{updates::decoder::Decode, ReadTxn, Transact};
     let doc = yrs::Doc::new();

@@ -17,13 +17,12 @@ use canvas_server::{
         store::StoreFuture,
         BoardService, BoardStore, JournalLimits, JournalWriter, QueueLimits, ServiceSettings,
     },
-    config::DatabaseLocation,
     db::{Db, SaveOutcome, StoredState},
 };
 use uuid::Uuid;
 use yrs::{updates::decoder::Decode, Map, Transact, Update};
 
-use crate::harness::yjs_update;
+use crate::harness::{yjs_update, Backend, TestDatabase};
 
 fn settings(debounce_ms: u64) -> ServiceSettings {
     ServiceSettings {
@@ -36,12 +35,9 @@ fn settings(debounce_ms: u64) -> ServiceSettings {
     }
 }
 
-/// A database file with one user and one board; returns it and the board id.
-async fn database_with_a_board(dir: &tempfile::TempDir) -> (Db, Uuid) {
-    let path = dir.path().join("canvas.db").to_string_lossy().into_owned();
-    let db = Db::open(&DatabaseLocation::SqliteFile(path))
-        .await
-        .expect("opens");
+/// `database` with one user and one board; returns it opened and the board id.
+async fn database_with_a_board(database: &TestDatabase) -> (Db, Uuid) {
+    let db = database.open().await;
     let user = db
         .create_user("ada@example.com".into(), "ada".into(), "x".into())
         .await
@@ -130,8 +126,8 @@ impl BoardStore for RacingStore {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_save_racing_appends_deletes_only_rows_its_snapshot_holds() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (db, board) = database_with_a_board(&dir).await;
+    let database = Backend::Sqlite.database();
+    let (db, board) = database_with_a_board(&database).await;
     let store = Arc::new(RacingStore {
         db: db.clone(),
         service: OnceLock::new(),
@@ -213,8 +209,8 @@ impl JournalStore for BrokenJournal {
 
 #[tokio::test]
 async fn a_rest_update_the_journal_cannot_commit_is_refused_yet_applied_and_saved() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (db, board) = database_with_a_board(&dir).await;
+    let database = Backend::Sqlite.database();
+    let (db, board) = database_with_a_board(&database).await;
     let journal = JournalWriter::start(
         Arc::new(BrokenJournal { hangs: false }),
         JournalLimits {

@@ -1,10 +1,12 @@
 //! Integration tests: the real server on port 0, driven over HTTP and WebSocket.
 //! Files mirror the URL space.
+//!
+//! Every test runs on SQLite. The REST, sync, webhook and multi-instance
+//! suites are marked `backend_test!` and run again on PostgreSQL (as
+//! `…::postgres`, a schema per test) when `TEST_POSTGRES_URL` is set;
+//! `schema_equivalence` checks that both migration sets build one schema.
 
 mod harness;
-
-/// These suites run on SQLite; `tests/postgres` runs them again on PostgreSQL.
-pub const BACKEND: harness::Backend = harness::Backend::Sqlite;
 
 mod audit;
 mod auth;
@@ -26,6 +28,7 @@ mod operations;
 mod request_bodies;
 mod rfc6455;
 mod roles;
+mod schema_equivalence;
 mod server_process;
 mod shutdown;
 mod sync;

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::{TestApp, TestUser};
+use crate::harness::{backend_test, TestApp, TestUser};
 
 fn members_path(board: &str) -> String {
     format!("/api/v1/boards/{board}/members")
@@ -34,13 +34,9 @@ fn pair(email: &str, role: &str) -> (String, String) {
     (email.to_owned(), role.to_owned())
 }
 
-#[tokio::test]
-async fn the_member_list_includes_the_owner() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+backend_test!(the_member_list_includes_the_owner);
+async fn the_member_list_includes_the_owner(app: TestApp) {
+    let (ada, board) = app.user_with_board("ada").await;
     let items = members(&app, &board, &ada).await;
     assert_eq!(
         items,
@@ -53,11 +49,8 @@ async fn the_member_list_includes_the_owner() {
     );
 }
 
-#[tokio::test]
-async fn putting_a_member_adds_them() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(putting_a_member_adds_them);
+async fn putting_a_member_adds_them(app: TestApp) {
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let board = app.create_board(&ada, "Plan").await;
@@ -92,11 +85,8 @@ async fn putting_a_member_adds_them() {
     assert_eq!(seen.json()["role"], "editor");
 }
 
-#[tokio::test]
-async fn putting_a_member_finds_the_email_whatever_its_case() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(putting_a_member_finds_the_email_whatever_its_case);
+async fn putting_a_member_finds_the_email_whatever_its_case(app: TestApp) {
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let board = app.create_board(&ada, "Plan").await;
@@ -111,11 +101,8 @@ async fn putting_a_member_finds_the_email_whatever_its_case() {
     assert_eq!(response.json()["user_id"], bob.id.as_str());
 }
 
-#[tokio::test]
-async fn putting_an_existing_member_changes_their_role() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(putting_an_existing_member_changes_their_role);
+async fn putting_an_existing_member_changes_their_role(app: TestApp) {
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let board = app.create_board(&ada, "Plan").await;
@@ -144,13 +131,9 @@ async fn putting_an_existing_member_changes_their_role() {
     );
 }
 
-#[tokio::test]
-async fn putting_an_unknown_email_is_not_found() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+backend_test!(putting_an_unknown_email_is_not_found);
+async fn putting_an_unknown_email_is_not_found(app: TestApp) {
+    let (ada, board) = app.user_with_board("ada").await;
     app.put(
         &members_path(&board),
         Some(&ada.token),
@@ -160,11 +143,8 @@ async fn putting_an_unknown_email_is_not_found() {
     .assert_error(404, "not_found");
 }
 
-#[tokio::test]
-async fn only_editor_and_viewer_roles_can_be_given() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(only_editor_and_viewer_roles_can_be_given);
+async fn only_editor_and_viewer_roles_can_be_given(app: TestApp) {
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let board = app.create_board(&ada, "Plan").await;
@@ -180,13 +160,9 @@ async fn only_editor_and_viewer_roles_can_be_given() {
     assert_eq!(members(&app, &board, &ada).await.len(), 1);
 }
 
-#[tokio::test]
-async fn the_owner_cannot_be_changed_through_put() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+backend_test!(the_owner_cannot_be_changed_through_put);
+async fn the_owner_cannot_be_changed_through_put(app: TestApp) {
+    let (ada, board) = app.user_with_board("ada").await;
     for role in ["editor", "viewer"] {
         app.put(
             &members_path(&board),
@@ -202,13 +178,9 @@ async fn the_owner_cannot_be_changed_through_put() {
     );
 }
 
-#[tokio::test]
-async fn putting_a_member_with_missing_fields_fails_validation() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+backend_test!(putting_a_member_with_missing_fields_fails_validation);
+async fn putting_a_member_with_missing_fields_fails_validation(app: TestApp) {
+    let (ada, board) = app.user_with_board("ada").await;
     app.put(
         &members_path(&board),
         Some(&ada.token),
@@ -218,11 +190,8 @@ async fn putting_a_member_with_missing_fields_fails_validation() {
     .assert_error(422, "validation_failed");
 }
 
-#[tokio::test]
-async fn removing_a_member_takes_the_board_away_from_them() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(removing_a_member_takes_the_board_away_from_them);
+async fn removing_a_member_takes_the_board_away_from_them(app: TestApp) {
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let board = app.create_board(&ada, "Plan").await;
@@ -251,11 +220,8 @@ async fn removing_a_member_takes_the_board_away_from_them() {
     assert_eq!(listed.json()["total"], 0);
 }
 
-#[tokio::test]
-async fn removing_someone_who_is_not_a_member_is_not_found() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(removing_someone_who_is_not_a_member_is_not_found);
+async fn removing_someone_who_is_not_a_member_is_not_found(app: TestApp) {
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let board = app.create_board(&ada, "Plan").await;
@@ -279,13 +245,9 @@ async fn removing_someone_who_is_not_a_member_is_not_found() {
     .assert_error(404, "not_found");
 }
 
-#[tokio::test]
-async fn the_owner_cannot_be_removed() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+backend_test!(the_owner_cannot_be_removed);
+async fn the_owner_cannot_be_removed(app: TestApp) {
+    let (ada, board) = app.user_with_board("ada").await;
     app.delete(
         &format!("{}/{}", members_path(&board), ada.id),
         Some(&ada.token),
@@ -297,11 +259,8 @@ async fn the_owner_cannot_be_removed() {
         .assert_status(200);
 }
 
-#[tokio::test]
-async fn a_removed_member_can_be_added_again() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(a_removed_member_can_be_added_again);
+async fn a_removed_member_can_be_added_again(app: TestApp) {
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let board = app.create_board(&ada, "Plan").await;

@@ -7,7 +7,7 @@ use yrs::{Map, WriteTxn};
 use crate::{
     harness::TestApp,
     hostile_input::HAZARD,
-    sync_client::{connect, content_of, Ended},
+    sync_client::{content_of, Ended},
 };
 
 /// The value of one series (exact name and label set as exposed), or 0.
@@ -35,9 +35,7 @@ async fn scrape(app: &TestApp) -> String {
 
 #[tokio::test]
 async fn a_request_moves_the_http_series_of_its_route() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+    let app = TestApp::spawn().await;
     let series_name = r#"http_requests_total{method="GET",route="/healthz",status="200"}"#;
     let before = series(&scrape(&app).await, series_name);
     app.get("/healthz", None).await.assert_status(200);
@@ -47,8 +45,7 @@ async fn a_request_moves_the_http_series_of_its_route() {
         r#"http_request_duration_seconds_bucket{method="GET",route="/healthz",status="200",le="#
     ));
     // Routes, never raw paths with ids.
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+    let (ada, board) = app.user_with_board("ada").await;
     app.get(&format!("/api/v1/boards/{board}"), Some(&ada.token))
         .await;
     let after = scrape(&app).await;
@@ -65,9 +62,7 @@ fn label<'a>(line: &'a str, label: &str) -> Option<&'a str> {
 
 #[tokio::test]
 async fn made_up_methods_and_unmatched_paths_are_labelled_other_and_unmatched() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+    let app = TestApp::spawn().await;
     let known_route = r#"http_requests_total{method="other",route="/healthz",status="405"}"#;
     let no_route = r#"http_requests_total{method="other",route="unmatched",status="404"}"#;
     let before = scrape(&app).await;
@@ -100,15 +95,12 @@ async fn made_up_methods_and_unmatched_paths_are_labelled_other_and_unmatched() 
 
 #[tokio::test]
 async fn sockets_saves_and_rejected_frames_move_their_series() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+    let app = TestApp::spawn().await;
+    let (ada, board) = app.user_with_board("ada").await;
     let before = scrape(&app).await;
 
-    let mut a = connect(&app.sync_url(&board, &ada.token)).await;
-    let mut b = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut a = app.connect(&board, &ada).await;
+    let mut b = app.connect(&board, &ada).await;
     let during = scrape(&app).await;
     assert!(series(&during, "ws_connections_open") >= 2.0);
     assert!(series(&during, "boards_in_memory") >= 1.0);
@@ -122,7 +114,7 @@ async fn sockets_saves_and_rejected_frames_move_their_series() {
     app.wait_for_count("SELECT COUNT(*) AS n FROM board_states", 1)
         .await;
 
-    let mut hostile = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut hostile = app.connect(&board, &ada).await;
     hostile.send_raw([&[0u8, 2, 5][..], &HAZARD].concat()).await;
     assert_eq!(hostile.ended().await, Ended::Closed(1007));
     // The close is counted as the socket task ends, just after the close frame.
@@ -159,15 +151,13 @@ async fn sockets_saves_and_rejected_frames_move_their_series() {
 
 #[tokio::test]
 async fn readiness_follows_the_database_and_shutdown() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+    let app = TestApp::spawn().await;
     let ready = app.get("/readyz", None).await;
     ready.assert_status(200);
     assert_eq!(ready.json(), serde_json::json!({ "status": "ready" }));
 
     // Shutdown starts by failing readiness, before anything else closes.
-    app.state.live.begin_shutdown();
+    app.begin_board_shutdown();
     app.get("/readyz", None)
         .await
         .assert_error(503, "service_unavailable");
@@ -176,11 +166,9 @@ async fn readiness_follows_the_database_and_shutdown() {
 
 #[tokio::test]
 async fn readiness_fails_while_the_database_is_unreachable() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+    let app = TestApp::spawn().await;
     app.get("/readyz", None).await.assert_status(200);
-    app.state.db.close();
+    app.close_database();
     app.get("/readyz", None)
         .await
         .assert_error(503, "service_unavailable");
@@ -189,9 +177,7 @@ async fn readiness_fails_while_the_database_is_unreachable() {
 
 #[tokio::test]
 async fn every_response_carries_a_request_id_and_keeps_an_incoming_one() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+    let app = TestApp::spawn().await;
     let generated = app.get("/healthz", None).await;
     let id = generated.headers["x-request-id"].to_str().expect("ascii");
     assert_eq!(id.len(), 36, "a generated UUID: {id}");

@@ -53,9 +53,7 @@ fn assert_request_timeout(answer: &str) {
 
 #[tokio::test]
 async fn a_login_body_that_stops_arriving_is_answered_408_and_the_connection_closed() {
-    let Some(app) = TestApp::spawn_with(quick_request_timeout()).await else {
-        return;
-    };
+    let app = TestApp::spawn_with(quick_request_timeout()).await;
     let answer = send_and_read_to_close(
         app.addr,
         "POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100",
@@ -67,11 +65,8 @@ async fn a_login_body_that_stops_arriving_is_answered_408_and_the_connection_clo
 
 #[tokio::test]
 async fn an_update_body_that_stops_arriving_is_answered_408_and_the_connection_closed() {
-    let Some(app) = TestApp::spawn_with(quick_request_timeout()).await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+    let app = TestApp::spawn_with(quick_request_timeout()).await;
+    let (ada, board) = app.user_with_board("ada").await;
     let head = format!(
         "POST /api/v1/boards/{board}/updates HTTP/1.1\r\nHost: x\r\n\
          Authorization: Bearer {}\r\nContent-Type: application/octet-stream\r\n\
@@ -81,7 +76,7 @@ async fn an_update_body_that_stops_arriving_is_answered_408_and_the_connection_c
     let answer = send_and_read_to_close(app.addr, &head, &[0u8; 100_000]).await;
     assert_request_timeout(&answer);
     // What it held is given back.
-    assert_eq!(app.state.body_budget.buffered_bytes(), 0);
+    assert_eq!(app.buffered_body_bytes(), 0);
 }
 
 #[tokio::test]
@@ -93,11 +88,8 @@ async fn large_bodies_beyond_the_memory_budget_are_refused_with_retry_after() {
         request_timeout: Duration::from_secs(3),
         ..test_config()
     };
-    let Some(app) = TestApp::spawn_with(config).await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+    let app = TestApp::spawn_with(config).await;
+    let (ada, board) = app.user_with_board("ada").await;
     let head = |length: usize| {
         format!(
             "POST /api/v1/boards/{board}/updates HTTP/1.1\r\nHost: x\r\n\
@@ -119,7 +111,7 @@ async fn large_bodies_beyond_the_memory_budget_are_refused_with_retry_after() {
         stalled.push(stream);
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while app.state.body_budget.buffered_bytes() < 4 * sent {
+    while app.buffered_body_bytes() < 4 * sent {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the stalled bodies were never buffered"
@@ -140,13 +132,9 @@ async fn large_bodies_beyond_the_memory_budget_are_refused_with_retry_after() {
         "{answer}"
     );
     // A small body still passes.
-    app.post_bytes(
-        &format!("/api/v1/boards/{board}/updates"),
-        Some(&ada.token),
-        yjs_update("small", "ok"),
-    )
-    .await
-    .assert_status(204);
+    app.post_update(&board, &ada, yjs_update("small", "ok"))
+        .await
+        .assert_status(204);
 
     // Once the stalled bodies time out, their share is given back.
     for mut stream in stalled {
@@ -157,12 +145,8 @@ async fn large_bodies_beyond_the_memory_budget_are_refused_with_retry_after() {
             .ok();
         assert!(String::from_utf8_lossy(&seen).starts_with("HTTP/1.1 408"));
     }
-    assert_eq!(app.state.body_budget.buffered_bytes(), 0);
-    app.post_bytes(
-        &format!("/api/v1/boards/{board}/updates"),
-        Some(&ada.token),
-        update,
-    )
-    .await
-    .assert_status(204);
+    assert_eq!(app.buffered_body_bytes(), 0);
+    app.post_update(&board, &ada, update)
+        .await
+        .assert_status(204);
 }

@@ -374,16 +374,12 @@ fn cases() -> Vec<Case> {
 
 #[tokio::test]
 async fn the_sync_endpoint_meets_each_requirement_of_rfc_6455() {
-    let Some(app) = TestApp::spawn_with(canvas_server::Config {
+    let app = TestApp::spawn_with(canvas_server::Config {
         max_message_bytes: MAX_MESSAGE,
         ..test_config()
     })
-    .await
-    else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+    .await;
+    let (ada, board) = app.user_with_board("ada").await;
     let path = format!("/api/v1/boards/{board}/sync?token={}", ada.token);
     let mut failures = Vec::new();
     for case in cases() {

@@ -4,7 +4,9 @@
 
 use serde_json::json;
 
-use crate::harness::{yjs_map_entries, yjs_update, TestApp, TestResponse, TestUser};
+use crate::harness::{
+    backend_test, yjs_map_entries, yjs_update, Backend, Given, TestApp, TestResponse, TestUser,
+};
 
 /// Who calls; the discriminant is the caller's column in [`MATRIX`].
 #[derive(Clone, Copy, Debug)]
@@ -68,9 +70,9 @@ struct Cast {
     bystander: TestUser,
 }
 
-impl Cast {
-    async fn new() -> Option<Self> {
-        let app = TestApp::spawn().await?;
+impl Given for Cast {
+    async fn given(backend: Backend) -> Option<Self> {
+        let app = backend.spawn().await;
         Some(Self {
             owner: app.register("owner").await,
             editor: app.register("editor").await,
@@ -80,7 +82,9 @@ impl Cast {
             app,
         })
     }
+}
 
+impl Cast {
     fn user(&self, who: Who) -> &TestUser {
         match who {
             Who::Owner => &self.owner,
@@ -189,10 +193,7 @@ fn check_answer(response: &TestResponse, answer: Answer) -> Option<String> {
 }
 
 /// Runs one column of [`MATRIX`] and fails listing every cell that differs.
-async fn check_column(who: Who) {
-    let Some(cast) = Cast::new().await else {
-        return;
-    };
+async fn check_column(cast: Cast, who: Who) {
     let mut failures = Vec::new();
     for (route, answers) in MATRIX {
         let answer = answers[who as usize];
@@ -215,31 +216,28 @@ async fn check_column(who: Who) {
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
 
-#[tokio::test]
-async fn owner_may_use_every_board_route() {
-    check_column(Who::Owner).await;
+backend_test!(owner_may_use_every_board_route);
+async fn owner_may_use_every_board_route(cast: Cast) {
+    check_column(cast, Who::Owner).await;
 }
 
-#[tokio::test]
-async fn editor_may_read_rename_and_post_updates_but_not_delete_or_manage_members() {
-    check_column(Who::Editor).await;
+backend_test!(editor_may_read_rename_and_post_updates_but_not_delete_or_manage_members);
+async fn editor_may_read_rename_and_post_updates_but_not_delete_or_manage_members(cast: Cast) {
+    check_column(cast, Who::Editor).await;
 }
 
-#[tokio::test]
-async fn viewer_may_only_read() {
-    check_column(Who::Viewer).await;
+backend_test!(viewer_may_only_read);
+async fn viewer_may_only_read(cast: Cast) {
+    check_column(cast, Who::Viewer).await;
 }
 
-#[tokio::test]
-async fn stranger_gets_not_found_on_every_board_route_never_forbidden() {
-    check_column(Who::Stranger).await;
+backend_test!(stranger_gets_not_found_on_every_board_route_never_forbidden);
+async fn stranger_gets_not_found_on_every_board_route_never_forbidden(cast: Cast) {
+    check_column(cast, Who::Stranger).await;
 }
 
-#[tokio::test]
-async fn viewer_cannot_rename_board() {
-    let Some(cast) = Cast::new().await else {
-        return;
-    };
+backend_test!(viewer_cannot_rename_board);
+async fn viewer_cannot_rename_board(cast: Cast) {
     let board = cast.board().await;
     cast.call(Route::RenameBoard, &board, Some(&cast.viewer.token))
         .await
@@ -251,11 +249,8 @@ async fn viewer_cannot_rename_board() {
     assert_eq!(seen.json()["name"], "Original");
 }
 
-#[tokio::test]
-async fn successful_reads_return_their_documented_bodies() {
-    let Some(cast) = Cast::new().await else {
-        return;
-    };
+backend_test!(successful_reads_return_their_documented_bodies);
+async fn successful_reads_return_their_documented_bodies(cast: Cast) {
     let board = cast.board().await;
     for who in [Who::Owner, Who::Editor, Who::Viewer] {
         let token = Some(cast.user(who).token.as_str());
@@ -277,11 +272,8 @@ async fn successful_reads_return_their_documented_bodies() {
     }
 }
 
-#[tokio::test]
-async fn every_board_route_answers_not_found_for_a_board_that_does_not_exist() {
-    let Some(cast) = Cast::new().await else {
-        return;
-    };
+backend_test!(every_board_route_answers_not_found_for_a_board_that_does_not_exist);
+async fn every_board_route_answers_not_found_for_a_board_that_does_not_exist(cast: Cast) {
     let missing = uuid::Uuid::new_v4().to_string();
     let mut failures = Vec::new();
     for (route, _) in MATRIX {
@@ -293,11 +285,8 @@ async fn every_board_route_answers_not_found_for_a_board_that_does_not_exist() {
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
 
-#[tokio::test]
-async fn every_board_route_answers_not_found_for_a_malformed_board_id() {
-    let Some(cast) = Cast::new().await else {
-        return;
-    };
+backend_test!(every_board_route_answers_not_found_for_a_malformed_board_id);
+async fn every_board_route_answers_not_found_for_a_malformed_board_id(cast: Cast) {
     let mut failures = Vec::new();
     for (route, _) in MATRIX {
         let response = cast
@@ -310,11 +299,8 @@ async fn every_board_route_answers_not_found_for_a_malformed_board_id() {
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
 
-#[tokio::test]
-async fn every_board_route_needs_a_token() {
-    let Some(cast) = Cast::new().await else {
-        return;
-    };
+backend_test!(every_board_route_needs_a_token);
+async fn every_board_route_needs_a_token(cast: Cast) {
     let board = cast.board().await;
     for (route, _) in MATRIX {
         let response = cast.call(route, &board, None).await;

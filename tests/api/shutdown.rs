@@ -11,7 +11,7 @@ use tokio::{
 use yrs::{Map, ReadTxn, Transact};
 
 use crate::{
-    harness::{test_config, yjs_map_entries, yjs_update, TestApp, TestDatabase},
+    harness::{test_config, yjs_map_entries, yjs_update, Backend, TestApp, TestDatabase},
     server_process::Server,
     sync_client::{connect, SyncClient},
 };
@@ -65,15 +65,10 @@ async fn read_to_close(stream: &mut TcpStream) -> String {
 
 /// A board of a new user, made dirty by `POST /updates` (not saved yet).
 async fn dirty_board(app: &TestApp) -> String {
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
-    app.post_bytes(
-        &format!("/api/v1/boards/{board}/updates"),
-        Some(&ada.token),
-        yjs_update("last", "edit"),
-    )
-    .await
-    .assert_status(204);
+    let (ada, board) = app.user_with_board("ada").await;
+    app.post_update(&board, &ada, yjs_update("last", "edit"))
+        .await
+        .assert_status(204);
     board
 }
 
@@ -88,9 +83,7 @@ fn shutdown_past_the_harness_patience() -> Config {
 
 #[tokio::test]
 async fn a_stalled_request_body_does_not_hold_up_the_saves_at_shutdown() {
-    let Some(mut app) = TestApp::spawn_with(shutdown_past_the_harness_patience()).await else {
-        return;
-    };
+    let mut app = TestApp::spawn_with(shutdown_past_the_harness_patience()).await;
     let board = dirty_board(&app).await;
     let stalled = stalled_login(app.addr).await;
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM board_states"), 0);
@@ -114,9 +107,7 @@ async fn requests_still_in_flight_at_the_shutdown_timeout_are_closed() {
         request_timeout: Duration::from_secs(600),
         ..no_debounce_saves()
     };
-    let Some(mut app) = TestApp::spawn_with(config).await else {
-        return;
-    };
+    let mut app = TestApp::spawn_with(config).await;
     dirty_board(&app).await;
     let mut stalled = stalled_login(app.addr).await;
     // `serve` returns although the client never finishes its request (the
@@ -163,12 +154,11 @@ fn assert_every_edit_saved(stored: &[u8], edits: usize) {
 }
 
 /// A server with `config`, a board of a new user and a socket on it.
-async fn board_with_socket(config: Config) -> Option<(TestApp, String, SyncClient)> {
-    let app = TestApp::spawn_with(config).await?;
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
-    let client = connect(&app.sync_url(&board, &ada.token)).await;
-    Some((app, board, client))
+async fn board_with_socket(config: Config) -> (TestApp, String, SyncClient) {
+    let app = TestApp::spawn_with(config).await;
+    let (ada, board) = app.user_with_board("ada").await;
+    let client = app.connect(&board, &ada).await;
+    (app, board, client)
 }
 
 /// Shuts `app` down and asserts that the saved `board` holds every edit of
@@ -185,9 +175,7 @@ async fn assert_shutdown_saves_every_edit(app: &mut TestApp, board: &str, edits:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn socket_edits_sent_just_before_the_shutdown_are_all_saved() {
-    let Some((mut app, board, mut client)) = board_with_socket(no_debounce_saves()).await else {
-        return;
-    };
+    let (mut app, board, mut client) = board_with_socket(no_debounce_saves()).await;
     send_edits(&mut client, EDITS_BEFORE_SHUTDOWN).await;
     assert_shutdown_saves_every_edit(&mut app, &board, EDITS_BEFORE_SHUTDOWN).await;
     drop(client);
@@ -196,9 +184,7 @@ async fn socket_edits_sent_just_before_the_shutdown_are_all_saved() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frame_sent_in_part_before_the_shutdown_does_not_hold_it_up() {
     let config = shutdown_past_the_harness_patience();
-    let Some((mut app, board, mut client)) = board_with_socket(config).await else {
-        return;
-    };
+    let (mut app, board, mut client) = board_with_socket(config).await;
     send_edits(&mut client, 50).await;
     // A masked binary frame announcing 1000 bytes, with 10 of them: the rest
     // never comes.
@@ -239,10 +225,7 @@ async fn dirty_board_on(server: &Server) -> String {
 
 #[tokio::test]
 async fn sigterm_saves_the_boards_and_exits_zero_despite_a_stalled_client() {
-    if crate::BACKEND != crate::harness::Backend::Sqlite {
-        return;
-    }
-    let database = TestDatabase::create().expect("a SQLite database");
+    let database = Backend::Sqlite.database();
     let server = start_server(&database, 2_000);
     let board = dirty_board_on(&server).await;
     let stalled = stalled_login(server.addr).await;
@@ -260,19 +243,16 @@ async fn sigterm_saves_the_boards_and_exits_zero_despite_a_stalled_client() {
 #[tokio::test]
 async fn a_board_that_cannot_be_saved_by_the_deadline_is_named_and_the_exit_fails() {
     use diesel::{connection::SimpleConnection, Connection, SqliteConnection};
-    if crate::BACKEND != crate::harness::Backend::Sqlite {
-        return;
-    }
-    let database = TestDatabase::create().expect("a SQLite database");
+    let database = Backend::Sqlite.database();
     let server = start_server(&database, 1_000);
     let board = dirty_board_on(&server).await;
     // Another writer holds the database's write lock until the process is gone:
     // every save fails (or waits past the deadline).
-    let path = match database.location() {
-        canvas_server::config::DatabaseLocation::SqliteFile(path) => path,
-        other => panic!("not a file: {other:?}"),
+    let TestDatabase::Sqlite { path, .. } = &database else {
+        panic!("a SQLite database");
     };
-    let mut blocker = SqliteConnection::establish(&path).expect("open the database");
+    let mut blocker =
+        SqliteConnection::establish(&path.to_string_lossy()).expect("open the database");
     blocker
         .batch_execute("BEGIN IMMEDIATE")
         .expect("take the write lock");
@@ -290,10 +270,7 @@ async fn a_board_that_cannot_be_saved_by_the_deadline_is_named_and_the_exit_fail
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_saves_the_socket_edits_sent_just_before_it() {
-    if crate::BACKEND != crate::harness::Backend::Sqlite {
-        return;
-    }
-    let database = TestDatabase::create().expect("a SQLite database");
+    let database = Backend::Sqlite.database();
     let server = start_server(&database, 10_000);
     let (token, board) = server.user_and_board().await;
     let mut client = connect(&server.sync_url(&board, &token)).await;

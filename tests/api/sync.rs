@@ -7,19 +7,15 @@ use serde_json::json;
 use yrs::{Array, Map, Text, Transact, WriteTxn};
 
 use crate::{
-    harness::{test_config, TestApp},
+    harness::{backend_test, test_config, Backend, Given, TestApp, TestUser},
     sync_client::{connect, content_of, try_connect, try_connect_with_header},
 };
 
-#[tokio::test]
-async fn two_clients_converge_on_map_text_and_array_edits() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
-    let mut a = connect(&app.sync_url(&board, &ada.token)).await;
-    let mut b = connect(&app.sync_url(&board, &ada.token)).await;
+backend_test!(two_clients_converge_on_map_text_and_array_edits);
+async fn two_clients_converge_on_map_text_and_array_edits(app: TestApp) {
+    let (ada, board) = app.user_with_board("ada").await;
+    let mut a = app.connect(&board, &ada).await;
+    let mut b = app.connect(&board, &ada).await;
 
     a.edit(|txn| {
         txn.get_or_insert_map("map").insert(txn, "shape", "circle");
@@ -51,14 +47,10 @@ async fn two_clients_converge_on_map_text_and_array_edits() {
     assert_eq!(content_of(&b.state()), expected);
 }
 
-#[tokio::test]
-async fn a_late_joiner_gets_the_full_state() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
-    let mut first = connect(&app.sync_url(&board, &ada.token)).await;
+backend_test!(a_late_joiner_gets_the_full_state);
+async fn a_late_joiner_gets_the_full_state(app: TestApp) {
+    let (ada, board) = app.user_with_board("ada").await;
+    let mut first = app.connect(&board, &ada).await;
     for i in 0..20 {
         first
             .edit(|txn| {
@@ -67,20 +59,16 @@ async fn a_late_joiner_gets_the_full_state() {
             .await;
     }
     // A round trip through the server orders the edits before the join.
-    let mut second = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut second = app.connect(&board, &ada).await;
     second
         .wait_for(|c| content_of(&c.state())["array"].as_array().map(Vec::len) == Some(20))
         .await;
     assert_eq!(content_of(&second.state()), content_of(&first.state()));
 }
 
-#[tokio::test]
-async fn the_token_may_come_in_the_authorization_header() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+backend_test!(the_token_may_come_in_the_authorization_header);
+async fn the_token_may_come_in_the_authorization_header(app: TestApp) {
+    let (ada, board) = app.user_with_board("ada").await;
     let url = format!("ws://{}/api/v1/boards/{board}/sync", app.addr);
     let mut client = try_connect_with_header(&url, &ada.token)
         .await
@@ -88,22 +76,18 @@ async fn the_token_may_come_in_the_authorization_header() {
     client.handshake().await;
 }
 
-#[tokio::test]
-async fn awareness_is_relayed_sent_to_newcomers_and_removed_on_disconnect() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
-    let mut a = connect(&app.sync_url(&board, &ada.token)).await;
-    let mut b = connect(&app.sync_url(&board, &ada.token)).await;
+backend_test!(awareness_is_relayed_sent_to_newcomers_and_removed_on_disconnect);
+async fn awareness_is_relayed_sent_to_newcomers_and_removed_on_disconnect(app: TestApp) {
+    let (ada, board) = app.user_with_board("ada").await;
+    let mut a = app.connect(&board, &ada).await;
+    let mut b = app.connect(&board, &ada).await;
     let a_id = a.client_id();
     a.set_awareness(1, r#"{"cursor":{"x":1,"y":2}}"#).await;
     b.wait_for(|c| c.awareness.get(&a_id).is_some_and(|s| s.contains("cursor")))
         .await;
 
     // A newcomer receives the current states on connect.
-    let mut c = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut c = app.connect(&board, &ada).await;
     c.wait_for(|c| c.awareness.contains_key(&a_id)).await;
 
     a.close().await;
@@ -113,16 +97,12 @@ async fn awareness_is_relayed_sent_to_newcomers_and_removed_on_disconnect() {
         .await;
 }
 
-#[tokio::test]
-async fn query_awareness_is_answered_with_the_current_states() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
-    let mut a = connect(&app.sync_url(&board, &ada.token)).await;
+backend_test!(query_awareness_is_answered_with_the_current_states);
+async fn query_awareness_is_answered_with_the_current_states(app: TestApp) {
+    let (ada, board) = app.user_with_board("ada").await;
+    let mut a = app.connect(&board, &ada).await;
     a.set_awareness(3, r#"{"name":"ada"}"#).await;
-    let mut b = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut b = app.connect(&board, &ada).await;
     let a_id = a.client_id();
     b.wait_for(|c| c.awareness.contains_key(&a_id)).await;
     b.awareness.clear();
@@ -130,17 +110,14 @@ async fn query_awareness_is_answered_with_the_current_states() {
     b.wait_for(|c| c.awareness.contains_key(&a_id)).await;
 }
 
-#[tokio::test]
-async fn a_viewers_edits_are_refused_never_relayed_nor_stored() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(a_viewers_edits_are_refused_never_relayed_nor_stored);
+async fn a_viewers_edits_are_refused_never_relayed_nor_stored(app: TestApp) {
     let ada = app.register("ada").await;
     let vic = app.register("vic").await;
     let board = app.create_board(&ada, "Plan").await;
     app.share(&board, &ada, &vic, "viewer").await;
-    let mut owner = connect(&app.sync_url(&board, &ada.token)).await;
-    let mut viewer = connect(&app.sync_url(&board, &vic.token)).await;
+    let mut owner = app.connect(&board, &ada).await;
+    let mut viewer = app.connect(&board, &vic).await;
 
     viewer
         .edit(|txn| {
@@ -166,29 +143,22 @@ async fn a_viewers_edits_are_refused_never_relayed_nor_stored() {
         .await;
     assert_eq!(content_of(&owner.state())["map"], json!({ "ok": true }));
 
-    let state = app
-        .get(&format!("/api/v1/boards/{board}/state"), Some(&ada.token))
-        .await;
+    let state = app.board_state(&board, &ada).await;
     state.assert_status(200);
     assert_eq!(content_of(&state.bytes)["map"], json!({ "ok": true }));
     drop((owner, viewer));
     let app = app.restart().await;
-    let stored = app
-        .get(&format!("/api/v1/boards/{board}/state"), Some(&ada.token))
-        .await;
+    let stored = app.board_state(&board, &ada).await;
     assert_eq!(content_of(&stored.bytes)["map"], json!({ "ok": true }));
 }
 
-#[tokio::test]
-async fn a_demoted_editor_becomes_read_only_on_its_open_socket() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(a_demoted_editor_becomes_read_only_on_its_open_socket);
+async fn a_demoted_editor_becomes_read_only_on_its_open_socket(app: TestApp) {
     let ada = app.register("ada").await;
     let eve = app.register("eve").await;
     let board = app.create_board(&ada, "Plan").await;
     app.share(&board, &ada, &eve, "editor").await;
-    let mut editor = connect(&app.sync_url(&board, &eve.token)).await;
+    let mut editor = app.connect(&board, &eve).await;
     app.share(&board, &ada, &eve, "viewer").await;
     editor
         .edit(|txn| {
@@ -198,14 +168,10 @@ async fn a_demoted_editor_becomes_read_only_on_its_open_socket() {
     editor.wait_for(|c| !c.denied.is_empty()).await;
 }
 
-#[tokio::test]
-async fn content_survives_a_restart_on_the_same_database_file() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
-    let mut client = connect(&app.sync_url(&board, &ada.token)).await;
+backend_test!(content_survives_a_restart_on_the_same_database_file);
+async fn content_survives_a_restart_on_the_same_database_file(app: TestApp) {
+    let (ada, board) = app.user_with_board("ada").await;
+    let mut client = app.connect(&board, &ada).await;
     client
         .edit(|txn| {
             txn.get_or_insert_text("text").insert(txn, 0, "persisted");
@@ -217,34 +183,44 @@ async fn content_survives_a_restart_on_the_same_database_file() {
         .await;
     client.close().await;
     let app = app.restart().await;
-    let mut fresh = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut fresh = app.connect(&board, &ada).await;
     fresh.wait_for(|c| content_of(&c.state()) == expected).await;
 }
 
-/// Puts 8 KiB of text on a new board (far over what is decoded at load),
-/// waits for it to be saved, and restarts, so the next socket loads it.
-async fn large_board_after_a_restart() -> Option<(TestApp, crate::harness::TestUser, String)> {
-    let app = TestApp::spawn().await?;
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Large").await;
-    let mut writer = connect(&app.sync_url(&board, &ada.token)).await;
-    writer
-        .edit(|txn| {
-            txn.get_or_insert_text("text")
-                .insert(txn, 0, &"stored ".repeat(1200));
-        })
-        .await;
-    app.wait_for_count("SELECT COUNT(*) AS n FROM board_states", 1)
-        .await;
-    writer.close().await;
-    Some((app.restart().await, ada, board))
+/// A board holding 8 KiB of text (far over what is decoded at load), saved,
+/// on a server restarted since, so that the next socket loads it.
+struct LargeBoard {
+    app: TestApp,
+    ada: TestUser,
+    board: String,
 }
 
-#[tokio::test]
-async fn a_client_joining_a_large_board_as_it_loads_keeps_its_offline_edits() {
-    let Some((app, ada, board)) = large_board_after_a_restart().await else {
-        return;
-    };
+impl Given for LargeBoard {
+    async fn given(backend: Backend) -> Option<Self> {
+        let app = backend.spawn().await;
+        let ada = app.register("ada").await;
+        let board = app.create_board(&ada, "Large").await;
+        let mut writer = app.connect(&board, &ada).await;
+        writer
+            .edit(|txn| {
+                txn.get_or_insert_text("text")
+                    .insert(txn, 0, &"stored ".repeat(1200));
+            })
+            .await;
+        app.wait_for_count("SELECT COUNT(*) AS n FROM board_states", 1)
+            .await;
+        writer.close().await;
+        Some(Self {
+            app: app.restart().await,
+            ada,
+            board,
+        })
+    }
+}
+
+backend_test!(a_client_joining_a_large_board_as_it_loads_keeps_its_offline_edits);
+async fn a_client_joining_a_large_board_as_it_loads_keeps_its_offline_edits(large: LargeBoard) {
+    let LargeBoard { app, ada, board } = large;
     let url = app.sync_url(&board, &ada.token);
     let mut offline = try_connect(&url).await.expect("upgrade accepted");
     {
@@ -262,22 +238,23 @@ async fn a_client_joining_a_large_board_as_it_loads_keeps_its_offline_edits() {
         .await;
 }
 
-#[tokio::test]
-async fn a_fresh_client_of_a_large_board_as_it_loads_gets_the_whole_board_then_the_servers_step_1()
-{
-    let Some((app, ada, board)) = large_board_after_a_restart().await else {
-        return;
-    };
-    let mut fresh = connect(&app.sync_url(&board, &ada.token)).await;
+backend_test!(
+    a_fresh_client_of_a_large_board_as_it_loads_gets_the_whole_board_then_the_servers_step_1
+);
+async fn a_fresh_client_of_a_large_board_as_it_loads_gets_the_whole_board_then_the_servers_step_1(
+    large: LargeBoard,
+) {
+    let LargeBoard { app, ada, board } = large;
+    let mut fresh = app.connect(&board, &ada).await;
     assert_eq!(fresh.text_len("text"), "stored ".len() * 1200);
     fresh.wait_for(|c| c.server_step1_seen).await;
 }
 
-#[tokio::test]
-async fn a_silent_client_of_a_large_board_as_it_loads_still_gets_the_servers_step_1() {
-    let Some((app, ada, board)) = large_board_after_a_restart().await else {
-        return;
-    };
+backend_test!(a_silent_client_of_a_large_board_as_it_loads_still_gets_the_servers_step_1);
+async fn a_silent_client_of_a_large_board_as_it_loads_still_gets_the_servers_step_1(
+    large: LargeBoard,
+) {
+    let LargeBoard { app, ada, board } = large;
     // It sends nothing: the server's step 1 must not wait for it forever.
     let mut silent = try_connect(&app.sync_url(&board, &ada.token))
         .await
@@ -285,27 +262,24 @@ async fn a_silent_client_of_a_large_board_as_it_loads_still_gets_the_servers_ste
     silent.wait_for(|c| c.server_step1_seen).await;
 }
 
-#[tokio::test]
-async fn a_shutdown_right_after_an_edit_still_saves_it() {
+backend_test!(a_shutdown_right_after_an_edit_still_saves_it);
+async fn a_shutdown_right_after_an_edit_still_saves_it(backend: Backend) {
     let config = canvas_server::Config {
         // No debounce can fire during this test: only the shutdown flush saves.
         save_debounce: Duration::from_secs(600),
         save_max_debounce: Duration::from_secs(600),
         ..test_config()
     };
-    let Some(app) = TestApp::spawn_with(config).await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
-    let mut client = connect(&app.sync_url(&board, &ada.token)).await;
+    let app = backend.spawn_with(config).await;
+    let (ada, board) = app.user_with_board("ada").await;
+    let mut client = app.connect(&board, &ada).await;
     client
         .edit(|txn| {
             txn.get_or_insert_map("map").insert(txn, "last", "edit");
         })
         .await;
     // A second socket seeing the edit proves the server applied it.
-    let mut witness = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut witness = app.connect(&board, &ada).await;
     witness
         .wait_for(|c| content_of(&c.state())["map"]["last"] == "edit")
         .await;
@@ -313,20 +287,14 @@ async fn a_shutdown_right_after_an_edit_still_saves_it() {
 
     let app = app.restart().await;
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM board_states"), 1);
-    let state = app
-        .get(&format!("/api/v1/boards/{board}/state"), Some(&ada.token))
-        .await;
+    let state = app.board_state(&board, &ada).await;
     assert_eq!(content_of(&state.bytes)["map"]["last"], "edit");
 }
 
-#[tokio::test]
-async fn rest_updates_reach_live_sockets_and_state_reads_the_live_document() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
-    let mut client = connect(&app.sync_url(&board, &ada.token)).await;
+backend_test!(rest_updates_reach_live_sockets_and_state_reads_the_live_document);
+async fn rest_updates_reach_live_sockets_and_state_reads_the_live_document(app: TestApp) {
+    let (ada, board) = app.user_with_board("ada").await;
+    let mut client = app.connect(&board, &ada).await;
 
     let doc = yrs::Doc::new();
     let update = {
@@ -336,13 +304,9 @@ async fn rest_updates_reach_live_sockets_and_state_reads_the_live_document() {
         doc.transact()
             .encode_state_as_update_v1(&yrs::StateVector::default())
     };
-    app.post_bytes(
-        &format!("/api/v1/boards/{board}/updates"),
-        Some(&ada.token),
-        update,
-    )
-    .await
-    .assert_status(204);
+    app.post_update(&board, &ada, update)
+        .await
+        .assert_status(204);
     client
         .wait_for(|c| content_of(&c.state())["map"]["from"] == "rest")
         .await;
@@ -352,37 +316,26 @@ async fn rest_updates_reach_live_sockets_and_state_reads_the_live_document() {
             txn.get_or_insert_text("text").insert(txn, 0, "live");
         })
         .await;
-    let mut witness = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut witness = app.connect(&board, &ada).await;
     witness
         .wait_for(|c| content_of(&c.state())["text"] == "live")
         .await;
-    let state = app
-        .get(&format!("/api/v1/boards/{board}/state"), Some(&ada.token))
-        .await;
+    let state = app.board_state(&board, &ada).await;
     state.assert_status(200);
     assert_eq!(state.headers["content-type"], "application/octet-stream");
     assert_eq!(content_of(&state.bytes)["text"], "live");
 }
 
-#[tokio::test]
-async fn the_state_of_a_never_edited_board_is_an_empty_update() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
-    let state = app
-        .get(&format!("/api/v1/boards/{board}/state"), Some(&ada.token))
-        .await;
+backend_test!(the_state_of_a_never_edited_board_is_an_empty_update);
+async fn the_state_of_a_never_edited_board_is_an_empty_update(app: TestApp) {
+    let (ada, board) = app.user_with_board("ada").await;
+    let state = app.board_state(&board, &ada).await;
     state.assert_status(200);
     assert_eq!(state.bytes, vec![0, 0]);
 }
 
-#[tokio::test]
-async fn the_upgrade_is_refused_over_http_without_a_valid_token_or_membership() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(the_upgrade_is_refused_over_http_without_a_valid_token_or_membership);
+async fn the_upgrade_is_refused_over_http_without_a_valid_token_or_membership(app: TestApp) {
     let ada = app.register("ada").await;
     let mallory = app.register("mallory").await;
     let board = app.create_board(&ada, "Plan").await;
@@ -414,5 +367,5 @@ async fn the_upgrade_is_refused_over_http_without_a_valid_token_or_membership() 
         Some(401)
     );
     // Refused upgrades never loaded a board.
-    assert_eq!(app.state.live.loaded_count(), 0);
+    assert_eq!(app.loaded_boards(), 0);
 }

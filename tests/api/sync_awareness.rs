@@ -6,7 +6,7 @@ use canvas_server::protocol::{guard::MAX_AWARENESS_ENTRIES, message};
 
 use crate::{
     harness::TestApp,
-    sync_client::{connect, Ended, SyncClient},
+    sync_client::{Ended, SyncClient},
 };
 
 /// Sends one awareness message with `entries` (client id, clock, state JSON).
@@ -22,16 +22,14 @@ fn removals_of_unknown_ids(first: u64, count: u64) -> Vec<(u64, u64, &'static st
 
 #[tokio::test]
 async fn a_second_socket_can_neither_overwrite_nor_remove_the_first_ones_awareness() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+    let app = TestApp::spawn().await;
     let ada = app.register("ada").await;
     let vic = app.register("vic").await;
     let board = app.create_board(&ada, "Plan").await;
     app.share(&board, &ada, &vic, "viewer").await;
-    let mut owner = connect(&app.sync_url(&board, &ada.token)).await;
-    let mut watcher = connect(&app.sync_url(&board, &ada.token)).await;
-    let mut mallory = connect(&app.sync_url(&board, &vic.token)).await;
+    let mut owner = app.connect(&board, &ada).await;
+    let mut watcher = app.connect(&board, &ada).await;
+    let mut mallory = app.connect(&board, &vic).await;
     let ada_id = owner.client_id();
     owner.set_awareness(1, r#"{"name":"ada"}"#).await;
     watcher
@@ -50,7 +48,7 @@ async fn a_second_socket_can_neither_overwrite_nor_remove_the_first_ones_awarene
     assert_eq!(watcher.awareness[&ada_id], r#"{"name":"ada"}"#);
 
     // The server kept the owner's state too: a newcomer gets it.
-    let mut newcomer = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut newcomer = app.connect(&board, &ada).await;
     newcomer
         .wait_for(|c| c.awareness.contains_key(&ada_id) && c.awareness.contains_key(&mallory_id))
         .await;
@@ -69,18 +67,16 @@ async fn a_second_socket_can_neither_overwrite_nor_remove_the_first_ones_awarene
 
 #[tokio::test]
 async fn a_socket_that_keeps_naming_clients_it_does_not_own_is_closed_1008() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+    let app = TestApp::spawn().await;
     let ada = app.register("ada").await;
     let vic = app.register("vic").await;
     let board = app.create_board(&ada, "Plan").await;
     app.share(&board, &ada, &vic, "viewer").await;
-    let mut owner = connect(&app.sync_url(&board, &ada.token)).await;
-    let mut watcher = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut owner = app.connect(&board, &ada).await;
+    let mut watcher = app.connect(&board, &ada).await;
 
     // Removals of ids nobody announced, a few dozen at a time.
-    let mut flooder = connect(&app.sync_url(&board, &vic.token)).await;
+    let mut flooder = app.connect(&board, &vic).await;
     for batch in 0..10 {
         send_awareness(
             &mut flooder,
@@ -96,14 +92,14 @@ async fn a_socket_that_keeps_naming_clients_it_does_not_own_is_closed_1008() {
     watcher
         .wait_for(|c| c.awareness.contains_key(&ada_id))
         .await;
-    let mut spoofer = connect(&app.sync_url(&board, &vic.token)).await;
+    let mut spoofer = app.connect(&board, &vic).await;
     for clock in 2..200 {
         send_awareness(&mut spoofer, &[(ada_id, clock, r#"{"name":"mallory"}"#)]).await;
     }
     assert_eq!(spoofer.ended().await, Ended::Closed(1008));
 
     // One message naming more clients than a board keeps: the probe's flood.
-    let mut flooder = connect(&app.sync_url(&board, &vic.token)).await;
+    let mut flooder = app.connect(&board, &vic).await;
     let flood = removals_of_unknown_ids(1, MAX_AWARENESS_ENTRIES as u64 + 1);
     send_awareness(&mut flooder, &flood).await;
     assert_eq!(flooder.ended().await, Ended::Closed(1008));

@@ -8,8 +8,8 @@ use std::time::Duration;
 use yrs::{Map, Text, WriteTxn};
 
 use crate::{
-    harness::{test_config, TestApp},
-    sync_client::{connect, connect_with_small_receive_buffer, content_of, Ended},
+    harness::{backend_test, heavy_test_turn, test_config, Backend, TestApp},
+    sync_client::{connect_with_small_receive_buffer, content_of, Ended},
 };
 
 /// Proves a socket still works: an edit on it reaches `other`.
@@ -30,15 +30,11 @@ async fn still_serves(
         .await;
 }
 
-#[tokio::test]
-async fn undecodable_frames_close_only_their_socket_with_1007() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
-    let mut a = connect(&app.sync_url(&board, &ada.token)).await;
-    let mut b = connect(&app.sync_url(&board, &ada.token)).await;
+backend_test!(undecodable_frames_close_only_their_socket_with_1007);
+async fn undecodable_frames_close_only_their_socket_with_1007(app: TestApp) {
+    let (ada, board) = app.user_with_board("ada").await;
+    let mut a = app.connect(&board, &ada).await;
+    let mut b = app.connect(&board, &ada).await;
     let cases: Vec<Vec<u8>> = vec![
         vec![],                          // empty frame
         vec![9],                         // unknown message type
@@ -49,21 +45,17 @@ async fn undecodable_frames_close_only_their_socket_with_1007() {
         vec![1, 5, 1, 7, 1, 1, b'{'],    // awareness with invalid JSON
     ];
     for frame in cases {
-        let mut victim = connect(&app.sync_url(&board, &ada.token)).await;
+        let mut victim = app.connect(&board, &ada).await;
         victim.send_raw(frame.clone()).await;
         assert_eq!(victim.ended().await, Ended::Closed(1007), "frame {frame:?}");
     }
     still_serves(&mut a, &mut b, "after_bad_frames").await;
 }
 
-#[tokio::test]
-async fn text_messages_are_refused_with_1003() {
+backend_test!(text_messages_are_refused_with_1003);
+async fn text_messages_are_refused_with_1003(app: TestApp) {
     use futures_util::SinkExt;
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+    let (ada, board) = app.user_with_board("ada").await;
     let (mut socket, _) = tokio_tungstenite::connect_async(app.sync_url(&board, &ada.token))
         .await
         .expect("upgrade");
@@ -83,21 +75,18 @@ async fn text_messages_are_refused_with_1003() {
     assert_eq!(code, Some(1003));
 }
 
-#[tokio::test]
-async fn a_frame_over_max_message_bytes_closes_with_1009() {
-    let Some(app) = TestApp::spawn_with(canvas_server::Config {
-        max_message_bytes: 64 * 1024,
-        ..test_config()
-    })
-    .await
-    else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
-    let mut a = connect(&app.sync_url(&board, &ada.token)).await;
-    let mut b = connect(&app.sync_url(&board, &ada.token)).await;
-    let mut big = connect(&app.sync_url(&board, &ada.token)).await;
+backend_test!(a_frame_over_max_message_bytes_closes_with_1009);
+async fn a_frame_over_max_message_bytes_closes_with_1009(backend: Backend) {
+    let app = backend
+        .spawn_with(canvas_server::Config {
+            max_message_bytes: 64 * 1024,
+            ..test_config()
+        })
+        .await;
+    let (ada, board) = app.user_with_board("ada").await;
+    let mut a = app.connect(&board, &ada).await;
+    let mut b = app.connect(&board, &ada).await;
+    let mut big = app.connect(&board, &ada).await;
     let text = "x".repeat(100 * 1024);
     big.edit(move |txn| {
         txn.get_or_insert_text("text").insert(txn, 0, &text);
@@ -112,18 +101,15 @@ async fn a_frame_over_max_message_bytes_closes_with_1009() {
     );
 }
 
-#[tokio::test]
-async fn removing_a_member_closes_their_sockets_with_4403() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(removing_a_member_closes_their_sockets_with_4403);
+async fn removing_a_member_closes_their_sockets_with_4403(app: TestApp) {
     let ada = app.register("ada").await;
     let eve = app.register("eve").await;
     let board = app.create_board(&ada, "Plan").await;
     app.share(&board, &ada, &eve, "editor").await;
-    let mut owner = connect(&app.sync_url(&board, &ada.token)).await;
-    let mut other = connect(&app.sync_url(&board, &ada.token)).await;
-    let mut removed = connect(&app.sync_url(&board, &eve.token)).await;
+    let mut owner = app.connect(&board, &ada).await;
+    let mut other = app.connect(&board, &ada).await;
+    let mut removed = app.connect(&board, &eve).await;
     app.delete(
         &format!("/api/v1/boards/{board}/members/{}", eve.id),
         Some(&ada.token),
@@ -140,18 +126,14 @@ async fn removing_a_member_closes_their_sockets_with_4403() {
     );
 }
 
-#[tokio::test]
-async fn deleting_a_board_closes_its_sockets_with_4404() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+backend_test!(deleting_a_board_closes_its_sockets_with_4404);
+async fn deleting_a_board_closes_its_sockets_with_4404(app: TestApp) {
+    let (ada, board) = app.user_with_board("ada").await;
     let other_board = app.create_board(&ada, "Other").await;
-    let mut a = connect(&app.sync_url(&board, &ada.token)).await;
-    let mut b = connect(&app.sync_url(&board, &ada.token)).await;
-    let mut x = connect(&app.sync_url(&other_board, &ada.token)).await;
-    let mut y = connect(&app.sync_url(&other_board, &ada.token)).await;
+    let mut a = app.connect(&board, &ada).await;
+    let mut b = app.connect(&board, &ada).await;
+    let mut x = app.connect(&other_board, &ada).await;
+    let mut y = app.connect(&other_board, &ada).await;
     a.edit(|txn| {
         txn.get_or_insert_map("map").insert(txn, "doomed", true);
     })
@@ -168,18 +150,15 @@ async fn deleting_a_board_closes_its_sockets_with_4404() {
     assert_eq!(app.count(&query), 0);
 }
 
-#[tokio::test]
-async fn deleting_an_account_closes_its_sockets() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(deleting_an_account_closes_its_sockets);
+async fn deleting_an_account_closes_its_sockets(app: TestApp) {
     let ada = app.register("ada").await;
     let eve = app.register("eve").await;
     let board = app.create_board(&ada, "Plan").await;
     let evesboard = app.create_board(&eve, "Eve's").await;
     app.share(&board, &ada, &eve, "editor").await;
-    let mut on_shared = connect(&app.sync_url(&board, &eve.token)).await;
-    let mut on_own = connect(&app.sync_url(&evesboard, &eve.token)).await;
+    let mut on_shared = app.connect(&board, &eve).await;
+    let mut on_own = app.connect(&evesboard, &eve).await;
     app.delete("/api/v1/me", Some(&eve.token))
         .await
         .assert_status(204);
@@ -187,22 +166,27 @@ async fn deleting_an_account_closes_its_sockets() {
     assert_eq!(on_own.ended().await, Ended::Closed(4404));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_cannot_keep_up_is_closed_with_1013_and_others_keep_receiving() {
-    let Some(app) = TestApp::spawn_with(canvas_server::Config {
-        max_message_bytes: 1024 * 1024,
-        ..test_config()
-    })
-    .await
-    else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+backend_test!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_client_that_cannot_keep_up_is_closed_with_1013_and_others_keep_receiving
+);
+async fn a_client_that_cannot_keep_up_is_closed_with_1013_and_others_keep_receiving(
+    backend: Backend,
+) {
+    // 12 MB through the sockets of each variant: the two at once starve
+    // each other's readers on a small machine.
+    let _turn = heavy_test_turn().await;
+    let app = backend
+        .spawn_with(canvas_server::Config {
+            max_message_bytes: 1024 * 1024,
+            ..test_config()
+        })
+        .await;
+    let (ada, board) = app.user_with_board("ada").await;
     let mut slow =
         connect_with_small_receive_buffer(&app.sync_url(&board, &ada.token), app.addr).await;
-    let mut writer = connect(&app.sync_url(&board, &ada.token)).await;
-    let mut reader = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut writer = app.connect(&board, &ada).await;
+    let mut reader = app.connect(&board, &ada).await;
     let chunk = "y".repeat(512 * 1024);
     let rounds = 24;
     let expected_len = chunk.len() * rounds;
@@ -228,28 +212,20 @@ async fn a_client_that_cannot_keep_up_is_closed_with_1013_and_others_keep_receiv
     assert_eq!(slow.ended().await, Ended::Closed(1013));
 }
 
-#[tokio::test]
-async fn a_socket_that_stops_answering_pings_is_dropped() {
-    let Some(app) = TestApp::spawn_with(canvas_server::Config {
-        ws_ping_interval: Duration::from_millis(100),
-        ws_idle_timeout: Duration::from_millis(400),
-        ..test_config()
-    })
-    .await
-    else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
-    let silent = connect(&app.sync_url(&board, &ada.token)).await;
+backend_test!(a_socket_that_stops_answering_pings_is_dropped);
+async fn a_socket_that_stops_answering_pings_is_dropped(backend: Backend) {
+    let app = backend
+        .spawn_with(canvas_server::Config {
+            ws_ping_interval: Duration::from_millis(100),
+            ws_idle_timeout: Duration::from_millis(400),
+            ..test_config()
+        })
+        .await;
+    let (ada, board) = app.user_with_board("ada").await;
+    let silent = app.connect(&board, &ada).await;
     // Not reading means not answering pings; the server gives up on it.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while app
-        .state
-        .live
-        .loaded(uuid::Uuid::parse_str(&board).expect("id"))
-        .is_some_and(|b| b.peer_count() > 0)
-    {
+    while app.peers_on(&board) > 0 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "silent socket never dropped"

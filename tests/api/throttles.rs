@@ -7,7 +7,7 @@ use yrs::{Map, WriteTxn};
 
 use crate::{
     harness::{test_config, TestApp, TestResponse},
-    sync_client::{connect, content_of, try_connect, Ended},
+    sync_client::{content_of, try_connect, Ended},
 };
 
 async fn login(app: &TestApp, forwarded_for: Option<&str>) -> TestResponse {
@@ -23,14 +23,11 @@ async fn login(app: &TestApp, forwarded_for: Option<&str>) -> TestResponse {
 
 #[tokio::test]
 async fn login_attempts_over_the_limit_get_429_with_retry_after() {
-    let Some(app) = TestApp::spawn_with(canvas_server::Config {
+    let app = TestApp::spawn_with(canvas_server::Config {
         rate_login_per_min: 3,
         ..test_config()
     })
-    .await
-    else {
-        return;
-    };
+    .await;
     for _ in 0..3 {
         login(&app, None).await.assert_error(401, "unauthorized");
     }
@@ -54,14 +51,11 @@ async fn login_attempts_over_the_limit_get_429_with_retry_after() {
 
 #[tokio::test]
 async fn a_spoofed_forwarded_for_from_an_untrusted_peer_does_not_dodge_the_limit() {
-    let Some(app) = TestApp::spawn_with(canvas_server::Config {
+    let app = TestApp::spawn_with(canvas_server::Config {
         rate_login_per_min: 2,
         ..test_config()
     })
-    .await
-    else {
-        return;
-    };
+    .await;
     login(&app, Some("203.0.113.1")).await.assert_status(401);
     login(&app, Some("203.0.113.2")).await.assert_status(401);
     login(&app, Some("203.0.113.3"))
@@ -71,15 +65,12 @@ async fn a_spoofed_forwarded_for_from_an_untrusted_peer_does_not_dodge_the_limit
 
 #[tokio::test]
 async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_allowance() {
-    let Some(app) = TestApp::spawn_with(canvas_server::Config {
+    let app = TestApp::spawn_with(canvas_server::Config {
         rate_login_per_min: 1,
         trusted_proxies: "127.0.0.1".parse().expect("proxies"),
         ..test_config()
     })
-    .await
-    else {
-        return;
-    };
+    .await;
     login(&app, Some("203.0.113.1")).await.assert_status(401);
     login(&app, Some("203.0.113.2")).await.assert_status(401);
     login(&app, Some("203.0.113.1"))
@@ -89,18 +80,14 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_allowance() {
 
 #[tokio::test]
 async fn websocket_upgrades_over_the_limit_get_http_429() {
-    let Some(app) = TestApp::spawn_with(canvas_server::Config {
+    let app = TestApp::spawn_with(canvas_server::Config {
         rate_ws_connect_per_min: 2,
         ..test_config()
     })
-    .await
-    else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
-    let _first = connect(&app.sync_url(&board, &ada.token)).await;
-    let _second = connect(&app.sync_url(&board, &ada.token)).await;
+    .await;
+    let (ada, board) = app.user_with_board("ada").await;
+    let _first = app.connect(&board, &ada).await;
+    let _second = app.connect(&board, &ada).await;
     assert_eq!(
         try_connect(&app.sync_url(&board, &ada.token)).await.err(),
         Some(429)
@@ -109,19 +96,15 @@ async fn websocket_upgrades_over_the_limit_get_http_429() {
 
 #[tokio::test]
 async fn a_flooding_socket_is_closed_1008_while_its_board_keeps_serving() {
-    let Some(app) = TestApp::spawn_with(canvas_server::Config {
+    let app = TestApp::spawn_with(canvas_server::Config {
         rate_ws_msgs_per_sec: 5,
         ..test_config()
     })
-    .await
-    else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
-    let mut writer = connect(&app.sync_url(&board, &ada.token)).await;
-    let mut reader = connect(&app.sync_url(&board, &ada.token)).await;
-    let mut flooder = connect(&app.sync_url(&board, &ada.token)).await;
+    .await;
+    let (ada, board) = app.user_with_board("ada").await;
+    let mut writer = app.connect(&board, &ada).await;
+    let mut reader = app.connect(&board, &ada).await;
+    let mut flooder = app.connect(&board, &ada).await;
     // Burst allowance is 10 × 5 = 50 messages (the handshake used one).
     for clock in 0..200 {
         flooder.set_awareness(clock, r#"{"spam":true}"#).await;
@@ -139,16 +122,12 @@ async fn a_flooding_socket_is_closed_1008_while_its_board_keeps_serving() {
 
 #[tokio::test]
 async fn member_additions_over_the_limit_get_429_with_retry_after() {
-    let Some(app) = TestApp::spawn_with(canvas_server::Config {
+    let app = TestApp::spawn_with(canvas_server::Config {
         rate_member_adds_per_min: 2,
         ..test_config()
     })
-    .await
-    else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+    .await;
+    let (ada, board) = app.user_with_board("ada").await;
     let members = format!("/api/v1/boards/{board}/members");
     let add = |email: &str| json!({ "email": email, "role": "viewer" });
     // Probing for accounts: each answer says whether the email has one.

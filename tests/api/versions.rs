@@ -14,8 +14,8 @@ use yrs::{
 };
 
 use crate::{
-    harness::{test_config, yjs_update, TestApp, TestUser},
-    sync_client::{connect, WAIT},
+    harness::{backend_test, test_config, yjs_update, Backend, TestApp, TestUser},
+    sync_client::WAIT,
 };
 
 fn versions_path(board: &str) -> String {
@@ -83,13 +83,9 @@ async fn make_version(app: &TestApp, board: &str, user: &TestUser, label: &str) 
 }
 
 async fn post_update(app: &TestApp, board: &str, user: &TestUser, update: Vec<u8>) {
-    app.post_bytes(
-        &format!("/api/v1/boards/{board}/updates"),
-        Some(&user.token),
-        update,
-    )
-    .await
-    .assert_status(204);
+    app.post_update(board, user, update)
+        .await
+        .assert_status(204);
 }
 
 async fn content(app: &TestApp, path: &str, user: &TestUser) -> Value {
@@ -109,11 +105,8 @@ fn author_ids(version: &Value) -> Vec<String> {
     ids
 }
 
-#[tokio::test]
-async fn roles_decide_who_reads_makes_restores_and_deletes_versions() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(roles_decide_who_reads_makes_restores_and_deletes_versions);
+async fn roles_decide_who_reads_makes_restores_and_deletes_versions(app: TestApp) {
     let ada = app.register("ada").await;
     let eve = app.register("eve").await;
     let vic = app.register("vic").await;
@@ -220,13 +213,9 @@ async fn roles_decide_who_reads_makes_restores_and_deletes_versions() {
     assert!(actions.contains(&"version.deleted"), "{actions:?}");
 }
 
-#[tokio::test]
-async fn labels_longer_than_200_characters_are_refused() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+backend_test!(labels_longer_than_200_characters_are_refused);
+async fn labels_longer_than_200_characters_are_refused(app: TestApp) {
+    let (ada, board) = app.user_with_board("ada").await;
     app.post(
         &versions_path(&board),
         Some(&ada.token),
@@ -258,11 +247,11 @@ async fn labels_longer_than_200_characters_are_refused() {
     .assert_error(422, "validation_failed");
 }
 
-#[tokio::test]
-async fn a_board_edited_then_quiet_gets_an_automatic_version_with_its_authors() {
-    let Some(app) = TestApp::spawn_with(versioning_config(200, 3_600_000, 100)).await else {
-        return;
-    };
+backend_test!(a_board_edited_then_quiet_gets_an_automatic_version_with_its_authors);
+async fn a_board_edited_then_quiet_gets_an_automatic_version_with_its_authors(backend: Backend) {
+    let app = backend
+        .spawn_with(versioning_config(200, 3_600_000, 100))
+        .await;
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let cyd = app.register("cyd").await;
@@ -271,8 +260,8 @@ async fn a_board_edited_then_quiet_gets_an_automatic_version_with_its_authors() 
     app.share(&board, &ada, &cyd, "editor").await;
 
     // Ada over a socket, Bob over REST; Cyd only watches.
-    let mut socket = connect(&app.sync_url(&board, &ada.token)).await;
-    let _watcher = connect(&app.sync_url(&board, &cyd.token)).await;
+    let mut socket = app.connect(&board, &ada).await;
+    let _watcher = app.connect(&board, &cyd).await;
     socket
         .edit(|txn| {
             txn.get_or_insert_map("m").insert(txn, "from-ada", "1");
@@ -323,15 +312,14 @@ async fn a_board_edited_then_quiet_gets_an_automatic_version_with_its_authors() 
     assert_eq!(created["detail"]["kind"], "auto");
 }
 
-#[tokio::test]
-async fn continuous_editing_gets_a_version_within_the_max_interval() {
+backend_test!(continuous_editing_gets_a_version_within_the_max_interval);
+async fn continuous_editing_gets_a_version_within_the_max_interval(backend: Backend) {
     // Never quiet long enough (idle 1 h); the cap is 400 ms.
-    let Some(app) = TestApp::spawn_with(versioning_config(3_600_000, 400, 100)).await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
-    let mut socket = connect(&app.sync_url(&board, &ada.token)).await;
+    let app = backend
+        .spawn_with(versioning_config(3_600_000, 400, 100))
+        .await;
+    let (ada, board) = app.user_with_board("ada").await;
+    let mut socket = app.connect(&board, &ada).await;
     let deadline = tokio::time::Instant::now() + WAIT;
     let mut edits = 0u32;
     loop {
@@ -356,13 +344,12 @@ async fn continuous_editing_gets_a_version_within_the_max_interval() {
     }
 }
 
-#[tokio::test]
-async fn retention_keeps_the_newest_automatic_versions_and_every_manual_one() {
-    let Some(app) = TestApp::spawn_with(versioning_config(100, 3_600_000, 2)).await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+backend_test!(retention_keeps_the_newest_automatic_versions_and_every_manual_one);
+async fn retention_keeps_the_newest_automatic_versions_and_every_manual_one(backend: Backend) {
+    let app = backend
+        .spawn_with(versioning_config(100, 3_600_000, 2))
+        .await;
+    let (ada, board) = app.user_with_board("ada").await;
     // Each round sets a key of its own (updates made apart from each other
     // would race for one key).
     post_update(&app, &board, &ada, yjs_update("r0", "0")).await;
@@ -414,13 +401,12 @@ async fn retention_keeps_the_newest_automatic_versions_and_every_manual_one() {
     assert_eq!(rounds, vec![4, 3], "the newest two, newest first");
 }
 
-#[tokio::test]
-async fn versions_go_with_their_board() {
-    let Some(app) = TestApp::spawn_with(versioning_config(100, 3_600_000, 100)).await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+backend_test!(versions_go_with_their_board);
+async fn versions_go_with_their_board(backend: Backend) {
+    let app = backend
+        .spawn_with(versioning_config(100, 3_600_000, 100))
+        .await;
+    let (ada, board) = app.user_with_board("ada").await;
     post_update(&app, &board, &ada, yjs_update("k", "v")).await;
     wait_for_versions(&app, &board, &ada, "auto", 1).await;
     make_version(&app, &board, &ada, "manual").await;
@@ -478,11 +464,8 @@ fn rich_document(doc: &Doc, generation: &str) -> Vec<u8> {
     doc.transact().encode_diff_v1(&before)
 }
 
-#[tokio::test]
-async fn restore_makes_the_content_equal_and_its_backup_undoes_it() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+backend_test!(restore_makes_the_content_equal_and_its_backup_undoes_it);
+async fn restore_makes_the_content_equal_and_its_backup_undoes_it(app: TestApp) {
     let ada = app.register("ada").await;
     let eve = app.register("eve").await;
     let board = app.create_board(&ada, "Plan").await;
@@ -499,7 +482,7 @@ async fn restore_makes_the_content_equal_and_its_backup_undoes_it() {
     .await;
 
     // A client stays connected through the restore.
-    let mut live = connect(&app.sync_url(&board, &ada.token)).await;
+    let mut live = app.connect(&board, &ada).await;
     post_update(&app, &board, &ada, rich_document(&author, "two")).await;
     {
         let mut txn = author.transact_mut();
@@ -588,13 +571,9 @@ async fn restore_makes_the_content_equal_and_its_backup_undoes_it() {
     assert_eq!(restored[1]["detail"]["backup_id"], backup.as_str());
 }
 
-#[tokio::test]
-async fn a_version_lists_newest_first_and_pages_like_the_audit() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+backend_test!(a_version_lists_newest_first_and_pages_like_the_audit);
+async fn a_version_lists_newest_first_and_pages_like_the_audit(app: TestApp) {
+    let (ada, board) = app.user_with_board("ada").await;
     for label in ["a", "b", "c"] {
         make_version(&app, &board, &ada, label).await;
     }

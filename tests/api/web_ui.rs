@@ -56,17 +56,13 @@ fn assert_app_page(response: &TestResponse) {
 
 #[tokio::test]
 async fn the_root_serves_the_web_app_with_a_strict_content_security_policy() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+    let app = TestApp::spawn().await;
     assert_app_page(&app.get("/", None).await);
 }
 
 #[tokio::test]
 async fn a_board_path_serves_the_same_page() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+    let app = TestApp::spawn().await;
     let root = app.get("/", None).await;
     let board = app
         .get("/b/0190b7a4-7c3e-7b8e-9c1d-2f3a4b5c6d7e", None)
@@ -79,9 +75,7 @@ async fn a_board_path_serves_the_same_page() {
 
 #[tokio::test]
 async fn the_page_refers_only_to_assets_of_this_server() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+    let app = TestApp::spawn().await;
     let html = app.get("/", None).await.text();
     for attribute in ["src=\"", "href=\""] {
         for (at, _) in html.match_indices(attribute) {
@@ -95,9 +89,7 @@ async fn the_page_refers_only_to_assets_of_this_server() {
 
 #[tokio::test]
 async fn assets_have_their_content_types_and_revalidate_by_etag() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+    let app = TestApp::spawn().await;
     for (path, content_type) in [
         ("/assets/app.js", "text/javascript"),
         ("/assets/app.css", "text/css"),
@@ -140,9 +132,7 @@ async fn assets_have_their_content_types_and_revalidate_by_etag() {
 
 #[tokio::test]
 async fn the_third_party_licenses_name_every_bundled_package() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+    let app = TestApp::spawn().await;
     let licenses = app
         .get("/assets/THIRD_PARTY_LICENSES.txt", None)
         .await
@@ -166,14 +156,11 @@ async fn the_third_party_licenses_name_every_bundled_package() {
 
 #[tokio::test]
 async fn with_the_web_ui_off_the_root_is_not_found_and_the_api_is_unaffected() {
-    let Some(app) = TestApp::spawn_with(canvas_server::Config {
+    let app = TestApp::spawn_with(canvas_server::Config {
         web_ui: false,
         ..test_config()
     })
-    .await
-    else {
-        return;
-    };
+    .await;
     for path in [
         "/",
         "/b/0190b7a4-7c3e-7b8e-9c1d-2f3a4b5c6d7e",
@@ -192,9 +179,7 @@ async fn with_the_web_ui_off_the_root_is_not_found_and_the_api_is_unaffected() {
 
 #[tokio::test]
 async fn with_the_web_ui_on_the_api_docs_and_errors_are_unchanged() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
+    let app = TestApp::spawn().await;
     app.get("/healthz", None).await.assert_status(200);
     app.get("/docs/", None).await.assert_status(200);
     let spec = app.get("/api/openapi.json", None).await.json();

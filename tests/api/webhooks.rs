@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::{
-    harness::{yjs_update, TestApp},
+    harness::{backend_test, yjs_update, Backend, TestApp},
     webhook_receiver::{webhook_config, Received, Receiver},
 };
 
@@ -59,12 +59,10 @@ pub fn assert_contract_shape(received: &Received, event_type: &str, board_id: &s
     body["data"].clone()
 }
 
-#[tokio::test]
-async fn every_event_of_the_contract_is_delivered_signed_in_the_contracts_shape() {
+backend_test!(every_event_of_the_contract_is_delivered_signed_in_the_contracts_shape);
+async fn every_event_of_the_contract_is_delivered_signed_in_the_contracts_shape(backend: Backend) {
     let receiver = Receiver::start().await;
-    let Some(app) = TestApp::spawn_with(webhook_config(&receiver.url)).await else {
-        return;
-    };
+    let app = backend.spawn_with(webhook_config(&receiver.url)).await;
     let owner = app.register("owner").await;
     let member = app.register("member").await;
     let board = app.create_board(&owner, "Plan").await;
@@ -111,13 +109,9 @@ async fn every_event_of_the_contract_is_delivered_signed_in_the_contracts_shape(
         json!({ "actor_id": owner.id, "user_id": member.id, "from": "viewer", "to": "editor" })
     );
 
-    app.post_bytes(
-        &format!("/api/v1/boards/{board}/updates"),
-        Some(&member.token),
-        yjs_update("k", "v"),
-    )
-    .await
-    .assert_status(204);
+    app.post_update(&board, &member, yjs_update("k", "v"))
+        .await
+        .assert_status(204);
     let data = assert_contract_shape(
         &receiver.event("board.updated").await,
         "board.updated",
@@ -162,12 +156,10 @@ async fn every_event_of_the_contract_is_delivered_signed_in_the_contracts_shape(
     );
 }
 
-#[tokio::test]
-async fn deleting_an_account_reports_each_board_it_owned_as_deleted() {
+backend_test!(deleting_an_account_reports_each_board_it_owned_as_deleted);
+async fn deleting_an_account_reports_each_board_it_owned_as_deleted(backend: Backend) {
     let receiver = Receiver::start().await;
-    let Some(app) = TestApp::spawn_with(webhook_config(&receiver.url)).await else {
-        return;
-    };
+    let app = backend.spawn_with(webhook_config(&receiver.url)).await;
     let owner = app.register("leaving").await;
     let first = app.create_board(&owner, "One").await;
     let second = app.create_board(&owner, "Two").await;
@@ -201,13 +193,9 @@ async fn deleting_an_account_reports_each_board_it_owned_as_deleted() {
     assert_eq!(deleted, expected);
 }
 
-#[tokio::test]
-async fn without_webhook_urls_no_event_is_written() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let owner = app.register("quiet").await;
-    let board = app.create_board(&owner, "Plan").await;
+backend_test!(without_webhook_urls_no_event_is_written);
+async fn without_webhook_urls_no_event_is_written(app: TestApp) {
+    let (owner, board) = app.user_with_board("quiet").await;
     app.patch(
         &format!("/api/v1/boards/{board}"),
         Some(&owner.token),
@@ -219,12 +207,12 @@ async fn without_webhook_urls_no_event_is_written() {
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM webhook_deliveries"), 0);
 }
 
-#[tokio::test]
-async fn creating_and_restoring_a_version_send_their_events_and_deleting_one_sends_none() {
+backend_test!(creating_and_restoring_a_version_send_their_events_and_deleting_one_sends_none);
+async fn creating_and_restoring_a_version_send_their_events_and_deleting_one_sends_none(
+    backend: Backend,
+) {
     let receiver = Receiver::start().await;
-    let Some(app) = TestApp::spawn_with(webhook_config(&receiver.url)).await else {
-        return;
-    };
+    let app = backend.spawn_with(webhook_config(&receiver.url)).await;
     let owner = app.register("keeper").await;
     let board = app.create_board(&owner, "History").await;
     let versions = format!("/api/v1/boards/{board}/versions");

@@ -4,9 +4,8 @@
 use std::time::Duration;
 
 use crate::{
-    harness::{yjs_update, TestApp},
+    harness::{backend_test, yjs_update, Backend, TestApp},
     server_process::set_key,
-    sync_client::connect,
     webhook_receiver::{webhook_config, Received, Receiver},
     webhooks::{wait_for_empty_outbox, WAIT},
 };
@@ -20,8 +19,8 @@ fn updates_of(received: &[Received], board: &str) -> Vec<Received> {
         .collect()
 }
 
-#[tokio::test]
-async fn board_updated_is_sent_at_most_once_per_window_however_many_saves() {
+backend_test!(board_updated_is_sent_at_most_once_per_window_however_many_saves);
+async fn board_updated_is_sent_at_most_once_per_window_however_many_saves(backend: Backend) {
     let receiver = Receiver::start().await;
     let config = canvas_server::Config {
         // Saves 50 ms after each change; one event per board per 5 s (far
@@ -29,11 +28,8 @@ async fn board_updated_is_sent_at_most_once_per_window_however_many_saves() {
         save_max_debounce: Duration::from_secs(5),
         ..webhook_config(&receiver.url)
     };
-    let Some(app) = TestApp::spawn_with(config).await else {
-        return;
-    };
-    let owner = app.register("busy").await;
-    let board = app.create_board(&owner, "Plan").await;
+    let app = backend.spawn_with(config).await;
+    let (owner, board) = app.user_with_board("busy").await;
     // Five saves, each awaited, well within one window.
     for n in 0..5 {
         edit_and_wait_for_save(&app, &board, &owner.token, &format!("k{n}")).await;
@@ -79,18 +75,15 @@ async fn edit_and_wait_for_save(app: &TestApp, board: &str, token: &str, key: &s
     }
 }
 
-#[tokio::test]
-async fn a_board_updated_waiting_for_its_window_is_sent_after_a_restart() {
+backend_test!(a_board_updated_waiting_for_its_window_is_sent_after_a_restart);
+async fn a_board_updated_waiting_for_its_window_is_sent_after_a_restart(backend: Backend) {
     let receiver = Receiver::start().await;
     let config = canvas_server::Config {
         save_max_debounce: Duration::from_secs(5),
         ..webhook_config(&receiver.url)
     };
-    let Some(app) = TestApp::spawn_with(config).await else {
-        return;
-    };
-    let owner = app.register("restarting").await;
-    let board = app.create_board(&owner, "Plan").await;
+    let app = backend.spawn_with(config).await;
+    let (owner, board) = app.user_with_board("restarting").await;
     edit_and_wait_for_save(&app, &board, &owner.token, "first").await;
     receiver.event("board.updated").await;
     // The second save falls within the window: its event waits, stored.
@@ -118,25 +111,19 @@ async fn a_board_updated_waiting_for_its_window_is_sent_after_a_restart() {
     wait_for_empty_outbox(&app).await;
 }
 
-#[tokio::test]
-async fn board_updated_names_the_authors_of_socket_and_rest_edits() {
+backend_test!(board_updated_names_the_authors_of_socket_and_rest_edits);
+async fn board_updated_names_the_authors_of_socket_and_rest_edits(backend: Backend) {
     let receiver = Receiver::start().await;
-    let Some(app) = TestApp::spawn_with(webhook_config(&receiver.url)).await else {
-        return;
-    };
+    let app = backend.spawn_with(webhook_config(&receiver.url)).await;
     let owner = app.register("drawer").await;
     let editor = app.register("typist").await;
     let board = app.create_board(&owner, "Plan").await;
     app.share(&board, &owner, &editor, "editor").await;
-    let mut socket = connect(&app.sync_url(&board, &owner.token)).await;
+    let mut socket = app.connect(&board, &owner).await;
     set_key(&mut socket, "from-socket".to_owned()).await;
-    app.post_bytes(
-        &format!("/api/v1/boards/{board}/updates"),
-        Some(&editor.token),
-        yjs_update("rest", "v"),
-    )
-    .await
-    .assert_status(204);
+    app.post_update(&board, &editor, yjs_update("rest", "v"))
+        .await
+        .assert_status(204);
     let mut expected = vec![owner.id.clone(), editor.id.clone()];
     expected.sort();
     receiver

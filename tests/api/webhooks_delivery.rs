@@ -8,21 +8,19 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::{
-    harness::{test_config, yjs_update, TestApp},
+    harness::{backend_test, test_config, yjs_update, Backend, TestDatabase},
     server_process::set_key,
-    sync_client::connect,
     webhook_receiver::{webhook_config, webhook_settings, Answer, Receiver},
     webhooks::{assert_contract_shape, wait_for_empty_outbox, WAIT},
 };
 
-#[tokio::test]
-async fn a_receiver_answering_500_three_times_then_200_gets_the_event_with_one_id() {
+backend_test!(a_receiver_answering_500_three_times_then_200_gets_the_event_with_one_id);
+async fn a_receiver_answering_500_three_times_then_200_gets_the_event_with_one_id(
+    backend: Backend,
+) {
     let receiver = Receiver::scripted(vec![Answer::Status(500); 3]).await;
-    let Some(app) = TestApp::spawn_with(webhook_config(&receiver.url)).await else {
-        return;
-    };
-    let owner = app.register("retried").await;
-    let board = app.create_board(&owner, "Plan").await;
+    let app = backend.spawn_with(webhook_config(&receiver.url)).await;
+    let (_, board) = app.user_with_board("retried").await;
     let received = receiver
         .wait_for("four attempts", WAIT, |received| received.len() >= 4)
         .await;
@@ -46,18 +44,15 @@ async fn a_receiver_answering_500_three_times_then_200_gets_the_event_with_one_i
     );
 }
 
-#[tokio::test]
-async fn a_receiver_answering_too_late_once_receives_the_same_webhook_id_twice() {
+backend_test!(a_receiver_answering_too_late_once_receives_the_same_webhook_id_twice);
+async fn a_receiver_answering_too_late_once_receives_the_same_webhook_id_twice(backend: Backend) {
     let receiver = Receiver::scripted(vec![Answer::Late(Duration::from_secs(2))]).await;
     let mut config = webhook_config(&receiver.url);
     if let Some(webhooks) = &mut config.webhooks {
         webhooks.attempt_timeout = Duration::from_millis(300);
     }
-    let Some(app) = TestApp::spawn_with(config).await else {
-        return;
-    };
-    let owner = app.register("late").await;
-    let board = app.create_board(&owner, "Plan").await;
+    let app = backend.spawn_with(config).await;
+    let (_, board) = app.user_with_board("late").await;
     let received = receiver
         .wait_for("a retry after the timeout", WAIT, |received| {
             received.len() >= 2
@@ -74,8 +69,8 @@ async fn a_receiver_answering_too_late_once_receives_the_same_webhook_id_twice()
     wait_for_empty_outbox(&app).await;
 }
 
-#[tokio::test]
-async fn a_delivery_failing_past_its_last_retry_is_given_up_and_removed() {
+backend_test!(a_delivery_failing_past_its_last_retry_is_given_up_and_removed);
+async fn a_delivery_failing_past_its_last_retry_is_given_up_and_removed(backend: Backend) {
     let receiver = Receiver::start().await;
     receiver.answer_otherwise(Some(Answer::Status(503)));
     let mut settings = webhook_settings(&[&receiver.url]);
@@ -84,9 +79,7 @@ async fn a_delivery_failing_past_its_last_retry_is_given_up_and_removed() {
         webhooks: Some(settings),
         ..test_config()
     };
-    let Some(app) = TestApp::spawn_with(config).await else {
-        return;
-    };
+    let app = backend.spawn_with(config).await;
     let owner = app.register("unlucky").await;
     app.create_board(&owner, "Plan").await;
     wait_for_empty_outbox(&app).await;
@@ -99,8 +92,10 @@ async fn a_delivery_failing_past_its_last_retry_is_given_up_and_removed() {
     );
 }
 
-#[tokio::test]
-async fn each_receiver_gets_every_event_and_a_failing_one_does_not_hold_up_the_other() {
+backend_test!(each_receiver_gets_every_event_and_a_failing_one_does_not_hold_up_the_other);
+async fn each_receiver_gets_every_event_and_a_failing_one_does_not_hold_up_the_other(
+    backend: Backend,
+) {
     let healthy = Receiver::start().await;
     let failing = Receiver::start().await;
     failing.answer_otherwise(Some(Answer::Status(500)));
@@ -108,11 +103,8 @@ async fn each_receiver_gets_every_event_and_a_failing_one_does_not_hold_up_the_o
         webhooks: Some(webhook_settings(&[&healthy.url, &failing.url])),
         ..test_config()
     };
-    let Some(app) = TestApp::spawn_with(config).await else {
-        return;
-    };
-    let owner = app.register("two").await;
-    let board = app.create_board(&owner, "Plan").await;
+    let app = backend.spawn_with(config).await;
+    let (_, board) = app.user_with_board("two").await;
     let delivered = healthy.event("board.created").await;
     assert_contract_shape(&delivered, "board.created", &board);
     let retried = failing
@@ -134,15 +126,12 @@ async fn each_receiver_gets_every_event_and_a_failing_one_does_not_hold_up_the_o
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM webhook_events"), 1);
 }
 
-#[tokio::test]
-async fn two_instances_sharing_the_database_send_each_delivery_once() {
+backend_test!(two_instances_sharing_the_database_send_each_delivery_once);
+async fn two_instances_sharing_the_database_send_each_delivery_once(backend: Backend) {
     let receiver = Receiver::start().await;
-    let Some(first) = TestApp::spawn_with(webhook_config(&receiver.url)).await else {
-        return;
-    };
+    let first = backend.spawn_with(webhook_config(&receiver.url)).await;
     let second = first.spawn_sibling(webhook_config(&receiver.url)).await;
-    let owner = first.register("shared").await;
-    let board = first.create_board(&owner, "Plan").await;
+    let (owner, board) = first.user_with_board("shared").await;
     for n in 0..30 {
         let app = if n % 2 == 0 { &first } else { &second };
         app.patch(
@@ -189,15 +178,15 @@ async fn black_hole() -> String {
     url
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_receiver_that_never_answers_does_not_slow_rest_or_sync() {
+backend_test!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_receiver_that_never_answers_does_not_slow_rest_or_sync
+);
+async fn a_receiver_that_never_answers_does_not_slow_rest_or_sync(backend: Backend) {
     let url = black_hole().await;
     // The contract's 10 s: every attempt of this test hangs until it ends.
-    let Some(app) = TestApp::spawn_with(webhook_config(&url)).await else {
-        return;
-    };
-    let owner = app.register("busy").await;
-    let board = app.create_board(&owner, "Plan").await;
+    let app = backend.spawn_with(webhook_config(&url)).await;
+    let (owner, board) = app.user_with_board("busy").await;
     // Far more events than deliveries may be in flight.
     for n in 0..100 {
         app.patch(
@@ -209,8 +198,8 @@ async fn a_receiver_that_never_answers_does_not_slow_rest_or_sync() {
         .assert_status(200);
     }
     // REST and sync work as usual meanwhile.
-    let mut writer = connect(&app.sync_url(&board, &owner.token)).await;
-    let mut reader = connect(&app.sync_url(&board, &owner.token)).await;
+    let mut writer = app.connect(&board, &owner).await;
+    let mut reader = app.connect(&board, &owner).await;
     for n in 0..20 {
         set_key(&mut writer, format!("key-{n}")).await;
         app.get(&format!("/api/v1/boards/{board}"), Some(&owner.token))
@@ -223,13 +212,9 @@ async fn a_receiver_that_never_answers_does_not_slow_rest_or_sync() {
     reader
         .wait_for(|client| crate::server_process::keys_of(client).len() == 20)
         .await;
-    app.post_bytes(
-        &format!("/api/v1/boards/{board}/updates"),
-        Some(&owner.token),
-        yjs_update("rest", "v"),
-    )
-    .await
-    .assert_status(204);
+    app.post_update(&board, &owner, yjs_update("rest", "v"))
+        .await
+        .assert_status(204);
     app.get("/readyz", None).await.assert_status(200);
     // All of that happened while no delivery could complete.
     assert!(
@@ -238,20 +223,16 @@ async fn a_receiver_that_never_answers_does_not_slow_rest_or_sync() {
     );
 }
 
-#[tokio::test]
-async fn a_claimed_delivery_is_claimed_again_only_once_its_claim_has_expired() {
-    use canvas_server::db::{outbox::Outbox, Db, DeliveryResult};
-    let Some(database) = crate::harness::TestDatabase::create() else {
-        return;
-    };
+backend_test!(a_claimed_delivery_is_claimed_again_only_once_its_claim_has_expired);
+async fn a_claimed_delivery_is_claimed_again_only_once_its_claim_has_expired(
+    database: TestDatabase,
+) {
+    use canvas_server::db::{outbox::Outbox, DeliveryResult};
     // No worker: this test is the only claimer.
-    let db = Db::open(&database.location())
-        .await
-        .expect("database")
-        .with_outbox(Outbox::new(
-            vec!["http://127.0.0.1:9/hook".to_owned()],
-            Duration::from_secs(10),
-        ));
+    let db = database.open().await.with_outbox(Outbox::new(
+        vec!["http://127.0.0.1:9/hook".to_owned()],
+        Duration::from_secs(10),
+    ));
     let user = db
         .create_user("claims@example.com".into(), "Claims".into(), "x".into())
         .await

@@ -8,16 +8,16 @@ use std::{
 };
 
 use crate::{
-    harness::TestDatabase,
+    harness::{backend_test, TestDatabase},
     server_process::Server,
     webhook_receiver::{Answer, Receiver, SECRET},
 };
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deliveries_pending_at_a_kill_9_are_delivered_after_the_restart() {
-    let Some(database) = TestDatabase::create() else {
-        return;
-    };
+backend_test!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    deliveries_pending_at_a_kill_9_are_delivered_after_the_restart
+);
+async fn deliveries_pending_at_a_kill_9_are_delivered_after_the_restart(database: TestDatabase) {
     let dir = tempfile::tempdir().expect("temp dir");
     // Down: every request is answered 503 until it comes back.
     let receiver = Receiver::start().await;

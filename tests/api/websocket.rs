@@ -30,14 +30,13 @@ use canvas_server::protocol::message;
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// A socket on a fresh board, and the app.
-async fn socket_on_a_board() -> Option<(TestApp, String, String, Socket)> {
-    let app = TestApp::spawn().await?;
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+async fn socket_on_a_board() -> (TestApp, String, String, Socket) {
+    let app = TestApp::spawn().await;
+    let (ada, board) = app.user_with_board("ada").await;
     let (socket, _) = connect_async(app.sync_url(&board, &ada.token))
         .await
         .expect("upgrade");
-    Some((app, board, ada.token, socket))
+    (app, board, ada.token, socket)
 }
 
 /// The next message that is not a y-websocket binary message, within [`WAIT`].
@@ -56,9 +55,7 @@ async fn next_control(socket: &mut Socket) -> Option<Message> {
 
 #[tokio::test]
 async fn a_ping_is_answered_with_a_pong_carrying_its_payload() {
-    let Some((_app, _board, _token, mut socket)) = socket_on_a_board().await else {
-        return;
-    };
+    let (_app, _board, _token, mut socket) = socket_on_a_board().await;
     socket
         .send(Message::Ping(Bytes::from_static(b"are you there")))
         .await
@@ -71,9 +68,7 @@ async fn a_ping_is_answered_with_a_pong_carrying_its_payload() {
 
 #[tokio::test]
 async fn a_client_close_is_answered_with_the_same_code() {
-    let Some((app, board, _token, mut socket)) = socket_on_a_board().await else {
-        return;
-    };
+    let (app, board, _token, mut socket) = socket_on_a_board().await;
     socket
         .send(Message::Close(Some(CloseFrame {
             code: CloseCode::Library(4000),
@@ -87,14 +82,7 @@ async fn a_client_close_is_answered_with_the_same_code() {
     }
     // The socket left its board.
     let deadline = tokio::time::Instant::now() + WAIT;
-    let board_id: uuid::Uuid = board.parse().expect("board id");
-    let peers = || {
-        app.state
-            .live
-            .loaded(board_id)
-            .map_or(0, |b| b.peer_count())
-    };
-    while peers() > 0 {
+    while app.peers_on(&board) > 0 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "socket still on its board"
@@ -105,9 +93,7 @@ async fn a_client_close_is_answered_with_the_same_code() {
 
 #[tokio::test]
 async fn a_fragmented_update_is_applied_like_a_whole_one() {
-    let Some((app, board, token, mut socket)) = socket_on_a_board().await else {
-        return;
-    };
+    let (app, board, token, mut socket) = socket_on_a_board().await;
     let mut reader = connect(&app.sync_url(&board, &token)).await;
     let doc = Doc::new();
     let text = doc.get_or_insert_text("text");
@@ -141,9 +127,7 @@ async fn a_fragmented_update_is_applied_like_a_whole_one() {
 
 #[tokio::test]
 async fn an_unmasked_client_frame_closes_with_1002_and_others_are_unaffected() {
-    let Some((app, board, token, mut socket)) = socket_on_a_board().await else {
-        return;
-    };
+    let (app, board, token, mut socket) = socket_on_a_board().await;
     let mut other = connect(&app.sync_url(&board, &token)).await;
     // A binary frame of one byte without the mask bit (RFC 6455 §5.1).
     let raw = match socket.get_mut() {
@@ -165,11 +149,8 @@ async fn an_unmasked_client_frame_closes_with_1002_and_others_are_unaffected() {
 
 #[tokio::test]
 async fn a_plain_get_on_the_sync_route_is_400_and_says_what_is_missing() {
-    let Some(app) = TestApp::spawn().await else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+    let app = TestApp::spawn().await;
+    let (ada, board) = app.user_with_board("ada").await;
     let response = app
         .get(&format!("/api/v1/boards/{board}/sync"), Some(&ada.token))
         .await;
@@ -180,9 +161,7 @@ async fn a_plain_get_on_the_sync_route_is_400_and_says_what_is_missing() {
 
 #[tokio::test]
 async fn updates_sent_together_with_a_close_still_reach_the_others() {
-    let Some((app, board, token, mut socket)) = socket_on_a_board().await else {
-        return;
-    };
+    let (app, board, token, mut socket) = socket_on_a_board().await;
     let mut reader = connect(&app.sync_url(&board, &token)).await;
     let doc = Doc::new();
     let text = doc.get_or_insert_text("text");
@@ -211,16 +190,12 @@ async fn updates_sent_together_with_a_close_still_reach_the_others() {
 
 #[tokio::test]
 async fn a_ping_flood_counts_against_the_message_rate_and_closes_1008() {
-    let Some(app) = TestApp::spawn_with(canvas_server::Config {
+    let app = TestApp::spawn_with(canvas_server::Config {
         rate_ws_msgs_per_sec: 5,
         ..crate::harness::test_config()
     })
-    .await
-    else {
-        return;
-    };
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
+    .await;
+    let (ada, board) = app.user_with_board("ada").await;
     let (mut socket, _) = connect_async(app.sync_url(&board, &ada.token))
         .await
         .expect("upgrade");

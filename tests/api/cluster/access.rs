@@ -4,31 +4,27 @@
 use serde_json::json;
 use yrs::{Map, WriteTxn};
 
-use super::{clustered, map_has, test_redis_url, two_instances, unique_prefix, wait_until_ready};
+use super::{clustered, map_has, two_instances, unique_prefix, wait_until_ready, Redis};
 use crate::{
-    harness::TestApp,
-    sync_client::{connect, Ended},
+    harness::{backend_test, Backend},
+    sync_client::Ended,
 };
 
-#[tokio::test]
-async fn removing_a_member_on_one_instance_closes_their_sockets_on_the_other_with_4403() {
-    let Some(url) = test_redis_url(
-        "removing_a_member_on_one_instance_closes_their_sockets_on_the_other_with_4403",
-    ) else {
-        return;
-    };
-    let Some((a, b)) = two_instances(&url, |c| c).await else {
-        return;
-    };
+backend_test!(removing_a_member_on_one_instance_closes_their_sockets_on_the_other_with_4403);
+async fn removing_a_member_on_one_instance_closes_their_sockets_on_the_other_with_4403(
+    redis: Redis,
+    backend: Backend,
+) {
+    let (a, b) = two_instances(backend, &redis, |c| c).await;
     let ada = a.register("ada").await;
     let eve = a.register("eve").await;
     let bob = a.register("bob").await;
     let board = a.create_board(&ada, "Plan").await;
     a.share(&board, &ada, &eve, "editor").await;
     a.share(&board, &ada, &bob, "editor").await;
-    let mut owner = connect(&b.sync_url(&board, &ada.token)).await;
-    let mut removed = connect(&b.sync_url(&board, &eve.token)).await;
-    let mut demoted = connect(&b.sync_url(&board, &bob.token)).await;
+    let mut owner = b.connect(&board, &ada).await;
+    let mut removed = b.connect(&board, &eve).await;
+    let mut demoted = b.connect(&board, &bob).await;
 
     a.put(
         &format!("/api/v1/boards/{board}/members"),
@@ -64,28 +60,23 @@ async fn removing_a_member_on_one_instance_closes_their_sockets_on_the_other_wit
             txn.get_or_insert_map("map").insert(txn, "still", true);
         })
         .await;
-    let mut on_a = connect(&a.sync_url(&board, &ada.token)).await;
+    let mut on_a = a.connect(&board, &ada).await;
     on_a.wait_for(|c| map_has(c, "still")).await;
     assert!(!map_has(&on_a, "sneaky"));
 }
 
-#[tokio::test]
-async fn deleting_a_board_on_one_instance_closes_its_sockets_on_the_other_with_4404() {
-    let Some(url) = test_redis_url(
-        "deleting_a_board_on_one_instance_closes_its_sockets_on_the_other_with_4404",
-    ) else {
-        return;
-    };
-    let Some((a, b)) = two_instances(&url, |c| c).await else {
-        return;
-    };
-    let ada = a.register("ada").await;
-    let board = a.create_board(&ada, "Plan").await;
+backend_test!(deleting_a_board_on_one_instance_closes_its_sockets_on_the_other_with_4404);
+async fn deleting_a_board_on_one_instance_closes_its_sockets_on_the_other_with_4404(
+    redis: Redis,
+    backend: Backend,
+) {
+    let (a, b) = two_instances(backend, &redis, |c| c).await;
+    let (ada, board) = a.user_with_board("ada").await;
     let other = a.create_board(&ada, "Other").await;
-    let mut on_b = connect(&b.sync_url(&board, &ada.token)).await;
-    let mut also_on_b = connect(&b.sync_url(&board, &ada.token)).await;
-    let mut unrelated = connect(&b.sync_url(&other, &ada.token)).await;
-    let mut on_a = connect(&a.sync_url(&board, &ada.token)).await;
+    let mut on_b = b.connect(&board, &ada).await;
+    let mut also_on_b = b.connect(&board, &ada).await;
+    let mut unrelated = b.connect(&other, &ada).await;
+    let mut on_a = a.connect(&board, &ada).await;
 
     a.delete(&format!("/api/v1/boards/{board}"), Some(&ada.token))
         .await
@@ -98,23 +89,21 @@ async fn deleting_a_board_on_one_instance_closes_its_sockets_on_the_other_with_4
             txn.get_or_insert_map("map").insert(txn, "alive", true);
         })
         .await;
-    let mut check = connect(&a.sync_url(&other, &ada.token)).await;
+    let mut check = a.connect(&other, &ada).await;
     check.wait_for(|c| map_has(c, "alive")).await;
 }
 
-#[tokio::test]
-async fn readiness_is_503_while_the_configured_redis_does_not_answer() {
+backend_test!(readiness_is_503_while_the_configured_redis_does_not_answer);
+async fn readiness_is_503_while_the_configured_redis_does_not_answer(backend: Backend) {
     // Needs no Redis: nothing listens on port 1.
-    let Some(app) = TestApp::spawn_with(clustered("redis://127.0.0.1:1", &unique_prefix())).await
-    else {
-        return;
-    };
+    let app = backend
+        .spawn_with(clustered("redis://127.0.0.1:1", &unique_prefix()))
+        .await;
     wait_until_ready(&app, 503).await;
     // The server still serves, alone.
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
-    let mut one = connect(&app.sync_url(&board, &ada.token)).await;
-    let mut two = connect(&app.sync_url(&board, &ada.token)).await;
+    let (ada, board) = app.user_with_board("ada").await;
+    let mut one = app.connect(&board, &ada).await;
+    let mut two = app.connect(&board, &ada).await;
     one.edit(|txn| {
         txn.get_or_insert_map("map").insert(txn, "alone", true);
     })

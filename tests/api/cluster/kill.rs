@@ -6,37 +6,35 @@ use std::time::Duration;
 
 use canvas_server::Config;
 
-use super::{clustered, test_redis_url, without_saves};
+use super::{clustered, without_saves, Redis};
 use crate::{
-    harness::{yjs_map_entries, yjs_update, TestApp},
+    harness::{backend_test, yjs_map_entries, yjs_update, Backend},
     server_process::{keys_of, set_key, Server, JWT_SECRET},
     sync_client::connect,
 };
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_instance_loses_nothing_and_the_survivor_compacts_its_journal() {
-    let Some(redis) =
-        test_redis_url("a_killed_instance_loses_nothing_and_the_survivor_compacts_its_journal")
-    else {
-        return;
-    };
+backend_test!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_killed_instance_loses_nothing_and_the_survivor_compacts_its_journal
+);
+async fn a_killed_instance_loses_nothing_and_the_survivor_compacts_its_journal(
+    redis: Redis,
+    backend: Backend,
+) {
     // The binary's channel prefix is the default one.
     let survivor_config = Config {
         jwt_secret: Some(JWT_SECRET.to_owned()),
-        ..without_saves(clustered(&redis, &Config::default().cluster_prefix))
+        ..without_saves(clustered(&redis.url, &Config::default().cluster_prefix))
     };
-    let Some(survivor) = TestApp::spawn_with(survivor_config).await else {
-        return;
-    };
+    let survivor = backend.spawn_with(survivor_config).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let database_url = survivor.database.url();
-    let doomed = Server::start(dir.path(), &database_url, &[("REDIS_URL", &redis)]);
+    let doomed = Server::start(dir.path(), &database_url, &[("REDIS_URL", &redis.url)]);
     doomed.wait_until_ready().await;
 
-    let ada = survivor.register("ada").await;
-    let board = survivor.create_board(&ada, "Plan").await;
+    let (ada, board) = survivor.user_with_board("ada").await;
     let mut on_doomed = connect(&doomed.sync_url(&board, &ada.token)).await;
-    let mut on_survivor = connect(&survivor.sync_url(&board, &ada.token)).await;
+    let mut on_survivor = survivor.connect(&board, &ada).await;
     for n in 0..100 {
         set_key(&mut on_doomed, format!("doomed-{n}")).await;
     }
@@ -63,11 +61,7 @@ async fn a_killed_instance_loses_nothing_and_the_survivor_compacts_its_journal()
     // The survivor's save merges what the others stored and wrote, and
     // leaves no row behind.
     survivor
-        .post_bytes(
-            &format!("/api/v1/boards/{board}/updates"),
-            Some(&ada.token),
-            yjs_update("survivor", "s"),
-        )
+        .post_update(&board, &ada, yjs_update("survivor", "s"))
         .await
         .assert_status(204);
     drop(on_survivor);

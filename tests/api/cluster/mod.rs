@@ -2,8 +2,8 @@
 //! servers over one database file, clients on each.
 //!
 //! These need a Redis server: set `TEST_REDIS_URL` (e.g. `redis://127.0.0.1:6379`).
-//! Without it they print why and pass. Every test uses its own channel prefix,
-//! so tests running at once do not hear each other.
+//! Without it they print why and pass (under `CI=true` they fail). Every test
+//! uses its own channel prefix, so tests running at once do not hear each other.
 //!
 //! - [`sync`]: edits and awareness cross instances, late joiners, lost
 //!   messages, many clients, quiet once converged.
@@ -15,26 +15,37 @@ mod access;
 mod kill;
 mod sync;
 
-use std::{io::Write, time::Duration};
+use std::{io::Write, sync::Once, time::Duration};
 
 use canvas_server::{cluster::RedisUrl, Config};
 
 use crate::{
-    harness::{service_url, test_config, TestApp, TestUser},
-    sync_client::{connect, content_of, SyncClient, WAIT},
+    harness::{service_url, test_config, Backend, Given, TestApp, TestUser},
+    sync_client::{content_of, SyncClient, WAIT},
     tcp_proxy::TcpProxy,
 };
 
-/// The Redis to test against, or `None` (with the reason printed) to skip.
-fn test_redis_url(test: &str) -> Option<String> {
-    let url = service_url("TEST_REDIS_URL");
-    if url.is_none() {
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipped {test}: set TEST_REDIS_URL (e.g. redis://127.0.0.1:6379) to run it"
-        );
+/// The Redis of `TEST_REDIS_URL`, which the instances of a test share.
+struct Redis {
+    url: String,
+}
+
+impl Given for Redis {
+    /// `None` (with the reason printed once) when `TEST_REDIS_URL` is not set.
+    async fn given(_: Backend) -> Option<Self> {
+        let url = service_url("TEST_REDIS_URL");
+        if url.is_none() {
+            static SAID: Once = Once::new();
+            SAID.call_once(|| {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "skipped: the multi-instance tests (`cluster::…`) need TEST_REDIS_URL \
+                     (e.g. redis://127.0.0.1:6379)"
+                );
+            });
+        }
+        url.map(|url| Self { url })
     }
-    url
 }
 
 /// The test configuration with Redis on, a prefix of its own, and summaries
@@ -62,28 +73,32 @@ fn without_saves(config: Config) -> Config {
     }
 }
 
-/// Two instances over one database and one Redis, both connected; `None` when
-/// the binary's database is not available (the test is then skipped).
+/// Two instances over one database on `backend` and one Redis, both connected.
 async fn two_instances(
-    redis_url: &str,
+    backend: Backend,
+    redis: &Redis,
     configure: impl Fn(Config) -> Config,
-) -> Option<(TestApp, TestApp)> {
+) -> (TestApp, TestApp) {
     let prefix = unique_prefix();
-    let a = TestApp::spawn_with(configure(clustered(redis_url, &prefix))).await?;
+    let a = backend
+        .spawn_with(configure(clustered(&redis.url, &prefix)))
+        .await;
     let b = a
-        .spawn_sibling(configure(clustered(redis_url, &prefix)))
+        .spawn_sibling(configure(clustered(&redis.url, &prefix)))
         .await;
     wait_until_ready(&a, 200).await;
     wait_until_ready(&b, 200).await;
-    Some((a, b))
+    (a, b)
 }
 
 /// Like [`two_instances`], but the second reaches Redis through a proxy the
 /// test can cut and restore.
 async fn two_instances_one_cuttable(
-    redis_url: &str,
+    backend: Backend,
+    redis: &Redis,
     configure: impl Fn(Config) -> Config,
-) -> Option<(TestApp, TestApp, TcpProxy)> {
+) -> (TestApp, TestApp, TcpProxy) {
+    let redis_url = &redis.url;
     let authority = upstream_authority(redis_url);
     let upstream = tokio::net::lookup_host(&authority)
         .await
@@ -93,13 +108,15 @@ async fn two_instances_one_cuttable(
     let proxy = TcpProxy::start(upstream).await;
     let proxied = redis_url.replacen(&authority, &proxy.addr.to_string(), 1);
     let prefix = unique_prefix();
-    let a = TestApp::spawn_with(configure(clustered(redis_url, &prefix))).await?;
+    let a = backend
+        .spawn_with(configure(clustered(redis_url, &prefix)))
+        .await;
     let b = a
         .spawn_sibling(configure(clustered(&proxied, &prefix)))
         .await;
     wait_until_ready(&a, 200).await;
     wait_until_ready(&b, 200).await;
-    Some((a, b, proxy))
+    (a, b, proxy)
 }
 
 /// `host:port` of a Redis URL.
@@ -131,10 +148,9 @@ async fn wait_until_ready(app: &TestApp, status: u16) {
 
 /// A new board of `ada`'s, with one of her clients on each instance.
 async fn a_board_on_both(a: &TestApp, b: &TestApp) -> (TestUser, String, SyncClient, SyncClient) {
-    let ada = a.register("ada").await;
-    let board = a.create_board(&ada, "Plan").await;
-    let on_a = connect(&a.sync_url(&board, &ada.token)).await;
-    let on_b = connect(&b.sync_url(&board, &ada.token)).await;
+    let (ada, board) = a.user_with_board("ada").await;
+    let on_a = a.connect(&board, &ada).await;
+    let on_b = b.connect(&board, &ada).await;
     (ada, board, on_a, on_b)
 }
 

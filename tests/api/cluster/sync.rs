@@ -6,26 +6,22 @@ use serde_json::json;
 use yrs::{Array, Map, Text, Transact, WriteTxn};
 
 use super::{
-    a_board_on_both, map_has, test_redis_url, two_instances, two_instances_one_cuttable,
-    wait_until_ready, without_saves,
+    a_board_on_both, map_has, two_instances, two_instances_one_cuttable, wait_until_ready,
+    without_saves, Redis,
 };
 use canvas_server::protocol::message;
 
 use crate::{
-    harness::yjs_update,
-    sync_client::{connect, content_of, WAIT},
+    harness::{backend_test, yjs_update, Backend},
+    sync_client::{content_of, WAIT},
 };
 
-#[tokio::test]
-async fn clients_on_different_instances_converge_and_see_each_others_awareness() {
-    let Some(url) =
-        test_redis_url("clients_on_different_instances_converge_and_see_each_others_awareness")
-    else {
-        return;
-    };
-    let Some((a, b)) = two_instances(&url, |c| c).await else {
-        return;
-    };
+backend_test!(clients_on_different_instances_converge_and_see_each_others_awareness);
+async fn clients_on_different_instances_converge_and_see_each_others_awareness(
+    redis: Redis,
+    backend: Backend,
+) {
+    let (a, b) = two_instances(backend, &redis, |c| c).await;
     let (ada, board, mut on_a, mut on_b) = a_board_on_both(&a, &b).await;
 
     on_a.edit(|txn| {
@@ -61,7 +57,7 @@ async fn clients_on_different_instances_converge_and_see_each_others_awareness()
     on_a.set_awareness(1, r#"{"cursor":{"x":1}}"#).await;
     on_b.wait_for(|c| c.awareness.get(&a_id).is_some_and(|s| s.contains("cursor")))
         .await;
-    let mut late_on_b = connect(&b.sync_url(&board, &ada.token)).await;
+    let mut late_on_b = b.connect(&board, &ada).await;
     late_on_b
         .wait_for(|c| c.awareness.get(&a_id).is_some_and(|s| s.contains("cursor")))
         .await;
@@ -73,19 +69,14 @@ async fn clients_on_different_instances_converge_and_see_each_others_awareness()
         .await;
 }
 
-#[tokio::test]
-async fn a_late_joiner_on_the_second_instance_gets_edits_made_only_through_the_first() {
-    let Some(url) = test_redis_url(
-        "a_late_joiner_on_the_second_instance_gets_edits_made_only_through_the_first",
-    ) else {
-        return;
-    };
-    let Some((a, b)) = two_instances(&url, without_saves).await else {
-        return;
-    };
-    let ada = a.register("ada").await;
-    let board = a.create_board(&ada, "Plan").await;
-    let mut first = connect(&a.sync_url(&board, &ada.token)).await;
+backend_test!(a_late_joiner_on_the_second_instance_gets_edits_made_only_through_the_first);
+async fn a_late_joiner_on_the_second_instance_gets_edits_made_only_through_the_first(
+    redis: Redis,
+    backend: Backend,
+) {
+    let (a, b) = two_instances(backend, &redis, without_saves).await;
+    let (ada, board) = a.user_with_board("ada").await;
+    let mut first = a.connect(&board, &ada).await;
     for i in 0..20 {
         first
             .edit(|txn| {
@@ -93,13 +84,9 @@ async fn a_late_joiner_on_the_second_instance_gets_edits_made_only_through_the_f
             })
             .await;
     }
-    a.post_bytes(
-        &format!("/api/v1/boards/{board}/updates"),
-        Some(&ada.token),
-        yjs_update("from_rest", "yes"),
-    )
-    .await
-    .assert_status(204);
+    a.post_update(&board, &ada, yjs_update("from_rest", "yes"))
+        .await
+        .assert_status(204);
     first.set_awareness(1, r#"{"name":"ada"}"#).await;
     assert_eq!(
         a.count("SELECT COUNT(*) AS n FROM board_states"),
@@ -109,7 +96,7 @@ async fn a_late_joiner_on_the_second_instance_gets_edits_made_only_through_the_f
 
     // The board is not open on b: it loads the (empty) stored state, and the
     // first instance answers its summary with the rest, and its cursors.
-    let mut second = connect(&b.sync_url(&board, &ada.token)).await;
+    let mut second = b.connect(&board, &ada).await;
     let first_id = first.client_id();
     second
         .wait_for(|c| {
@@ -128,16 +115,12 @@ async fn a_late_joiner_on_the_second_instance_gets_edits_made_only_through_the_f
     assert_eq!(content_of(&second.state()), content_of(&first.state()));
 }
 
-#[tokio::test]
-async fn lost_messages_are_recovered_by_anti_entropy_once_redis_is_back() {
-    let Some(url) =
-        test_redis_url("lost_messages_are_recovered_by_anti_entropy_once_redis_is_back")
-    else {
-        return;
-    };
-    let Some((a, b, proxy)) = two_instances_one_cuttable(&url, without_saves).await else {
-        return;
-    };
+backend_test!(lost_messages_are_recovered_by_anti_entropy_once_redis_is_back);
+async fn lost_messages_are_recovered_by_anti_entropy_once_redis_is_back(
+    redis: Redis,
+    backend: Backend,
+) {
+    let (a, b, proxy) = two_instances_one_cuttable(backend, &redis, without_saves).await;
 
     let (_, _, mut on_a, mut on_b) = a_board_on_both(&a, &b).await;
     on_a.edit(|txn| {
@@ -190,17 +173,13 @@ async fn lost_messages_are_recovered_by_anti_entropy_once_redis_is_back() {
     );
 }
 
-#[tokio::test]
-async fn saves_while_redis_is_down_merge_both_instances_edits_instead_of_overwriting() {
-    let Some(url) = test_redis_url(
-        "saves_while_redis_is_down_merge_both_instances_edits_instead_of_overwriting",
-    ) else {
-        return;
-    };
+backend_test!(saves_while_redis_is_down_merge_both_instances_edits_instead_of_overwriting);
+async fn saves_while_redis_is_down_merge_both_instances_edits_instead_of_overwriting(
+    redis: Redis,
+    backend: Backend,
+) {
     // Saves on (50 ms debounce): both instances write the board while cut off.
-    let Some((a, b, proxy)) = two_instances_one_cuttable(&url, |c| c).await else {
-        return;
-    };
+    let (a, b, proxy) = two_instances_one_cuttable(backend, &redis, |c| c).await;
 
     let (_, board, mut on_a, mut on_b) = a_board_on_both(&a, &b).await;
 
@@ -248,22 +227,17 @@ async fn saves_while_redis_is_down_merge_both_instances_edits_instead_of_overwri
     assert_eq!(content_of(&on_a.state()), content_of(&on_b.state()));
 }
 
-#[tokio::test]
-async fn twenty_clients_split_across_two_instances_converge_on_identical_state() {
-    let Some(url) =
-        test_redis_url("twenty_clients_split_across_two_instances_converge_on_identical_state")
-    else {
-        return;
-    };
-    let Some((a, b)) = two_instances(&url, |c| c).await else {
-        return;
-    };
-    let ada = a.register("ada").await;
-    let board = a.create_board(&ada, "Plan").await;
+backend_test!(twenty_clients_split_across_two_instances_converge_on_identical_state);
+async fn twenty_clients_split_across_two_instances_converge_on_identical_state(
+    redis: Redis,
+    backend: Backend,
+) {
+    let (a, b) = two_instances(backend, &redis, |c| c).await;
+    let (ada, board) = a.user_with_board("ada").await;
     let mut clients = Vec::new();
     for i in 0..20 {
         let app = if i % 2 == 0 { &a } else { &b };
-        clients.push(connect(&app.sync_url(&board, &ada.token)).await);
+        clients.push(app.connect(&board, &ada).await);
     }
     const ROUNDS: usize = 3;
     for round in 0..ROUNDS {
@@ -301,23 +275,18 @@ async fn twenty_clients_split_across_two_instances_converge_on_identical_state()
     // Both servers hold the same document as the clients.
     let expected = content_of(&clients[0].state());
     for app in [&a, &b] {
-        let state = app
-            .get(&format!("/api/v1/boards/{board}/state"), Some(&ada.token))
-            .await;
+        let state = app.board_state(&board, &ada).await;
         state.assert_status(200);
         assert_eq!(content_of(&state.bytes), expected);
     }
 }
 
-#[tokio::test]
-async fn converged_instances_exchange_only_their_periodic_summaries() {
-    let Some(url) = test_redis_url("converged_instances_exchange_only_their_periodic_summaries")
-    else {
-        return;
-    };
-    let Some((a, b)) = two_instances(&url, |c| c).await else {
-        return;
-    };
+backend_test!(converged_instances_exchange_only_their_periodic_summaries);
+async fn converged_instances_exchange_only_their_periodic_summaries(
+    redis: Redis,
+    backend: Backend,
+) {
+    let (a, b) = two_instances(backend, &redis, |c| c).await;
     let (_, board, mut on_a, mut on_b) = a_board_on_both(&a, &b).await;
     on_a.edit(|txn| {
         txn.get_or_insert_text("text").insert(txn, 0, "hello world");
@@ -335,9 +304,9 @@ async fn converged_instances_exchange_only_their_periodic_summaries() {
     // A summary that crossed the last edit may still be answered: let one
     // period pass, then listen on the board's channel for five periods.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let client = redis::Client::open(url.as_str()).expect("client");
+    let client = redis::Client::open(redis.url.as_str()).expect("client");
     let mut pubsub = client.get_async_pubsub().await.expect("pubsub");
-    let prefix = a.state.config.cluster_prefix.clone();
+    let prefix = a.config().cluster_prefix.clone();
     pubsub
         .subscribe(format!("{prefix}:board:{board}"))
         .await
@@ -368,18 +337,14 @@ async fn converged_instances_exchange_only_their_periodic_summaries() {
     );
 }
 
-#[tokio::test]
-async fn a_socket_on_another_instance_can_neither_overwrite_nor_remove_a_clients_awareness() {
-    let Some(url) = test_redis_url(
-        "a_socket_on_another_instance_can_neither_overwrite_nor_remove_a_clients_awareness",
-    ) else {
-        return;
-    };
-    let Some((a, b)) = two_instances(&url, |c| c).await else {
-        return;
-    };
+backend_test!(a_socket_on_another_instance_can_neither_overwrite_nor_remove_a_clients_awareness);
+async fn a_socket_on_another_instance_can_neither_overwrite_nor_remove_a_clients_awareness(
+    redis: Redis,
+    backend: Backend,
+) {
+    let (a, b) = two_instances(backend, &redis, |c| c).await;
     let (ada, board, mut on_a, mut on_b) = a_board_on_both(&a, &b).await;
-    let mut watcher_on_a = connect(&a.sync_url(&board, &ada.token)).await;
+    let mut watcher_on_a = a.connect(&board, &ada).await;
     let a_id = on_a.client_id();
     on_a.set_awareness(1, r#"{"name":"ada"}"#).await;
     on_b.wait_for(|c| c.awareness.get(&a_id).is_some_and(|s| s.contains("ada")))
@@ -387,7 +352,7 @@ async fn a_socket_on_another_instance_can_neither_overwrite_nor_remove_a_clients
 
     // Newer clocks for a client owned on the other instance, then the
     // spoofer's own state, which arrives everywhere after anything before it.
-    let mut spoofer = connect(&b.sync_url(&board, &ada.token)).await;
+    let mut spoofer = b.connect(&board, &ada).await;
     let spoofs = [(a_id, 9, r#"{"name":"mallory"}"#), (a_id, 10, "null")];
     for spoof in spoofs {
         let payload = message::encode_awareness_payload([spoof].into_iter());

@@ -1,17 +1,17 @@
 //! `migrations/sqlite` and `migrations/postgres` must build the same schema:
 //! the same tables, columns (nullability, primary keys, a matching type), and
 //! foreign keys with the same ON DELETE rules. Both sets are applied by the
-//! server itself, then read back from each database's catalog.
+//! server itself, then read back from each database's catalog. Needs
+//! `TEST_POSTGRES_URL`, like the PostgreSQL variants of the suites.
 
 use std::collections::BTreeSet;
 
-use canvas_server::{config::DatabaseLocation, db::Db};
 use diesel::{
     sql_types::{Bool, Text},
     Connection, PgConnection, QueryableByName, RunQueryDsl, SqliteConnection,
 };
 
-use crate::harness::TestDatabase;
+use crate::harness::{Backend, TestDatabase};
 
 /// `(table, column, type class, nullable, part of the primary key)`.
 type Column = (String, String, &'static str, bool, bool);
@@ -155,26 +155,20 @@ fn postgres_schema(url: &str, schema: &str) -> (BTreeSet<Column>, BTreeSet<Forei
 
 #[tokio::test]
 async fn both_migration_sets_build_the_same_schema() {
-    let Some(postgres) = TestDatabase::create() else {
+    let Some(postgres) = TestDatabase::create(Backend::Postgres) else {
         return;
     };
-    let TestDatabase::Postgres { url, schema, .. } = &postgres else {
-        panic!("this binary's databases are PostgreSQL schemas");
-    };
-    let sqlite_dir = tempfile::tempdir().expect("temp dir");
-    let sqlite_path = sqlite_dir
-        .path()
-        .join("canvas.db")
-        .to_string_lossy()
-        .into_owned();
-    for location in [
-        DatabaseLocation::SqliteFile(sqlite_path.clone()),
-        DatabaseLocation::Postgres(url.clone()),
-    ] {
-        Db::open(&location).await.expect("migrations run").close();
+    let sqlite = Backend::Sqlite.database();
+    for database in [&sqlite, &postgres] {
+        database.open().await.close();
     }
+    let (TestDatabase::Sqlite { path, .. }, TestDatabase::Postgres { url, schema, .. }) =
+        (&sqlite, &postgres)
+    else {
+        panic!("a SQLite file and a PostgreSQL schema");
+    };
 
-    let (sqlite_columns, sqlite_fks) = sqlite_schema(&sqlite_path);
+    let (sqlite_columns, sqlite_fks) = sqlite_schema(&path.to_string_lossy());
     let (postgres_columns, postgres_fks) = postgres_schema(url, schema);
     assert!(
         sqlite_columns.len() >= 20,
