@@ -342,7 +342,10 @@ impl Relay for Cluster {
     }
 
     fn may_save(&self, board_id: Uuid) -> bool {
-        !self.shared.sharing.is_shared(board_id) || self.shared.leases.may_save(board_id)
+        self.shared
+            .sharing
+            .shared_since(board_id)
+            .is_none_or(|since| self.shared.leases.may_save(board_id, since))
     }
 
     fn access(&self, event: &AccessEvent) {

@@ -136,10 +136,10 @@ pub async fn run(
         match sent {
             Ok(Ok(receivers)) => {
                 for (message, receivers) in batch.drain(..).zip(receivers) {
-                    metrics::cluster_message("published", message.kind);
                     if let Some(board_id) = message.counts_for {
                         sharing.reached(board_id, receivers);
                     }
+                    metrics::cluster_message("published", message.kind);
                 }
             }
             Ok(Err(_)) | Err(_) => {

@@ -84,13 +84,17 @@ impl SaveLeases {
         self.holders.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// False only while another instance holds the board's lease (as
-    /// confirmed within the ttl).
-    pub fn may_save(&self, board_id: Uuid) -> bool {
-        !matches!(
-            self.holders().get(&board_id),
-            Some(Holder::Other { until }) if *until > Instant::now()
-        )
+    /// Whether this instance should save a board shared since `shared_since`:
+    /// not while another instance holds its lease (as confirmed within the
+    /// ttl), nor while the lease is being sought; yes if Redis has not
+    /// answered for a ttl.
+    pub fn may_save(&self, board_id: Uuid, shared_since: Instant) -> bool {
+        let now = Instant::now();
+        match self.holders().get(&board_id) {
+            Some(Holder::Us { .. }) => true,
+            Some(Holder::Other { until }) => *until <= now,
+            None => now.saturating_duration_since(shared_since) >= self.timing.ttl,
+        }
     }
 
     /// How many leases this instance holds now.
@@ -224,21 +228,30 @@ mod tests {
             LeaseTiming::for_sync_interval(Duration::from_secs(5)),
         );
         let board = Uuid::new_v4();
-        assert!(leases.may_save(board), "no lease known: save");
-        let later = Instant::now() + Duration::from_secs(60);
+        let now = Instant::now();
+        assert!(!leases.may_save(board, now), "being sought: wait");
+        let long_ago = now - Duration::from_secs(60);
+        assert!(
+            leases.may_save(board, long_ago),
+            "Redis silent for a ttl: save"
+        );
+        let later = now + Duration::from_secs(60);
         leases.holders().insert(board, Holder::Us { until: later });
-        assert!(leases.may_save(board));
+        assert!(leases.may_save(board, now));
         assert_eq!(leases.held(), 1);
         leases
             .holders()
             .insert(board, Holder::Other { until: later });
-        assert!(!leases.may_save(board));
+        assert!(!leases.may_save(board, long_ago));
         assert_eq!(leases.held(), 0);
         let past = Instant::now() - Duration::from_millis(1);
         leases
             .holders()
             .insert(board, Holder::Other { until: past });
-        assert!(leases.may_save(board), "unconfirmed for a ttl: save again");
+        assert!(
+            leases.may_save(board, now),
+            "unconfirmed for a ttl: save again"
+        );
     }
 
     #[test]

@@ -39,6 +39,8 @@ struct Holding {
     others_subscribed: Option<Instant>,
     /// When the board was opened, until its hello's count is known.
     opened: Option<Instant>,
+    /// When it last became shared.
+    shared_since: Option<Instant>,
 }
 
 impl Holding {
@@ -93,6 +95,7 @@ impl Sharing {
                 peers: HashMap::new(),
                 others_subscribed: None,
                 opened: Some(Instant::now()),
+                shared_since: None,
             },
         );
     }
@@ -118,7 +121,11 @@ impl Sharing {
             };
             let before = holding.shared(now, self.expiry);
             change(holding, now);
-            !before && holding.shared(now, self.expiry)
+            let became_shared = !before && holding.shared(now, self.expiry);
+            if became_shared {
+                holding.shared_since = Some(now);
+            }
+            became_shared
         };
         if became_shared {
             self.became_shared.notify_one();
@@ -165,10 +172,16 @@ impl Sharing {
 
     /// Whether another instance is known to hold the board now.
     pub fn is_shared(&self, board_id: Uuid) -> bool {
+        self.shared_since(board_id).is_some()
+    }
+
+    /// Since when another instance is known to hold the board, if it is.
+    pub fn shared_since(&self, board_id: Uuid) -> Option<Instant> {
         let now = Instant::now();
         self.boards()
             .get(&board_id)
-            .is_some_and(|holding| holding.shared(now, self.expiry))
+            .filter(|holding| holding.shared(now, self.expiry))
+            .map(|holding| holding.shared_since.unwrap_or(now))
     }
 
     /// The boards held here that another instance is known to hold.
