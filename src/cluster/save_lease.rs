@@ -113,7 +113,8 @@ impl SaveLeases {
 }
 
 /// Renews, seeks and releases leases every `renew` period, and at once when
-/// a board becomes shared, until `cancel` (then releases what it holds).
+/// a board becomes shared or a shared board is released, until `cancel`
+/// (then releases what it holds).
 pub async fn run(
     leases: Arc<SaveLeases>,
     sharing: Arc<Sharing>,
@@ -129,7 +130,7 @@ pub async fn run(
     loop {
         tokio::select! {
             () = cancel.cancelled() => break,
-            () = sharing.became_shared() => {}
+            () = sharing.lease_review() => {}
             _ = tick.tick() => {}
         }
         let current = connection.borrow().clone().map(|(_, conn)| conn);
