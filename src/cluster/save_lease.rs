@@ -108,7 +108,7 @@ impl SaveLeases {
 
     /// The value stored in a lease key: who holds it.
     fn owner(&self) -> String {
-        uuid::Uuid::from_bytes(self.instance.0).simple().to_string()
+        Uuid::from_bytes(self.instance.0).simple().to_string()
     }
 }
 
@@ -151,9 +151,9 @@ async fn round(
     channels: &Channels,
     connection: Option<MultiplexedConnection>,
 ) {
-    let known: Vec<(Uuid, Holder)> = {
+    let known: HashMap<Uuid, Holder> = {
         let mut holders = leases.holders();
-        let known = holders.iter().map(|(&id, &holder)| (id, holder)).collect();
+        let known = holders.clone();
         holders.retain(|id, _| shared.contains(id));
         known
     };
@@ -162,21 +162,20 @@ async fn round(
     let mut pipe = redis::pipe();
     // What each reply answers, in order.
     let mut asked: Vec<Uuid> = Vec::new();
-    for &(board_id, holder) in &known {
-        if !shared.contains(&board_id) && matches!(holder, Holder::Us { .. }) {
+    let mut releasing = false;
+    for (board_id, holder) in &known {
+        if !shared.contains(board_id) && matches!(holder, Holder::Us { .. }) {
+            releasing = true;
             pipe.cmd("EVAL")
                 .arg(RELEASE)
                 .arg(1)
-                .arg(channels.lease(board_id))
+                .arg(channels.lease(*board_id))
                 .arg(&owner)
                 .ignore();
         }
     }
     for &board_id in shared {
-        let ours = matches!(
-            known.iter().find(|(id, _)| *id == board_id),
-            Some((_, Holder::Us { .. }))
-        );
+        let ours = matches!(known.get(&board_id), Some(Holder::Us { .. }));
         if ours {
             pipe.cmd("EVAL")
                 .arg(RENEW)
@@ -193,6 +192,10 @@ async fn round(
                 .arg(ttl);
         }
         asked.push(board_id);
+    }
+    // Boards held here alone cost Redis nothing.
+    if asked.is_empty() && !releasing {
+        return;
     }
     let Some(mut conn) = connection else {
         return;
