@@ -1,5 +1,6 @@
 //! The REST, sync and multi-instance suites of `tests/api`, run again on
-//! PostgreSQL, and a check that the two migration sets build the same schema.
+//! PostgreSQL, a check that the two migration sets build the same schema, and
+//! board-affine routing through HAProxy in front of three instances.
 //!
 //! Needs `TEST_POSTGRES_URL` (e.g. `postgres://postgres@127.0.0.1:5432/test`);
 //! each test works in a schema of its own, dropped at its end. Without the
@@ -42,6 +43,7 @@ mod contract_walkthrough;
 mod durability;
 #[path = "../api/errors.rs"]
 mod errors;
+mod haproxy;
 #[path = "../api/members.rs"]
 mod members;
 #[path = "../api/roles.rs"]
