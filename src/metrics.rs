@@ -209,7 +209,7 @@ fn describe() {
     );
     describe_counter!(
         "cluster_messages_total",
-        "Messages between instances through Redis, by direction (published, received) and kind (update, awareness, state_vector, control)."
+        "Messages between instances through Redis, by direction (published, received) and kind (update, awareness, state_vector, leaving, control)."
     );
     describe_counter!(
         "cluster_messages_dropped_total",
@@ -226,6 +226,26 @@ fn describe() {
     describe_gauge!(
         "cluster_connected",
         "1 while connected to Redis (REDIS_URL set), else 0."
+    );
+    describe_counter!(
+        "cluster_publishes_skipped_total",
+        "Updates and awareness payloads (kind) not published because no other instance holds their board."
+    );
+    describe_gauge!(
+        "cluster_boards_held",
+        "Boards this instance holds (follows in Redis), as sampled when scraped."
+    );
+    describe_gauge!(
+        "cluster_boards_shared",
+        "Boards held here that another instance holds too: only these publish to Redis."
+    );
+    describe_gauge!(
+        "cluster_save_leases_held",
+        "Save leases this instance holds: shared boards it is the one saver of."
+    );
+    describe_counter!(
+        "board_saves_deferred_total",
+        "Due saves left to the instance holding the board's save lease."
     );
     describe_webhooks();
 }
@@ -464,6 +484,25 @@ pub fn cluster_invalid() {
 /// The connection to Redis was re-established.
 pub fn cluster_reconnect() {
     counter!("cluster_reconnects_total").increment(1);
+}
+
+/// An update or awareness payload was not published: no other instance
+/// holds its board.
+pub fn cluster_publish_skipped(kind: &'static str) {
+    counter!("cluster_publishes_skipped_total", "kind" => kind).increment(1);
+}
+
+/// Boards held here, how many of them another instance holds too, and how
+/// many save leases this instance holds, sampled when metrics are scraped.
+pub fn cluster_boards(held: usize, shared: usize, leases: usize) {
+    gauge!("cluster_boards_held").set(held as f64);
+    gauge!("cluster_boards_shared").set(shared as f64);
+    gauge!("cluster_save_leases_held").set(leases as f64);
+}
+
+/// A due save was left to the instance holding the board's save lease.
+pub fn board_save_deferred() {
+    counter!("board_saves_deferred_total").increment(1);
 }
 
 /// Connected to Redis or not.

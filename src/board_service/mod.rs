@@ -218,6 +218,11 @@ impl BoardService {
         self.inner.relay.as_ref()
     }
 
+    /// Whether this process should save the board now (see [`Relay::may_save`]).
+    pub fn may_save(&self, board_id: Uuid) -> bool {
+        self.relay().is_none_or(|relay| relay.may_save(board_id))
+    }
+
     /// Sets the hook told of every successful save (once; later calls are
     /// ignored).
     pub fn set_save_hook(&self, hook: Arc<dyn SaveHook>) {

@@ -143,6 +143,15 @@ pub(super) async fn run(service: BoardService, board: Arc<LiveBoard>) {
                     }
                     continue;
                 }
+                // Another instance serving this board saves it; what this one
+                // accepted reaches that save through the relay and the
+                // journal. A board about to leave memory, or the process,
+                // is saved here anyway (the save merges, never overwrites).
+                if !final_flush && facts.leases > 0 && !service.may_save(board.id) {
+                    crate::metrics::board_save_deferred();
+                    retry_at = Some(Instant::now() + settings.save_debounce);
+                    continue;
+                }
                 match save(&service, &board).await {
                     Ok(authors) => {
                         failures = 0;

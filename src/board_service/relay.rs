@@ -48,4 +48,10 @@ pub trait Relay: Send + Sync + std::fmt::Debug + 'static {
     fn awareness(&self, board_id: Uuid, payload: &Bytes);
     /// Access to a board changed here.
     fn access(&self, event: &AccessEvent);
+    /// Whether this process should save the board now: false while another
+    /// process serving it too is its saver (this one's accepted changes reach
+    /// that save through the relay and the journal).
+    fn may_save(&self, _board_id: Uuid) -> bool {
+        true
+    }
 }

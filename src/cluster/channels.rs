@@ -1,5 +1,6 @@
-//! Redis channel names: `{prefix}:board:{board_uuid}` per board and
-//! `{prefix}:control` for access changes.
+//! Redis names: the channels `{prefix}:board:{board_uuid}` per board and
+//! `{prefix}:control` for access changes, and the save lease keys
+//! `{prefix}:lease:{board_uuid}`.
 
 use uuid::Uuid;
 
@@ -18,6 +19,8 @@ pub struct Channels {
     /// `{prefix}:board:`
     board_prefix: String,
     control: String,
+    /// `{prefix}:lease:`
+    lease_prefix: String,
 }
 
 impl Channels {
@@ -26,6 +29,7 @@ impl Channels {
         Self {
             board_prefix: format!("{prefix}:board:"),
             control: format!("{prefix}:control"),
+            lease_prefix: format!("{prefix}:lease:"),
         }
     }
 
@@ -39,6 +43,11 @@ impl Channels {
                 .encode_lower(&mut Uuid::encode_buffer()),
         );
         name
+    }
+
+    /// The key of a board's save lease.
+    pub fn lease(&self, board_id: Uuid) -> String {
+        format!("{}{board_id}", self.lease_prefix)
     }
 
     /// The control channel.
@@ -67,6 +76,8 @@ mod tests {
         assert_eq!(channels.board(id), format!("canvas:board:{id}"));
         assert_eq!(channels.parse(&channels.board(id)), Some(Target::Board(id)));
         assert_eq!(channels.parse("canvas:control"), Some(Target::Control));
+        assert_eq!(channels.lease(id), format!("canvas:lease:{id}"));
+        assert_eq!(channels.parse(&channels.lease(id)), None);
         assert_eq!(channels.parse("canvas:board:nope"), None);
         assert_eq!(channels.parse(&format!("other:board:{id}")), None);
     }

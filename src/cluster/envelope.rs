@@ -9,12 +9,13 @@
 //! - `2` awareness: a y-protocols awareness payload, as is;
 //! - `3` state vector: flags (1 byte: bit 0 reply, bit 1 hello), a digest of the
 //!   delete set (u64 little-endian), then the Yjs v1 state vector;
+//! - `4` leaving: empty (the sender let go of the board);
 //! - `16` board deleted: board id (16 bytes);
 //! - `17` member removed: board id, user id;
 //! - `18` role changed: board id, user id, role (1 owner, 2 editor, 3 viewer);
 //! - `19` user removed: user id.
 //!
-//! The board of kinds 1–3 is named by the channel they travel on. [`decode`]
+//! The board of kinds 1–4 is named by the channel they travel on. [`decode`]
 //! checks every length and never panics; it does not look inside Yjs payloads
 //! (the receiver runs them through `crate::protocol::guard` like any client's).
 
@@ -31,6 +32,7 @@ const HEADER: usize = 1 + 16 + 1;
 const KIND_UPDATE: u8 = 1;
 const KIND_AWARENESS: u8 = 2;
 const KIND_STATE_VECTOR: u8 = 3;
+const KIND_LEAVING: u8 = 4;
 const KIND_BOARD_DELETED: u8 = 16;
 const KIND_MEMBER_REMOVED: u8 = 17;
 const KIND_ROLE_CHANGED: u8 = 18;
@@ -78,6 +80,8 @@ pub enum Message {
         /// their awareness states.
         hello: bool,
     },
+    /// The sender let go of the board (it no longer needs its messages).
+    Leaving,
     /// An access change (control channel only).
     Access(AccessEvent),
 }
@@ -89,6 +93,7 @@ impl Message {
             Self::Update(_) => "update",
             Self::Awareness(_) => "awareness",
             Self::StateVector { .. } => "state_vector",
+            Self::Leaving => "leaving",
             Self::Access(_) => "control",
         }
     }
@@ -131,6 +136,7 @@ pub fn encode(sender: InstanceId, message: &Message) -> Vec<u8> {
         Message::StateVector { summary, .. } => {
             (KIND_STATE_VECTOR, 1 + 8 + summary.state_vector.len())
         }
+        Message::Leaving => (KIND_LEAVING, 0),
         Message::Access(AccessEvent::BoardDeleted(_)) => (KIND_BOARD_DELETED, 16),
         Message::Access(AccessEvent::MemberRemoved { .. }) => (KIND_MEMBER_REMOVED, 32),
         Message::Access(AccessEvent::RoleChanged { .. }) => (KIND_ROLE_CHANGED, 33),
@@ -152,6 +158,7 @@ pub fn encode(sender: InstanceId, message: &Message) -> Vec<u8> {
             out.extend_from_slice(&summary.deletes.to_le_bytes());
             out.extend_from_slice(&summary.state_vector);
         }
+        Message::Leaving => {}
         Message::Access(AccessEvent::BoardDeleted(id) | AccessEvent::UserRemoved(id)) => {
             out.extend_from_slice(id.as_bytes());
         }
@@ -209,6 +216,8 @@ pub fn decode(bytes: &Bytes) -> Result<Envelope, EnvelopeError> {
                 hello: flags & FLAG_HELLO != 0,
             }
         }
+        KIND_LEAVING if payload.is_empty() => Message::Leaving,
+        KIND_LEAVING => return Err(EnvelopeError::Trailing),
         KIND_BOARD_DELETED => {
             let [board_id] = ids(&payload, 0)?;
             Message::Access(AccessEvent::BoardDeleted(board_id))
@@ -292,6 +301,7 @@ mod tests {
                 reply: false,
                 hello: true,
             },
+            Message::Leaving,
             Message::Access(AccessEvent::BoardDeleted(board_id)),
             Message::Access(AccessEvent::MemberRemoved { board_id, user_id }),
             Message::Access(AccessEvent::RoleChanged {
@@ -386,7 +396,7 @@ mod tests {
             // the first checks.
             if len >= HEADER && next() % 2 == 0 {
                 bytes[0] = VERSION;
-                bytes[HEADER - 1] = [1, 2, 3, 16, 17, 18, 19][(next() % 7) as usize];
+                bytes[HEADER - 1] = [1, 2, 3, 4, 16, 17, 18, 19][(next() % 8) as usize];
             }
             let _ = decode(&Bytes::from(bytes));
         }

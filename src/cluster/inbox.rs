@@ -5,6 +5,10 @@
 //! later reads the stored state and catches up through anti-entropy), passes
 //! the same guard as a client's, reaches this instance's sockets, and is never
 //! published again. Summaries are answered as [`super::antientropy`] decides.
+//!
+//! Every period, each board another instance holds too has its summary
+//! published; boards held here alone have none (a newcomer's hello is
+//! answered instead).
 
 use std::{sync::Arc, time::Duration};
 
@@ -17,6 +21,7 @@ use yrs::{updates::decoder::Decode, StateVector};
 use super::{
     antientropy,
     envelope::{Message, Summary},
+    sharing::Sharing,
     Publisher,
 };
 use crate::{
@@ -51,7 +56,7 @@ pub enum Job {
         /// Ask the others for their awareness states too.
         hello: bool,
     },
-    /// Publish the summary of every open board.
+    /// Publish the summary of every open board (after connecting).
     AnnounceAll {
         /// Ask the others for their awareness states too.
         hello: bool,
@@ -64,9 +69,11 @@ pub struct Inbox {
     pub service: BoardService,
     /// Where answers go.
     pub publisher: Arc<Publisher>,
+    /// Which boards other instances hold too.
+    pub sharing: Arc<Sharing>,
     /// Jobs from the link.
     pub jobs: mpsc::Receiver<Job>,
-    /// How often every open board's summary is published.
+    /// How often every shared board's summary is published.
     pub sync_interval: Duration,
     /// Stops the task.
     pub cancel: CancellationToken,
@@ -92,7 +99,7 @@ impl Inbox {
                     Some(job) => self.handle(job).await,
                     None => return,
                 },
-                _ = tick.tick() => self.announce_all(false).await,
+                _ = tick.tick() => self.announce_shared().await,
             }
         }
     }
@@ -111,7 +118,7 @@ impl Inbox {
                         reply,
                         hello,
                     } => self.summary(board, summary, reply, hello).await,
-                    Message::Access(_) => {}
+                    Message::Access(_) | Message::Leaving => {}
                 }
             }
             Job::Announce { board_id, hello } => self.announce(board_id, hello).await,
@@ -122,6 +129,14 @@ impl Inbox {
     async fn announce_all(&self, hello: bool) {
         for board_id in self.service.open_board_ids() {
             self.announce(board_id, hello).await;
+        }
+    }
+
+    /// The periodic summaries: only boards another instance holds too. How
+    /// many received each tells whether that is still so.
+    async fn announce_shared(&self) {
+        for board_id in self.sharing.shared_boards() {
+            self.announce(board_id, false).await;
         }
     }
 

@@ -6,7 +6,7 @@
 //! multiplexed connection that it hands to the publisher and to `/readyz`.
 //! Connecting and losing the connection are logged once per transition.
 
-use std::{collections::HashSet, time::Duration};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -22,6 +22,7 @@ use super::{
     channels::{Channels, Target},
     envelope::{self, InstanceId, Message},
     inbox::Job,
+    sharing::Sharing,
 };
 use crate::{board_service::BoardService, metrics};
 
@@ -53,6 +54,8 @@ pub struct Link {
     pub channels: Channels,
     /// This instance (its own messages are skipped).
     pub instance: InstanceId,
+    /// Learns which boards other instances hold too.
+    pub sharing: Arc<Sharing>,
     /// The boards of this instance.
     pub service: BoardService,
     /// Subscriptions requested by the service.
@@ -232,7 +235,11 @@ impl Link {
             (Target::Board(_), Message::Access(_)) | (Target::Control, _) => {
                 metrics::cluster_invalid();
             }
+            (Target::Board(board_id), Message::Leaving) => {
+                self.sharing.left(board_id, envelope.sender);
+            }
             (Target::Board(board_id), message) => {
+                self.sharing.heard(board_id, envelope.sender);
                 if self
                     .inbox
                     .try_send(Job::Remote { board_id, message })
@@ -279,6 +286,7 @@ impl Link {
             .map_err(|_| "ping timed out".to_owned())?
             .map_err(|err| err.to_string())?;
         let open: HashSet<Uuid> = self.service.open_board_ids().into_iter().collect();
+        self.sharing.retain(&open);
         for &board_id in open.difference(&subscribed.clone()) {
             subscribed.insert(board_id);
             self.subscribe(sink, board_id).await?;

@@ -1,16 +1,22 @@
 //! Several instances serving the same boards, through Redis pub/sub
 //! (`REDIS_URL`). Off when it is not set: nothing here runs then.
 //!
-//! Every board has a channel, `{prefix}:board:{board_id}`, carrying the updates
-//! and awareness payloads each instance accepted from its own clients, and
-//! anti-entropy summaries; `{prefix}:control` carries access changes (board
-//! deleted, member removed, role changed, account deleted) so sockets on every
-//! instance close or change as they would on the instance that made them.
+//! Every board has a channel, `{prefix}:board:{board_id}`, that each instance
+//! holding the board follows. While another instance holds a board too, it
+//! carries the updates and awareness payloads each instance accepted from its
+//! own clients, and anti-entropy summaries; a board held by one instance costs
+//! Redis nothing per edit (see [`sharing`]). `{prefix}:control` carries access
+//! changes (board deleted, member removed, role changed, account deleted) so
+//! sockets on every instance close or change as they would on the instance
+//! that made them. A board held by several instances is saved by one of them,
+//! the holder of its lease `{prefix}:lease:{board_id}` (see [`save_lease`]).
 //!
 //! - [`Cluster`] (here): the handle the board service relays to, and the tasks.
 //! - [`envelope`]: the binary message format; [`channels`]: channel names.
 //! - [`link`]: the connection (subscribe, read, reconnect with backoff).
-//! - [`outbox`]: the bounded queue and the publishing task.
+//! - [`publish_queue`]: the bounded queue and the publishing task.
+//! - [`sharing`]: which boards another instance holds too.
+//! - [`save_lease`]: which instance saves a shared board.
 //! - [`inbox`]: applies other instances' messages; [`antientropy`]: how copies
 //!   that missed messages catch up.
 //!
@@ -22,7 +28,9 @@ pub mod channels;
 pub mod envelope;
 mod inbox;
 mod link;
-mod outbox;
+mod publish_queue;
+mod save_lease;
+mod sharing;
 
 use std::{
     sync::{Arc, Mutex, PoisonError},
@@ -39,7 +47,9 @@ use self::{
     envelope::{InstanceId, Message},
     inbox::Inbox,
     link::{Command, Connection, Link},
-    outbox::{Outbox, OutboxReceiver, Outgoing},
+    publish_queue::{Outgoing, PublishQueue, PublishQueueReceiver},
+    save_lease::{LeaseTiming, SaveLeases},
+    sharing::Sharing,
 };
 use crate::board_service::{AccessEvent, BoardService, Relay};
 
@@ -47,6 +57,9 @@ use crate::board_service::{AccessEvent, BoardService, Relay};
 const INBOX_JOBS: usize = 4096;
 /// How long `/readyz` waits for Redis to answer a ping.
 const PING_TIMEOUT: Duration = Duration::from_secs(1);
+/// Summary periods after which unrenewed evidence that another instance holds
+/// a board no longer counts (sharers publish a summary every period).
+const SHARING_PERIODS: u32 = 3;
 
 /// A Redis URL that parses (checked at start, so a typo fails there).
 /// Its `Debug` form hides any password.
@@ -76,7 +89,8 @@ pub struct ClusterSettings {
     pub url: RedisUrl,
     /// Prefix of every channel name; instances that share boards use the same.
     pub prefix: String,
-    /// How often each open board's summary is published (anti-entropy).
+    /// How often each shared board's summary is published (anti-entropy);
+    /// save leases are renewed as often and last four times as long.
     pub sync_interval: Duration,
     /// Most bytes waiting to be published before messages are dropped.
     pub max_queued_bytes: usize,
@@ -87,25 +101,29 @@ pub struct ClusterSettings {
 pub struct Publisher {
     instance: InstanceId,
     channels: Channels,
-    outbox: Outbox,
+    queue: PublishQueue,
 }
 
 impl Publisher {
     /// Queues a message for a board's channel.
     fn to_board(&self, board_id: Uuid, message: &Message) {
-        self.outbox.push(Outgoing {
+        self.queue.push(Outgoing {
             channel: self.channels.board(board_id),
             payload: envelope::encode(self.instance, message),
             kind: message.kind(),
+            // Summaries are sent once subscribed: how many got one tells
+            // whether anyone else follows the board.
+            counts_for: matches!(message, Message::StateVector { .. }).then_some(board_id),
         });
     }
 
     /// Queues a message for the control channel.
     fn to_control(&self, message: &Message) {
-        self.outbox.push(Outgoing {
+        self.queue.push(Outgoing {
             channel: self.channels.control().to_owned(),
             payload: envelope::encode(self.instance, message),
             kind: message.kind(),
+            counts_for: None,
         });
     }
 }
@@ -115,11 +133,13 @@ struct Parts {
     client: redis::Client,
     commands: mpsc::UnboundedReceiver<Command>,
     connection: watch::Sender<Connection>,
-    outbox: OutboxReceiver,
+    queue: PublishQueueReceiver,
 }
 
 struct Shared {
     publisher: Arc<Publisher>,
+    sharing: Arc<Sharing>,
+    leases: Arc<SaveLeases>,
     commands: mpsc::UnboundedSender<Command>,
     connection: watch::Receiver<Connection>,
     settings: ClusterSettings,
@@ -165,15 +185,23 @@ impl Cluster {
             .map_err(|e| ClusterError::Redis(e.to_string()))?;
         let (commands_tx, commands) = mpsc::unbounded_channel();
         let (connection, connection_rx) = watch::channel(None);
-        let (outbox, outbox_rx) = outbox::outbox(settings.max_queued_bytes);
+        let (queue, queue_rx) = publish_queue::publish_queue(settings.max_queued_bytes);
+        let instance = InstanceId::random();
         let publisher = Arc::new(Publisher {
-            instance: InstanceId::random(),
+            instance,
             channels: Channels::new(&settings.prefix),
-            outbox,
+            queue,
         });
+        let sharing = Arc::new(Sharing::new(settings.sync_interval * SHARING_PERIODS));
+        let leases = Arc::new(SaveLeases::new(
+            instance,
+            LeaseTiming::for_sync_interval(settings.sync_interval),
+        ));
         Ok(Self {
             shared: Arc::new(Shared {
                 publisher,
+                sharing,
+                leases,
                 commands: commands_tx,
                 connection: connection_rx,
                 settings,
@@ -183,7 +211,7 @@ impl Cluster {
                     client,
                     commands,
                     connection,
-                    outbox: outbox_rx,
+                    queue: queue_rx,
                 })),
             }),
         })
@@ -204,16 +232,25 @@ impl Cluster {
         let shared = &self.shared;
         let (jobs_tx, jobs) = mpsc::channel(INBOX_JOBS);
         let (broken_tx, broken) = watch::channel(0);
-        shared.tasks.spawn(outbox::run(
-            parts.outbox,
+        shared.tasks.spawn(publish_queue::run(
+            parts.queue,
             shared.connection.clone(),
+            Arc::clone(&shared.sharing),
             broken_tx,
+            shared.cancel.clone(),
+        ));
+        shared.tasks.spawn(save_lease::run(
+            Arc::clone(&shared.leases),
+            Arc::clone(&shared.sharing),
+            shared.publisher.channels.clone(),
+            shared.connection.clone(),
             shared.cancel.clone(),
         ));
         shared.tasks.spawn(
             Inbox {
                 service: service.clone(),
                 publisher: Arc::clone(&shared.publisher),
+                sharing: Arc::clone(&shared.sharing),
                 jobs,
                 sync_interval: shared.settings.sync_interval,
                 cancel: shared.cancel.clone(),
@@ -225,6 +262,7 @@ impl Cluster {
                 client: parts.client,
                 channels: shared.publisher.channels.clone(),
                 instance: shared.publisher.instance,
+                sharing: Arc::clone(&shared.sharing),
                 service,
                 commands: parts.commands,
                 connection: parts.connection,
@@ -245,6 +283,12 @@ impl Cluster {
         self.shared.tasks.wait().await;
     }
 
+    /// Samples the cluster gauges (boards held, shared, save leases held).
+    pub fn sample_metrics(&self) {
+        let (held, shared) = self.shared.sharing.counts();
+        crate::metrics::cluster_boards(held, shared, self.shared.leases.held());
+    }
+
     /// Whether Redis answers a ping now (for `/readyz`).
     pub async fn ping(&self) -> Result<(), ClusterError> {
         let current = self.shared.connection.borrow().clone();
@@ -262,23 +306,46 @@ impl Cluster {
 
 impl Relay for Cluster {
     fn board_loaded(&self, board_id: Uuid) {
+        self.shared.sharing.held(board_id);
         let _ = self.shared.commands.send(Command::Subscribe(board_id));
     }
 
     fn board_unloaded(&self, board_id: Uuid) {
+        let shared = self.shared.sharing.is_shared(board_id);
+        self.shared.sharing.released(board_id);
+        if shared {
+            // The others stop publishing to us (and this save lease is
+            // released at the lease task's next round).
+            self.shared.publisher.to_board(board_id, &Message::Leaving);
+        }
         let _ = self.shared.commands.send(Command::Unsubscribe(board_id));
     }
 
     fn update(&self, board_id: Uuid, update: &Bytes) {
-        self.shared
-            .publisher
-            .to_board(board_id, &Message::Update(update.clone()));
+        if self.shared.sharing.worth_publishing(board_id) {
+            self.shared
+                .publisher
+                .to_board(board_id, &Message::Update(update.clone()));
+        } else {
+            crate::metrics::cluster_publish_skipped("update");
+        }
     }
 
     fn awareness(&self, board_id: Uuid, payload: &Bytes) {
+        if self.shared.sharing.worth_publishing(board_id) {
+            self.shared
+                .publisher
+                .to_board(board_id, &Message::Awareness(payload.clone()));
+        } else {
+            crate::metrics::cluster_publish_skipped("awareness");
+        }
+    }
+
+    fn may_save(&self, board_id: Uuid) -> bool {
         self.shared
-            .publisher
-            .to_board(board_id, &Message::Awareness(payload.clone()));
+            .sharing
+            .shared_since(board_id)
+            .is_none_or(|since| self.shared.leases.may_save(board_id, since))
     }
 
     fn access(&self, event: &AccessEvent) {

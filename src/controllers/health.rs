@@ -92,6 +92,9 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 /// Samples the board gauges and renders every series.
 pub fn render_metrics(state: &AppState) -> Response {
     crate::metrics::boards(state.live.loaded_count(), state.live.dirty_count());
+    if let Some(cluster) = &state.cluster {
+        cluster.sample_metrics();
+    }
     let body = state
         .metrics
         .as_ref()

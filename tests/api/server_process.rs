@@ -189,6 +189,23 @@ impl Server {
             .as_u16()
     }
 
+    /// The value of one series of its `/metrics` (exactly as exported, labels
+    /// included); 0 when absent.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = self
+            .http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("request sent")
+            .text()
+            .await
+            .expect("metrics text");
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .map_or(0.0, |value| value.trim().parse().expect("a number"))
+    }
+
     /// The keys of the board's map `m`, as the server serves them.
     pub async fn keys(&self, board: &str, token: &str) -> BTreeSet<String> {
         let response = self

@@ -10,9 +10,12 @@
 //! - [`access`]: deletions and membership changes reach the other instance;
 //!   readiness follows Redis.
 //! - [`kill`]: one instance killed: its journal keeps what it accepted.
+//! - [`sharing`]: a board held by one instance publishes nothing per edit; a
+//!   board held by two is saved by one.
 
 mod access;
 mod kill;
+mod sharing;
 mod sync;
 
 use std::{io::Write, time::Duration};

@@ -4,6 +4,9 @@
 //! A board must never wait for Redis, so a message that does not fit the
 //! queue, or that finds no connection, is dropped (and counted); the
 //! anti-entropy exchange brings the other instances up to date afterwards.
+//!
+//! PUBLISH answers how many subscribers received a message: for summaries,
+//! that count tells [`Sharing`] whether another instance follows the board.
 
 use std::sync::{
     atomic::{AtomicUsize, Ordering},
@@ -13,8 +16,9 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
-use super::link::Connection;
+use super::{link::Connection, sharing::Sharing};
 use crate::metrics;
 
 /// Most messages waiting to be published.
@@ -33,11 +37,14 @@ pub struct Outgoing {
     pub payload: Vec<u8>,
     /// The message kind (metrics label).
     pub kind: &'static str,
+    /// The board whose sharing the number of receivers tells (summaries,
+    /// which are only sent once this instance follows the board's channel).
+    pub counts_for: Option<Uuid>,
 }
 
 /// The sending side, shared by every caller.
 #[derive(Debug)]
-pub struct Outbox {
+pub struct PublishQueue {
     tx: mpsc::Sender<Outgoing>,
     /// Bytes queued now, bounded by `max_bytes` (a few huge updates must not
     /// pile up behind a slow connection any more than many small ones).
@@ -47,26 +54,26 @@ pub struct Outbox {
 
 /// The receiving side, for [`run`].
 #[derive(Debug)]
-pub struct OutboxReceiver {
+pub struct PublishQueueReceiver {
     rx: mpsc::Receiver<Outgoing>,
     queued_bytes: Arc<AtomicUsize>,
 }
 
 /// A queue holding at most `max_bytes` of payloads.
-pub fn outbox(max_bytes: usize) -> (Outbox, OutboxReceiver) {
+pub fn publish_queue(max_bytes: usize) -> (PublishQueue, PublishQueueReceiver) {
     let (tx, rx) = mpsc::channel(QUEUE_MESSAGES);
     let queued_bytes = Arc::new(AtomicUsize::new(0));
     (
-        Outbox {
+        PublishQueue {
             tx,
             queued_bytes: Arc::clone(&queued_bytes),
             max_bytes,
         },
-        OutboxReceiver { rx, queued_bytes },
+        PublishQueueReceiver { rx, queued_bytes },
     )
 }
 
-impl Outbox {
+impl PublishQueue {
     /// Queues a message, or drops it when the queue is full. Never waits.
     pub fn push(&self, message: Outgoing) {
         let len = message.payload.len();
@@ -87,8 +94,9 @@ impl Outbox {
 /// Without a connection they are dropped; a failed publish drops its batch and
 /// tells the link (`broken`, with the connection's number) to reconnect.
 pub async fn run(
-    mut queue: OutboxReceiver,
+    mut queue: PublishQueueReceiver,
     connection: watch::Receiver<Connection>,
+    sharing: Arc<Sharing>,
     broken: watch::Sender<u64>,
     cancel: CancellationToken,
 ) {
@@ -121,13 +129,16 @@ pub async fn run(
         for message in &batch {
             pipe.cmd("PUBLISH")
                 .arg(&message.channel)
-                .arg(message.payload.as_slice())
-                .ignore();
+                .arg(message.payload.as_slice());
         }
-        let sent = tokio::time::timeout(PUBLISH_TIMEOUT, pipe.query_async::<()>(&mut conn)).await;
+        let sent =
+            tokio::time::timeout(PUBLISH_TIMEOUT, pipe.query_async::<Vec<i64>>(&mut conn)).await;
         match sent {
-            Ok(Ok(())) => {
-                for message in batch.drain(..) {
+            Ok(Ok(receivers)) => {
+                for (message, receivers) in batch.drain(..).zip(receivers) {
+                    if let Some(board_id) = message.counts_for {
+                        sharing.reached(board_id, receivers);
+                    }
                     metrics::cluster_message("published", message.kind);
                 }
             }
