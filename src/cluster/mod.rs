@@ -311,11 +311,9 @@ impl Relay for Cluster {
     }
 
     fn board_unloaded(&self, board_id: Uuid) {
-        let shared = self.shared.sharing.is_shared(board_id);
-        self.shared.sharing.released(board_id);
-        if shared {
-            // The others stop publishing to us (and this save lease is
-            // released at the lease task's next round).
+        // Releasing a shared board also gives its save lease back.
+        if self.shared.sharing.released(board_id) {
+            // The others stop publishing to us.
             self.shared.publisher.to_board(board_id, &Message::Leaving);
         }
         let _ = self.shared.commands.send(Command::Unsubscribe(board_id));

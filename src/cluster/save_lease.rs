@@ -108,12 +108,13 @@ impl SaveLeases {
 
     /// The value stored in a lease key: who holds it.
     fn owner(&self) -> String {
-        uuid::Uuid::from_bytes(self.instance.0).simple().to_string()
+        Uuid::from_bytes(self.instance.0).simple().to_string()
     }
 }
 
 /// Renews, seeks and releases leases every `renew` period, and at once when
-/// a board becomes shared, until `cancel` (then releases what it holds).
+/// a board becomes shared or a shared board is released, until `cancel`
+/// (then releases what it holds).
 pub async fn run(
     leases: Arc<SaveLeases>,
     sharing: Arc<Sharing>,
@@ -129,7 +130,7 @@ pub async fn run(
     loop {
         tokio::select! {
             () = cancel.cancelled() => break,
-            () = sharing.became_shared() => {}
+            () = sharing.lease_review() => {}
             _ = tick.tick() => {}
         }
         let current = connection.borrow().clone().map(|(_, conn)| conn);
@@ -150,9 +151,9 @@ async fn round(
     channels: &Channels,
     connection: Option<MultiplexedConnection>,
 ) {
-    let known: Vec<(Uuid, Holder)> = {
+    let known: HashMap<Uuid, Holder> = {
         let mut holders = leases.holders();
-        let known = holders.iter().map(|(&id, &holder)| (id, holder)).collect();
+        let known = holders.clone();
         holders.retain(|id, _| shared.contains(id));
         known
     };
@@ -161,21 +162,20 @@ async fn round(
     let mut pipe = redis::pipe();
     // What each reply answers, in order.
     let mut asked: Vec<Uuid> = Vec::new();
-    for &(board_id, holder) in &known {
-        if !shared.contains(&board_id) && matches!(holder, Holder::Us { .. }) {
+    let mut releasing = false;
+    for (board_id, holder) in &known {
+        if !shared.contains(board_id) && matches!(holder, Holder::Us { .. }) {
+            releasing = true;
             pipe.cmd("EVAL")
                 .arg(RELEASE)
                 .arg(1)
-                .arg(channels.lease(board_id))
+                .arg(channels.lease(*board_id))
                 .arg(&owner)
                 .ignore();
         }
     }
     for &board_id in shared {
-        let ours = matches!(
-            known.iter().find(|(id, _)| *id == board_id),
-            Some((_, Holder::Us { .. }))
-        );
+        let ours = matches!(known.get(&board_id), Some(Holder::Us { .. }));
         if ours {
             pipe.cmd("EVAL")
                 .arg(RENEW)
@@ -192,6 +192,10 @@ async fn round(
                 .arg(ttl);
         }
         asked.push(board_id);
+    }
+    // Boards held here alone cost Redis nothing.
+    if asked.is_empty() && !releasing {
+        return;
     }
     let Some(mut conn) = connection else {
         return;

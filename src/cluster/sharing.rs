@@ -64,8 +64,9 @@ impl Holding {
 pub struct Sharing {
     boards: Mutex<HashMap<Uuid, Holding>>,
     expiry: Duration,
-    /// Woken when a board becomes shared, so the save lease is sought at once.
-    became_shared: Notify,
+    /// Woken when a board becomes shared, or a shared board is released, so
+    /// its save lease is sought or given back at once.
+    lease_review: Notify,
 }
 
 impl Sharing {
@@ -74,7 +75,7 @@ impl Sharing {
         Self {
             boards: Mutex::new(HashMap::new()),
             expiry,
-            became_shared: Notify::new(),
+            lease_review: Notify::new(),
         }
     }
 
@@ -82,9 +83,10 @@ impl Sharing {
         self.boards.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Resolves when a board becomes shared (after the call).
-    pub async fn became_shared(&self) {
-        self.became_shared.notified().await;
+    /// Resolves when a board became shared or a shared board was released
+    /// (since the last call).
+    pub async fn lease_review(&self) {
+        self.lease_review.notified().await;
     }
 
     /// A board was opened here.
@@ -100,9 +102,15 @@ impl Sharing {
         );
     }
 
-    /// A board left memory here.
-    pub fn released(&self, board_id: Uuid) {
-        self.boards().remove(&board_id);
+    /// A board left memory here; returns whether it was shared.
+    pub fn released(&self, board_id: Uuid) -> bool {
+        let now = Instant::now();
+        let holding = self.boards().remove(&board_id);
+        let shared = holding.is_some_and(|holding| holding.shared(now, self.expiry));
+        if shared {
+            self.lease_review.notify_one();
+        }
+        shared
     }
 
     /// Forgets the boards not in `open` (ones that left memory unannounced).
@@ -128,7 +136,7 @@ impl Sharing {
             became_shared
         };
         if became_shared {
-            self.became_shared.notify_one();
+            self.lease_review.notify_one();
         }
     }
 
@@ -168,11 +176,6 @@ impl Sharing {
         self.boards()
             .get(&board_id)
             .is_some_and(|holding| holding.worth_publishing(now, self.expiry))
-    }
-
-    /// Whether another instance is known to hold the board now.
-    pub fn is_shared(&self, board_id: Uuid) -> bool {
-        self.shared_since(board_id).is_some()
     }
 
     /// Since when another instance is known to hold the board, if it is.
@@ -223,7 +226,7 @@ mod tests {
             sharing.worth_publishing(board),
             "until the hello is counted"
         );
-        assert!(!sharing.is_shared(board));
+        assert!(sharing.shared_since(board).is_none());
         sharing.reached(board, 1);
         assert!(!sharing.worth_publishing(board));
         assert_eq!(sharing.counts(), (1, 0));
@@ -235,17 +238,20 @@ mod tests {
         let board = Uuid::new_v4();
         sharing.held(board);
         sharing.reached(board, 2);
-        assert!(sharing.is_shared(board));
+        assert!(sharing.shared_since(board).is_some());
         sharing.reached(board, 1);
-        assert!(!sharing.is_shared(board));
+        assert!(sharing.shared_since(board).is_none());
         sharing.heard(board, PEER);
-        assert!(sharing.is_shared(board) && sharing.worth_publishing(board));
+        assert!(sharing.shared_since(board).is_some() && sharing.worth_publishing(board));
         assert_eq!(sharing.shared_boards(), vec![board]);
         sharing.left(board, PEER);
-        assert!(!sharing.is_shared(board));
+        assert!(sharing.shared_since(board).is_none());
         sharing.heard(board, PEER);
         sharing.reached(board, 1);
-        assert!(!sharing.is_shared(board), "nobody else follows the channel");
+        assert!(
+            sharing.shared_since(board).is_none(),
+            "nobody else follows the channel"
+        );
         sharing.released(board);
         sharing.heard(board, PEER);
         assert_eq!(sharing.counts(), (0, 0), "a board not held stays unknown");
@@ -257,7 +263,7 @@ mod tests {
         let board = Uuid::new_v4();
         sharing.held(board);
         sharing.heard(board, PEER);
-        assert!(!sharing.is_shared(board));
+        assert!(sharing.shared_since(board).is_none());
         assert!(!sharing.worth_publishing(board));
     }
 }

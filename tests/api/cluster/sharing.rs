@@ -205,3 +205,79 @@ async fn stored_until(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_save_lease_of_a_killed_instance_moves_to_one_of_the_others_once_it_expires() {
+    let Some(redis) = test_redis_url(
+        "the_save_lease_of_a_killed_instance_moves_to_one_of_the_others_once_it_expires",
+    ) else {
+        return;
+    };
+    let Some((app, ada, board)) = database_with_a_board().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut servers = Vec::new();
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let server = instance(&dir, &app, &redis).await;
+        clients.push(connect(&server.sync_url(&board, &ada.token)).await);
+        servers.push(server);
+    }
+    for server in &servers {
+        metric_until(server, SHARED, |n| n == 1.0).await;
+    }
+    let deadline = tokio::time::Instant::now() + CLUSTER_WAIT;
+    let holder = loop {
+        let mut held = Vec::new();
+        for server in &servers {
+            held.push(server.metric(LEASES).await);
+        }
+        if held.iter().sum::<f64>() == 1.0 {
+            break held.iter().position(|&n| n == 1.0).expect("a holder");
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no lease taken");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    set_key(&mut clients[holder], "before".to_owned()).await;
+    stored_until(&app, &board, |keys| keys.contains("before")).await;
+
+    // The holder dies without giving its lease back; the other two still
+    // share the board, so only the lease's expiry lets one of them save.
+    // (Killed first: a socket closing there would let the board leave its
+    // memory, and the lease would be given back at once.)
+    servers.remove(holder).kill_9();
+    drop(clients.remove(holder));
+    for server in &servers {
+        assert_eq!(server.metric(SAVES).await, 0.0, "not the saver so far");
+    }
+    set_key(&mut clients[0], "after".to_owned()).await;
+    set_key(&mut clients[1], "after-too".to_owned()).await;
+    let deadline = tokio::time::Instant::now() + CLUSTER_WAIT * 2;
+    loop {
+        let keys = app
+            .database
+            .stored_state(&board)
+            .map(|state| yjs_map_entries(&state).into_keys().collect::<Vec<_>>())
+            .unwrap_or_default();
+        if keys.iter().any(|k| k == "after") && keys.iter().any(|k| k == "after-too") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no survivor saved: {keys:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut saves = Vec::new();
+    for server in &servers {
+        assert_eq!(server.metric(SHARED).await, 1.0, "still shared");
+        saves.push(server.metric(SAVES).await);
+    }
+    assert_eq!(
+        saves.iter().filter(|&&n| n > 0.0).count(),
+        1,
+        "one survivor took the lease and saves: {saves:?}"
+    );
+    drop(clients);
+}
