@@ -52,7 +52,7 @@
 //! journal
 //!   --updates 100000 (per throughput run)  --boards 100
 //! affinity (not part of `all`; see benches/loadgen/affinity.rs for its environment)
-//!   --boards 60  --clients 300  --writers 60  --rate 1000  --duration-secs (30 advised)
+//!   --boards 60  --clients 300  --writers 60  --rate 1000  --duration-secs (at least 20; 35 advised)
 //! coldload
 //!   --trace PATH  --fresh-clients 20  --unload-wait-secs 5 (with --url)
 //! general
