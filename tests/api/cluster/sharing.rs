@@ -2,14 +2,12 @@
 //! several instances is saved by one. The instances are the real binary, so
 //! each one's `/metrics` counts only its own publishes and saves.
 
-use std::time::Duration;
-
-use canvas_server::Config;
+use std::{io::Write, time::Duration};
 
 use super::test_redis_url;
 use crate::{
-    harness::{test_config, yjs_map_entries, TestApp, TestUser},
-    server_process::{keys_of, set_key, Server, JWT_SECRET},
+    harness::{yjs_map_entries, TestDatabase},
+    server_process::{keys_of, set_key, Server},
     sync_client::connect,
 };
 
@@ -22,25 +20,12 @@ const SAVE_SOON: [(&str, &str); 2] = [("SAVE_DEBOUNCE_MS", "50"), ("SAVE_MAX_DEB
 /// default settings (5 s periods, 20 s leases).
 const CLUSTER_WAIT: Duration = Duration::from_secs(30);
 
-/// The database (an in-process instance without Redis, which never opens the
-/// board) and its user and board.
-async fn database_with_a_board() -> Option<(TestApp, TestUser, String)> {
-    let config = Config {
-        jwt_secret: Some(JWT_SECRET.to_owned()),
-        ..test_config()
-    };
-    let app = TestApp::spawn_with(config).await?;
-    let ada = app.register("ada").await;
-    let board = app.create_board(&ada, "Plan").await;
-    Some((app, ada, board))
-}
-
-/// An instance of the binary over `app`'s database, sharing boards through
-/// `redis` (the default channel prefix; boards are unique to each test).
-async fn instance(dir: &tempfile::TempDir, app: &TestApp, redis: &str) -> Server {
+/// An instance of the binary over `database`, sharing boards through `redis`
+/// (the default channel prefix; boards are unique to each test).
+async fn instance(dir: &tempfile::TempDir, database: &TestDatabase, redis: &str) -> Server {
     let mut env = vec![("REDIS_URL", redis)];
     env.extend(SAVE_SOON);
-    let server = Server::start(dir.path(), &app.database.url(), &env);
+    let server = Server::start(dir.path(), &database.url(), &env);
     server.wait_until_ready().await;
     server
 }
@@ -76,14 +61,15 @@ async fn a_board_held_by_one_instance_publishes_nothing_per_edit_until_another_h
     ) else {
         return;
     };
-    let Some((app, ada, board)) = database_with_a_board().await else {
+    let Some(database) = TestDatabase::create() else {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");
-    let a = instance(&dir, &app, &redis).await;
+    let a = instance(&dir, &database, &redis).await;
+    let (token, board) = a.user_and_board().await;
 
     // Alone: once its hello was counted, no edit goes to Redis.
-    let mut on_a = connect(&a.sync_url(&board, &ada.token)).await;
+    let mut on_a = connect(&a.sync_url(&board, &token)).await;
     metric_until(&a, HELLOS_PUBLISHED, |n| n >= 1.0).await;
     let before = a.metric(UPDATES_PUBLISHED).await;
     for n in 0..20 {
@@ -95,8 +81,8 @@ async fn a_board_held_by_one_instance_publishes_nothing_per_edit_until_another_h
 
     // A second instance opens the board: it gets the edits, and edits flow
     // live both ways.
-    let b = instance(&dir, &app, &redis).await;
-    let mut on_b = connect(&b.sync_url(&board, &ada.token)).await;
+    let b = instance(&dir, &database, &redis).await;
+    let mut on_b = connect(&b.sync_url(&board, &token)).await;
     on_b.wait_for(|client| keys_of(client).len() == 20).await;
     metric_until(&a, SHARED, |n| n == 1.0).await;
     metric_until(&b, SHARED, |n| n == 1.0).await;
@@ -120,7 +106,6 @@ async fn a_board_held_by_one_instance_publishes_nothing_per_edit_until_another_h
     metric_until(&a, UPDATES_SKIPPED, |n| n >= skipped + 10.0).await;
     assert_eq!(a.metric(UPDATES_PUBLISHED).await, published);
     drop(on_a);
-    drop(app);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,14 +115,15 @@ async fn a_board_on_two_instances_is_saved_by_one_and_by_the_other_once_the_firs
     ) else {
         return;
     };
-    let Some((app, ada, board)) = database_with_a_board().await else {
+    let Some(database) = TestDatabase::create() else {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");
-    let a = instance(&dir, &app, &redis).await;
-    let b = instance(&dir, &app, &redis).await;
-    let mut on_a = connect(&a.sync_url(&board, &ada.token)).await;
-    let mut on_b = connect(&b.sync_url(&board, &ada.token)).await;
+    let a = instance(&dir, &database, &redis).await;
+    let b = instance(&dir, &database, &redis).await;
+    let (token, board) = a.user_and_board().await;
+    let mut on_a = connect(&a.sync_url(&board, &token)).await;
+    let mut on_b = connect(&b.sync_url(&board, &token)).await;
     for server in [&a, &b] {
         metric_until(server, SHARED, |n| n == 1.0).await;
     }
@@ -156,7 +142,7 @@ async fn a_board_on_two_instances_is_saved_by_one_and_by_the_other_once_the_firs
     }
     on_a.wait_for(|client| keys_of(client).len() == 20).await;
     on_b.wait_for(|client| keys_of(client).len() == 20).await;
-    let stored = stored_until(&app, &board, |keys| keys.len() == 20).await;
+    let stored = stored_until(&database, &board, |keys| keys.len() == 20).await;
     assert_eq!(stored.len(), 20);
     let (saver, other) = if a_saves { (&a, &b) } else { (&b, &a) };
     // The non-saver had saves due and deferred them.
@@ -178,20 +164,19 @@ async fn a_board_on_two_instances_is_saved_by_one_and_by_the_other_once_the_firs
     drop(on_doomed);
     doomed.kill_9();
     set_key(&mut on_survivor, "after".to_owned()).await;
-    stored_until(&app, &board, |keys| keys.contains("after")).await;
+    stored_until(&database, &board, |keys| keys.contains("after")).await;
     assert!(survivor.metric(SAVES).await >= 1.0);
 }
 
 /// Waits until the stored snapshot's map keys satisfy `done`.
 async fn stored_until(
-    app: &TestApp,
+    database: &TestDatabase,
     board: &str,
     done: impl Fn(&std::collections::BTreeSet<String>) -> bool,
 ) -> std::collections::BTreeSet<String> {
     let deadline = tokio::time::Instant::now() + CLUSTER_WAIT;
     loop {
-        let keys = app
-            .database
+        let keys = database
             .stored_state(board)
             .map(|state| yjs_map_entries(&state).into_keys().collect())
             .unwrap_or_default();
@@ -213,16 +198,28 @@ async fn the_save_lease_of_a_killed_instance_moves_to_one_of_the_others_once_it_
     ) else {
         return;
     };
-    let Some((app, ada, board)) = database_with_a_board().await else {
+    let Some(database) = TestDatabase::create() else {
         return;
     };
+    if matches!(database, TestDatabase::Postgres { .. }) {
+        // Three instances warm 48 PostgreSQL connections besides the other
+        // tests': this one runs in the SQLite suite, where nothing about
+        // leases differs.
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped the_save_lease_of_a_killed_instance_moves_to_one_of_the_others_once_it_expires on PostgreSQL: run by the SQLite suite"
+        );
+        return;
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let mut servers = Vec::new();
-    let mut clients = Vec::new();
     for _ in 0..3 {
-        let server = instance(&dir, &app, &redis).await;
-        clients.push(connect(&server.sync_url(&board, &ada.token)).await);
-        servers.push(server);
+        servers.push(instance(&dir, &database, &redis).await);
+    }
+    let (token, board) = servers[0].user_and_board().await;
+    let mut clients = Vec::new();
+    for server in &servers {
+        clients.push(connect(&server.sync_url(&board, &token)).await);
     }
     for server in &servers {
         metric_until(server, SHARED, |n| n == 1.0).await;
@@ -240,7 +237,7 @@ async fn the_save_lease_of_a_killed_instance_moves_to_one_of_the_others_once_it_
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     set_key(&mut clients[holder], "before".to_owned()).await;
-    stored_until(&app, &board, |keys| keys.contains("before")).await;
+    stored_until(&database, &board, |keys| keys.contains("before")).await;
 
     // The holder dies without giving its lease back; the other two still
     // share the board, so only the lease's expiry lets one of them save.
@@ -255,8 +252,7 @@ async fn the_save_lease_of_a_killed_instance_moves_to_one_of_the_others_once_it_
     set_key(&mut clients[1], "after-too".to_owned()).await;
     let deadline = tokio::time::Instant::now() + CLUSTER_WAIT * 2;
     loop {
-        let keys = app
-            .database
+        let keys = database
             .stored_state(&board)
             .map(|state| yjs_map_entries(&state).into_keys().collect::<Vec<_>>())
             .unwrap_or_default();
