@@ -19,6 +19,9 @@
 //!   journal       the board journal in process (no server): group-commit
 //!                 throughput and latency, cold load of automerge-paper + 10,000 rows
 //!   journal-cold-load  only the journal's cold load
+//!   affinity      3 instances (PostgreSQL, Redis, HAProxy on loopback): Redis
+//!                 commands and snapshot writes per 1,000 updates/s, random
+//!                 versus board-affine routing; failover after a SIGKILL
 //!   all           fanout closed 50/10 w8, open 1000/s over 50 and 100 clients,
 //!                 connections 2000/200, coldload, saves, isolation (each on a
 //!                 fresh server)
@@ -48,12 +51,15 @@
 //!   --flood-messages 200  --flood-entries 5000  --samples 200
 //! journal
 //!   --updates 100000 (per throughput run)  --boards 100
+//! affinity (not part of `all`; see benches/loadgen/affinity.rs for its environment)
+//!   --boards 60  --clients 300  --writers 60  --rate 1000  --duration-secs (at least 20; 35 advised)
 //! coldload
 //!   --trace PATH  --fresh-clients 20  --unload-wait-secs 5 (with --url)
 //! general
 //!   --threads N   worker threads (default: available cores)
 //! ```
 
+mod affinity;
 mod awareness_flood;
 mod client;
 mod coldload;
@@ -113,7 +119,7 @@ struct Opts {
 }
 
 fn usage() -> &'static str {
-    "usage: cargo bench --bench loadgen -- <fanout|connections|coldload|saves|isolation|awareness-flood|journal|journal-cold-load|all> [options]\n\
+    "usage: cargo bench --bench loadgen -- <fanout|connections|coldload|saves|isolation|awareness-flood|journal|journal-cold-load|affinity|all> [options]\n\
      (see benches/loadgen/main.rs for the options)"
 }
 
@@ -308,6 +314,7 @@ enum Job {
     Isolation(isolation::Spec),
     AwarenessFlood(awareness_flood::Spec),
     Journal(journal::Spec),
+    Affinity(affinity::Spec),
 }
 
 fn jobs(opts: &Opts) -> anyhow::Result<Vec<(&'static str, Job)>> {
@@ -324,6 +331,30 @@ fn jobs(opts: &Opts) -> anyhow::Result<Vec<(&'static str, Job)>> {
             }),
         )],
         "saves" => vec![("saves", Job::Saves(opts.saves()))],
+        "affinity" => {
+            anyhow::ensure!(opts.window.is_none(), "affinity: open loop only (--rate)");
+            let boards = opts.boards.unwrap_or(60);
+            let fanout = fanout::Spec {
+                clients: opts.clients.unwrap_or(5 * boards),
+                writers: opts.writers.unwrap_or(boards),
+                boards,
+                pace: Pace::Open {
+                    rate: opts.rate.unwrap_or(1000.0),
+                },
+                duration: opts.duration,
+                updates_per_writer: None,
+                replica: false,
+                connect_concurrency: 32,
+            };
+            vec![(
+                "affinity",
+                Job::Affinity(affinity::Spec {
+                    fanout,
+                    failover_boards: 30,
+                    failover_clients: 4,
+                }),
+            )]
+        }
         "journal" | "journal-cold-load" => vec![(
             "journal",
             Job::Journal(journal::Spec {
@@ -376,6 +407,10 @@ async fn run_job(opts: &Opts, job: &Job) -> anyhow::Result<Value> {
         // In process: no server to start.
         return journal::run(spec).await;
     }
+    if let Job::Affinity(spec) = job {
+        // Starts its own deployments.
+        return affinity::run(spec).await;
+    }
     // A fresh canvas-server per scenario, so memory and counters start clean.
     let backend = Backend::new(opts.external.as_ref()).await?;
     match job {
@@ -386,6 +421,7 @@ async fn run_job(opts: &Opts, job: &Job) -> anyhow::Result<Value> {
         Job::Isolation(spec) => isolation::run(&backend, spec).await,
         Job::AwarenessFlood(spec) => awareness_flood::run(&backend, spec).await,
         Job::Journal(spec) => journal::run(spec).await,
+        Job::Affinity(spec) => affinity::run(spec).await,
     }
 }
 

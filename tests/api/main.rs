@@ -18,6 +18,7 @@ mod content;
 mod contract_walkthrough;
 mod durability;
 mod errors;
+mod haproxy;
 mod hostile;
 mod hostile_input;
 mod journal;
