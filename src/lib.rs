@@ -2,11 +2,17 @@
 //!
 //! The path of a request: [`serve`] accepts HTTP/1 connections with hyper
 //! ([`http_server`]) and hands each request to the axum router built by
-//! [`router::build_router`]; REST handlers live in [`controllers`], the live
-//! WebSocket sync in [`controllers::sync`], which upgrades the connection
-//! ([`websocket`]), moves it to its board's thread ([`board_threads`]) and
-//! drives the [`board_service`] (in-memory Yjs boards, their sockets and their
-//! saves).
+//! [`router::build_router`]; REST handlers live in [`controllers`].
+//!
+//! The live WebSocket sync, in three hops from `main.rs`:
+//! 1. [`controllers::sync`] checks the token and membership, loads the board
+//!    and upgrades the connection ([`websocket`] speaks RFC 6455), moving it to
+//!    its board's thread ([`board_threads`]);
+//! 2. [`sync_socket`] runs the socket: its read loop hands messages to the
+//!    board's session, its write loop drains the socket's queue;
+//! 3. [`board_service`] is the board core: in-memory Yjs boards, their peers
+//!    and their saves, knowing neither sockets nor the database (its stores
+//!    are implemented in [`db`]).
 
 pub mod app;
 pub mod auth;
@@ -27,6 +33,7 @@ pub mod observability;
 pub mod openapi;
 pub mod protocol;
 pub mod router;
+pub mod sync_socket;
 pub mod throttle;
 pub mod validate;
 pub mod version_sweeper;
