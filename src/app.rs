@@ -12,6 +12,7 @@ use crate::{
     cluster::{Cluster, ClusterSettings},
     config::Config,
     db::Db,
+    sync_socket,
     throttle::{client_ip, KeyedLimiter},
     webhooks::{self, BoardUpdates, Webhooks},
 };
@@ -110,6 +111,8 @@ impl App {
                 .map(|cluster| Arc::new(cluster) as Arc<dyn Relay>),
             Some(journal),
         );
+        // Frames are framed for the socket once, as they are queued.
+        live.set_wire_format(&sync_socket::BinaryFrames);
         if let (Some(cluster), Some(url)) = (&cluster, &config.redis_url) {
             tracing::info!(redis = ?url, prefix = %config.cluster_prefix, "sharing live boards through Redis");
             cluster.start(live.clone());

@@ -15,7 +15,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::{
-    board_service::{journal::JournalError, OpenError},
+    board_service::{journal::JournalError, OpenError, StoreError},
     db::DbError,
     websocket,
 };
@@ -189,6 +189,16 @@ impl From<DbError> for AppError {
             DbError::Conflict => Self::Conflict("conflicts with existing data"),
             DbError::Unavailable(detail) => Self::Unavailable(detail),
             DbError::Query(detail) => Self::Internal(detail),
+        }
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => Self::NotFound("not found"),
+            StoreError::Unavailable(detail) => Self::Unavailable(detail),
+            StoreError::Other(detail) => Self::Internal(detail),
         }
     }
 }

@@ -32,6 +32,7 @@ pub mod metrics;
 pub mod observability;
 pub mod openapi;
 pub mod protocol;
+pub mod role;
 pub mod router;
 pub mod sync_socket;
 pub mod throttle;

@@ -19,11 +19,11 @@ use super::{
     Lease, LiveBoard, OpenError, Peer, Relay,
 };
 use crate::{
-    db::Role,
     protocol::{
         guard::{self, GuardError, GuardLimits},
         message::{self, ClientMessage},
     },
+    role::Role,
 };
 
 /// Payloads up to this size are checked on the async thread; larger ones on the
@@ -75,7 +75,12 @@ impl Session {
     /// Attaches a socket of `user_id` with `role` to the leased board and queues
     /// the opening messages: the server's sync step 1 and the awareness states.
     pub async fn start(service: &BoardService, lease: Lease, user_id: Uuid, role: Role) -> Self {
-        let peer = Peer::new(user_id, role, service.settings().queue);
+        let peer = Peer::new(
+            user_id,
+            role,
+            service.settings().queue,
+            service.wire_format(),
+        );
         let board = Arc::clone(lease.board());
         let relay = service.relay().cloned();
         // Taken before the join, so no socket is on a board uncounted.

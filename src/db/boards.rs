@@ -8,7 +8,7 @@ use super::sql_types::{DbTime, DbUuid};
 
 use super::{
     audit::{self, action},
-    models::utc,
+    models::{self, utc},
     now, outbox,
     schema::{board_members, boards},
     write_transaction, AnyConnection, Board, BoardSummary, Db, DbError, Role,
@@ -30,7 +30,7 @@ fn to_board(row: BoardRow, role: &str) -> Result<Board, DbError> {
         id: row.id.0,
         name: row.name,
         owner_id: row.owner_id.0,
-        role: Role::from_column(role)?,
+        role: models::role_from_column(role)?,
         created_at: utc(row.created_at),
         updated_at: utc(row.updated_at),
     })

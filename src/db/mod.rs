@@ -9,6 +9,7 @@
 //! two differ in how a transaction begins.
 
 mod audit;
+mod board_store;
 mod board_updates;
 mod boards;
 mod connection;
@@ -27,11 +28,11 @@ mod versions;
 
 pub(crate) use connection::{write_transaction, AnyConnection, MultiBackend};
 
+pub use crate::board_service::store::{SaveOutcome, StoredState};
 pub use deliveries::{ClaimedDelivery, DeliveryKey, DeliveryResult, OutboxOutlook};
 pub use members::{PutMember, RemoveMember};
 pub use models::{AuditEntry, Board, BoardSummary, Member, Role, User};
 pub use pool::{Backend, Db};
-pub use states::{SaveOutcome, StoredState};
 pub use versions::{BoardVersion, NewVersion, PendingVersion, VersionAuthor, VersionKind};
 
 /// Why a database call failed, in the terms the rest of the server cares about.

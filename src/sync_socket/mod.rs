@@ -6,13 +6,19 @@
 //! ([`read_loop`]) hands the client's messages to the session, checking their
 //! rate and labelling what it refuses, and a write loop ([`write_loop`]) on its
 //! own task drains the socket's queue, gathers frames on a busy board, pings,
-//! and sends the close frame the board decided on. The framing itself is in
+//! and sends the close frame the board decided on ([`close`] maps the board's
+//! reasons to close codes). The board service frames what it queues with
+//! [`BinaryFrames`], given to it at start. The framing itself is in
 //! [`crate::websocket`].
 
+pub mod close;
 mod read_loop;
+mod wire;
 mod write_loop;
 
 use std::{sync::Arc, time::Duration};
+
+pub use wire::BinaryFrames;
 
 use crate::{board_service::session::Session, websocket::WebSocket};
 

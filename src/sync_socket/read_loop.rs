@@ -6,7 +6,10 @@ use std::{ops::ControlFlow, sync::Arc, time::Duration};
 
 use tokio::task::JoinHandle;
 
-use super::{SocketSettings, CLOSE_TIMEOUT};
+use super::{
+    close::{close_code, close_text},
+    SocketSettings, CLOSE_TIMEOUT,
+};
 use crate::{
     board_service::{session::Session, CloseReason},
     metrics,
@@ -61,7 +64,7 @@ pub(super) async fn run_socket<R: ReadArrived>(
     }
     let reason = peer.close_reason();
     if let Some(reason) = reason {
-        metrics::ws_closed(reason.code());
+        metrics::ws_closed(close_code(reason));
     }
     metrics::ws_open(-1.0);
     let closing = reason.is_some();
@@ -187,6 +190,6 @@ fn reject(session: &Session, reason: CloseReason) {
     };
     metrics::frame_rejected(label);
     tracing::info!(board.id = %session.board().id, peer = session.peer().id,
-        code = reason.code(), reason = label, "closing socket: {}", reason.text());
+        code = close_code(reason), reason = label, "closing socket: {}", close_text(reason));
     session.peer().close(reason);
 }

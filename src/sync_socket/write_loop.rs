@@ -7,9 +7,12 @@ use std::{sync::Arc, time::Duration};
 use bytes::Bytes;
 use tokio::io::AsyncWrite;
 
-use super::CLOSE_TIMEOUT;
+use super::{
+    close::{close_code, close_text},
+    CLOSE_TIMEOUT,
+};
 use crate::{
-    board_service::{Batch, CloseFrame, Peer, WriterStep},
+    board_service::{Batch, Closing, Peer, WriterStep},
     metrics,
     websocket::FrameWriter,
 };
@@ -29,7 +32,7 @@ pub(super) async fn write_loop<W: AsyncWrite + Unpin>(
     loop {
         match peer.take_frames(&mut batch) {
             WriterStep::Write(pong) => {
-                busy = batch.outbox.frames() > 1;
+                busy = batch.queue.frames() > 1;
                 if write_batch(&mut writer, &peer, pong, &mut batch)
                     .await
                     .is_err()
@@ -92,7 +95,9 @@ async fn write_batch<W: AsyncWrite + Unpin>(
     pong: Option<Bytes>,
     batch: &mut Batch,
 ) -> std::io::Result<()> {
-    let result = writer.write_outbox(pong.as_deref(), &batch.outbox).await;
+    let result = writer
+        .write_queued(pong.as_deref(), batch.queue.segments())
+        .await;
     if result.is_ok() {
         batch.tally.flush(metrics::Direction::Out);
     }
@@ -100,10 +105,13 @@ async fn write_batch<W: AsyncWrite + Unpin>(
     result
 }
 
-async fn send_close<W: AsyncWrite + Unpin>(writer: &mut FrameWriter<W>, frame: Option<CloseFrame>) {
+async fn send_close<W: AsyncWrite + Unpin>(writer: &mut FrameWriter<W>, closing: Option<Closing>) {
     let closing = async {
-        match frame {
-            Some(frame) => writer.close(frame.code, frame.reason).await,
+        match closing {
+            Some(Closing::Server(reason)) => {
+                writer.close(close_code(reason), close_text(reason)).await
+            }
+            Some(Closing::EchoClient(code)) => writer.close(code, "").await,
             None => writer.shutdown().await,
         }
     };
@@ -116,14 +124,17 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::{board_service::QueueLimits, db::Role};
+    use crate::{
+        board_service::{QueueLimits, Unframed},
+        role::Role,
+    };
 
     fn peer() -> Arc<Peer> {
         let limits = QueueLimits {
             frames: 1024,
             bytes: 1 << 20,
         };
-        Peer::new(Uuid::new_v4(), Role::Editor, limits)
+        Peer::new(Uuid::new_v4(), Role::Editor, limits, &Unframed)
     }
 
     /// Queues one frame to `peer` per turn of the scheduler, `turns` times.
