@@ -31,7 +31,7 @@ pub struct App {
     /// Keys for issuing and verifying tokens.
     pub jwt: JwtKeys,
     /// Boards loaded in memory, their sockets and their saves.
-    pub live: BoardService,
+    pub boards: BoardService,
     /// The other instances sharing live boards through Redis (`REDIS_URL`).
     pub cluster: Option<Cluster>,
     /// The threads sync sockets are served on, each board's on one.
@@ -99,7 +99,7 @@ impl App {
                 max_queued_bytes: journal_queue_bytes(config.max_message_bytes),
             },
         );
-        let live = BoardService::with_journal(
+        let boards = BoardService::with_journal(
             std::sync::Arc::new(db.clone()),
             ServiceSettings {
                 save_debounce: config.save_debounce,
@@ -112,14 +112,14 @@ impl App {
             Some(journal),
         );
         // Frames are framed for the socket once, as they are queued.
-        live.set_wire_format(&sync_socket::BinaryFrames);
+        boards.set_wire_format(&sync_socket::BinaryFrames);
         if let (Some(cluster), Some(url)) = (&cluster, &config.redis_url) {
             tracing::info!(redis = ?url, prefix = %config.cluster_prefix, "sharing live boards through Redis");
-            cluster.start(live.clone());
+            cluster.start(boards.clone());
         }
         let webhooks = match &config.webhooks {
             Some(settings) => {
-                live.set_save_hook(BoardUpdates::new(db.clone()));
+                boards.set_save_hook(BoardUpdates::new(db.clone()));
                 Some(Webhooks::start(db.clone(), settings)?)
             }
             None => None,
@@ -142,7 +142,7 @@ impl App {
             config,
             db,
             jwt,
-            live,
+            boards,
             cluster,
             board_threads,
             login_limiter,

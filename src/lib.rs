@@ -96,7 +96,7 @@ pub async fn serve(
         timeout_ms = state.config.shutdown_timeout.as_millis() as u64,
         "shutdown requested: closing sockets, saving boards, draining requests"
     );
-    state.live.begin_shutdown();
+    state.boards.begin_shutdown();
     if let Some(webhooks) = &state.webhooks {
         // Attempts in flight are abandoned (and sent again after the restart):
         // no receiver holds up the shutdown.
@@ -108,7 +108,7 @@ pub async fn serve(
     // What the closed sockets sent last reaches the other instances; then
     // their edits stop arriving before the last saves, so those saves cannot
     // be kept busy by them.
-    state.live.sockets_left(deadline).await;
+    state.boards.sockets_left(deadline).await;
     if let Some(cluster) = &state.cluster {
         if tokio::time::timeout_at(deadline, cluster.stop())
             .await
@@ -117,12 +117,12 @@ pub async fn serve(
             tracing::warn!("cluster link still stopping at the shutdown deadline");
         }
     }
-    let report = state.live.shutdown(deadline).await;
+    let report = state.boards.shutdown(deadline).await;
     // Requests and sockets still open get what is left of the deadline.
     if let Err(err) = http.await {
         tracing::error!(%err, "HTTP listener task failed");
     }
-    state.live.wait_for_sockets(deadline).await;
+    state.boards.wait_for_sockets(deadline).await;
     if let Some(webhooks) = &state.webhooks {
         if tokio::time::timeout_at(deadline, webhooks.stop())
             .await

@@ -88,7 +88,7 @@ pub async fn sync_board(
             .ok_or(AppError::Unauthorized("missing token"))?,
     };
     // Read before access is checked: see `recheck_access` below.
-    let access_epoch = state.live.access_epoch();
+    let access_epoch = state.boards.access_epoch();
     let user_id = verify_token(&state, token)?;
     // One query on the common path: a membership implies its account exists
     // (memberships are deleted with their account). Only a refusal has to say
@@ -104,7 +104,7 @@ pub async fn sync_board(
         UpgradeRejection::UnsupportedVersion => AppError::UnsupportedWebSocketVersion,
         err => AppError::BadRequest(format!("expected a WebSocket upgrade: {err}")),
     })?;
-    let lease = state.live.open(board_id).await?;
+    let lease = state.boards.open(board_id).await?;
     let thread = state.board_threads.for_board(board_id).clone();
     let settings = SocketSettings {
         idle_timeout: state.config.ws_idle_timeout,
@@ -115,10 +115,10 @@ pub async fn sync_board(
         .max_message_size(state.config.max_message_bytes)
         .on_thread(thread)
         .on_upgrade(move |socket| {
-            state.live.clone().track_socket(async move {
+            state.boards.clone().track_socket(async move {
                 tracing::debug!(board.id = %board_id, user.id = %user_id, "socket opened");
-                let session = Session::start(&state.live, lease, user_id, role).await;
-                if state.live.access_epoch() != access_epoch {
+                let session = Session::start(&state.boards, lease, user_id, role).await;
+                if state.boards.access_epoch() != access_epoch {
                     // Boxed (in its own statement, or the temporary keeps its
                     // room): a database call's future is larger than the whole
                     // socket loop, and this future keeps room for its largest part.

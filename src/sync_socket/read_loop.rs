@@ -97,7 +97,7 @@ async fn handle_arrived<R: ReadArrived>(
             return;
         }
         // Nothing waits for the network here: what the frames sent to the
-        // others is held back only up to the outbox's bound (the rest goes
+        // others is held back only up to the session's bound (the rest goes
         // when the session leaves its board).
         if session.wants_flush() {
             session.flush();

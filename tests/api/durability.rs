@@ -96,7 +96,7 @@ async fn a_board_loads_its_snapshot_and_its_journal_then_compacts_them() {
     .await;
     let board_id = uuid::Uuid::parse_str(&board).expect("id");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while app.state.live.loaded(board_id).is_some() {
+    while app.state.boards.loaded(board_id).is_some() {
         assert!(tokio::time::Instant::now() < deadline, "never unloaded");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

@@ -167,7 +167,7 @@ async fn readiness_follows_the_database_and_shutdown() {
     assert_eq!(ready.json(), serde_json::json!({ "status": "ready" }));
 
     // Shutdown starts by failing readiness, before anything else closes.
-    app.state.live.begin_shutdown();
+    app.state.boards.begin_shutdown();
     app.get("/readyz", None)
         .await
         .assert_error(503, "service_unavailable");

@@ -414,5 +414,5 @@ async fn the_upgrade_is_refused_over_http_without_a_valid_token_or_membership() 
         Some(401)
     );
     // Refused upgrades never loaded a board.
-    assert_eq!(app.state.live.loaded_count(), 0);
+    assert_eq!(app.state.boards.loaded_count(), 0);
 }

@@ -246,7 +246,7 @@ async fn a_socket_that_stops_answering_pings_is_dropped() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while app
         .state
-        .live
+        .boards
         .loaded(uuid::Uuid::parse_str(&board).expect("id"))
         .is_some_and(|b| b.peer_count() > 0)
     {

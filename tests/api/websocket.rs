@@ -90,7 +90,7 @@ async fn a_client_close_is_answered_with_the_same_code() {
     let board_id: uuid::Uuid = board.parse().expect("board id");
     let peers = || {
         app.state
-            .live
+            .boards
             .loaded(board_id)
             .map_or(0, |b| b.peer_count())
     };
