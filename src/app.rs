@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::{
-    auth::{HashingSlots, JwtKeys},
+    auth::{AuthContext, HashingSlots, JwtKeys},
     board_service::{
         BoardService, JournalLimits, JournalWriter, QueueLimits, Relay, ServiceSettings,
     },
@@ -56,6 +56,16 @@ pub struct App {
 /// Cheap-to-clone handle to the [`App`], used as axum state.
 #[derive(Debug, Clone)]
 pub struct AppState(pub Arc<App>);
+
+impl AuthContext for AppState {
+    fn jwt_keys(&self) -> &JwtKeys {
+        &self.jwt
+    }
+
+    fn db(&self) -> &Db {
+        &self.db
+    }
+}
 
 impl std::ops::Deref for AppState {
     type Target = App;

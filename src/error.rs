@@ -237,7 +237,7 @@ impl From<JsonRejection> for AppError {
     fn from(rejection: JsonRejection) -> Self {
         match rejection {
             JsonRejection::JsonDataError(err) => {
-                Self::Validation(crate::extract::json_shape_message(&err))
+                Self::Validation(crate::json_shape::json_shape_message(&err))
             }
             JsonRejection::JsonSyntaxError(err) => Self::BadRequest(err.body_text()),
             JsonRejection::MissingJsonContentType(err) => {

@@ -8,8 +8,9 @@ use super::sql_types::{DbTime, DbUuid};
 
 use super::{
     audit::{self, action},
+    board_updates,
     models::{self, utc},
-    now, outbox,
+    now,
     schema::{board_members, boards},
     write_transaction, AnyConnection, Board, BoardSummary, Db, DbError, Role,
 };
@@ -184,7 +185,7 @@ impl Db {
                     .select(boards::name)
                     .first(conn)?;
                 diesel::delete(boards::table.find(DbUuid(board_id))).execute(conn)?;
-                outbox::board_deleted(conn, board_id, actor_id, &name)
+                board_updates::board_deleted(conn, board_id, actor_id, &name)
             })
         })
         .await
