@@ -5,11 +5,10 @@
 
 use std::{collections::HashMap, net::SocketAddr, time::Duration};
 
-use crate::{cluster::RedisUrl, throttle::TrustedProxies};
+use crate::{cluster::RedisUrl, redact::redact_url_password, throttle::TrustedProxies};
 pub use crate::{
     config_error::ConfigError,
     db::{DatabaseLocation, Durability},
-    redact::redact_url_password,
 };
 
 /// How log lines are written.

@@ -17,8 +17,8 @@ mod upgrade;
 mod writer;
 
 pub use connection::{ReadArrived, SocketRead, SocketWrite};
-pub use frame::{write_binary_header, ProtocolError, MAX_HEADER_LEN};
-pub use reader::{ArrivedMessages, Incoming, MessageReader, ReadError};
+pub use frame::{write_binary_header, MAX_HEADER_LEN};
+pub use reader::{Incoming, MessageReader, ReadError};
 pub use upgrade::{UpgradeRejection, WebSocketUpgrade, VERSION};
 pub use writer::FrameWriter;
 
