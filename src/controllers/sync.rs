@@ -106,11 +106,6 @@ pub async fn sync_board(
     })?;
     let lease = state.boards.open(board_id).await?;
     let thread = state.board_threads.for_board(board_id).clone();
-    let settings = SocketSettings {
-        idle_timeout: state.config.ws_idle_timeout,
-        ping_interval: state.config.ws_ping_interval,
-        messages_per_sec: state.config.rate_ws_msgs_per_sec,
-    };
     Ok(upgrade
         .max_message_size(state.config.max_message_bytes)
         .on_thread(thread)
@@ -125,6 +120,11 @@ pub async fn sync_board(
                     let recheck = Box::pin(recheck_access(&state, &session, board_id, role));
                     recheck.await;
                 }
+                let settings = SocketSettings {
+                    idle_timeout: state.config.ws_idle_timeout,
+                    ping_interval: state.config.ws_ping_interval,
+                    messages_per_sec: state.config.rate_ws_msgs_per_sec,
+                };
                 sync_socket::run(socket, session, settings).await;
             })
         }))

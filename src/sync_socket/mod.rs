@@ -16,7 +16,7 @@ mod read_loop;
 mod wire;
 mod write_loop;
 
-use std::{sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
 pub use wire::BinaryFrames;
 
@@ -37,14 +37,22 @@ pub struct SocketSettings {
     pub messages_per_sec: u32,
 }
 
-/// Runs the socket of `session` until it closes: the writer on its own task,
-/// the reader on this one. Returns once the socket has left its board and its
-/// writer has finished (or was given up on).
-pub async fn run(socket: WebSocket, session: Session, settings: SocketSettings) {
+/// Runs the socket of `session` until it closes: starts the writer on its own
+/// task now, and returns the reader, to be awaited on this one; that resolves
+/// once the socket has left its board and its writer has finished (or was
+/// given up on).
+///
+/// Not an `async fn`: its arguments would then be kept in the socket's future
+/// beside the reader's, which every idle socket carries.
+pub fn run(
+    socket: WebSocket,
+    session: Session,
+    settings: SocketSettings,
+) -> impl Future<Output = ()> + Send {
     let writer = tokio::spawn(write_loop::write_loop(
         socket.writer,
         Arc::clone(session.peer()),
         settings.ping_interval,
     ));
-    read_loop::run_socket(socket.reader, session, writer, settings).await;
+    read_loop::run_socket(socket.reader, session, writer, settings)
 }
