@@ -26,7 +26,7 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     pub async fn write_queued<'a>(
         &mut self,
         pong: Option<&[u8]>,
-        segments: impl Iterator<Item = &'a [u8]>,
+        mut segments: impl Iterator<Item = &'a [u8]>,
     ) -> io::Result<()> {
         if let Some(pong) = pong {
             // A client's ping is rare: its answer gets a write of its own.
@@ -35,7 +35,9 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
             out.extend_from_slice(pong);
             self.io.write_all(&out).await?;
         }
-        for segment in segments {
+        // Borrowed, not moved into the loop: a moved iterator would be kept
+        // twice in this future, which every idle socket's writer carries.
+        for segment in &mut segments {
             self.io.write_all(segment).await?;
         }
         self.io.flush().await
