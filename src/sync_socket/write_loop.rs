@@ -95,9 +95,10 @@ async fn write_batch<W: AsyncWrite + Unpin>(
     pong: Option<Bytes>,
     batch: &mut Batch,
 ) -> std::io::Result<()> {
-    let result = writer
-        .write_queued(pong.as_deref(), batch.queue.segments())
-        .await;
+    let result = {
+        let mut segments = batch.queue.segments();
+        writer.write_queued(pong.as_deref(), &mut segments).await
+    };
     if result.is_ok() {
         batch.tally.flush(metrics::Direction::Out);
     }

@@ -22,11 +22,12 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     }
 
     /// Writes `pong` (if any) and then `segments`, bytes of whole frames in
-    /// order, then flushes.
+    /// order, then flushes. The iterator is borrowed: an `async fn` keeps its
+    /// arguments twice, and this future is part of every idle socket's writer.
     pub async fn write_queued<'a>(
         &mut self,
         pong: Option<&[u8]>,
-        mut segments: impl Iterator<Item = &'a [u8]>,
+        segments: &mut impl Iterator<Item = &'a [u8]>,
     ) -> io::Result<()> {
         if let Some(pong) = pong {
             // A client's ping is rare: its answer gets a write of its own.
@@ -35,9 +36,7 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
             out.extend_from_slice(pong);
             self.io.write_all(&out).await?;
         }
-        // Borrowed, not moved into the loop: a moved iterator would be kept
-        // twice in this future, which every idle socket's writer carries.
-        for segment in &mut segments {
+        for segment in segments {
             self.io.write_all(segment).await?;
         }
         self.io.flush().await
@@ -96,7 +95,8 @@ mod tests {
         tail.push(b'c');
         let segments = [&framed[..], &big[..], &tail[..]];
         let out = written(async |writer| {
-            let written = writer.write_queued(Some(b"hi"), segments.into_iter());
+            let mut segments = segments.into_iter();
+            let written = writer.write_queued(Some(b"hi"), &mut segments);
             assert!(written.await.is_ok());
         })
         .await;
