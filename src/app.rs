@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::{
-    auth::{HashingSlots, JwtKeys},
+    auth::{AuthContext, HashingSlots, JwtKeys},
     board_service::{
         BoardService, JournalLimits, JournalWriter, QueueLimits, Relay, ServiceSettings,
     },
@@ -12,6 +12,7 @@ use crate::{
     cluster::{Cluster, ClusterSettings},
     config::Config,
     db::Db,
+    sync_socket,
     throttle::{client_ip, KeyedLimiter},
     webhooks::{self, BoardUpdates, Webhooks},
 };
@@ -30,7 +31,7 @@ pub struct App {
     /// Keys for issuing and verifying tokens.
     pub jwt: JwtKeys,
     /// Boards loaded in memory, their sockets and their saves.
-    pub live: BoardService,
+    pub boards: BoardService,
     /// The other instances sharing live boards through Redis (`REDIS_URL`).
     pub cluster: Option<Cluster>,
     /// The threads sync sockets are served on, each board's on one.
@@ -55,6 +56,16 @@ pub struct App {
 /// Cheap-to-clone handle to the [`App`], used as axum state.
 #[derive(Debug, Clone)]
 pub struct AppState(pub Arc<App>);
+
+impl AuthContext for AppState {
+    fn jwt_keys(&self) -> &JwtKeys {
+        &self.jwt
+    }
+
+    fn db(&self) -> &Db {
+        &self.db
+    }
+}
 
 impl std::ops::Deref for AppState {
     type Target = App;
@@ -98,7 +109,7 @@ impl App {
                 max_queued_bytes: journal_queue_bytes(config.max_message_bytes),
             },
         );
-        let live = BoardService::with_journal(
+        let boards = BoardService::with_journal(
             std::sync::Arc::new(db.clone()),
             ServiceSettings {
                 save_debounce: config.save_debounce,
@@ -110,13 +121,15 @@ impl App {
                 .map(|cluster| Arc::new(cluster) as Arc<dyn Relay>),
             Some(journal),
         );
+        // Frames are framed for the socket once, as they are queued.
+        boards.set_wire_format(&sync_socket::BinaryFrames);
         if let (Some(cluster), Some(url)) = (&cluster, &config.redis_url) {
             tracing::info!(redis = ?url, prefix = %config.cluster_prefix, "sharing live boards through Redis");
-            cluster.start(live.clone());
+            cluster.start(boards.clone());
         }
         let webhooks = match &config.webhooks {
             Some(settings) => {
-                live.set_save_hook(BoardUpdates::new(db.clone()));
+                boards.set_save_hook(BoardUpdates::new(db.clone()));
                 Some(Webhooks::start(db.clone(), settings)?)
             }
             None => None,
@@ -139,7 +152,7 @@ impl App {
             config,
             db,
             jwt,
-            live,
+            boards,
             cluster,
             board_threads,
             login_limiter,

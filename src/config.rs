@@ -5,69 +5,11 @@
 
 use std::{collections::HashMap, net::SocketAddr, time::Duration};
 
-use crate::{cluster::RedisUrl, throttle::TrustedProxies};
-
-/// Why the configuration could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// A variable is set but its value does not parse.
-    #[error("{name}: {reason} (got {value:?})")]
-    Invalid {
-        name: &'static str,
-        value: String,
-        reason: String,
-    },
-}
-
-/// Where the database lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DatabaseLocation {
-    /// An SQLite file at this path.
-    SqliteFile(String),
-    /// A private in-memory SQLite database (one connection, lost at exit).
-    SqliteMemory,
-    /// A PostgreSQL database, by its `postgres://` URL (handed to libpq as is).
-    Postgres(String),
-}
-
-impl DatabaseLocation {
-    /// The location for logs: a PostgreSQL URL loses its password.
-    pub fn redacted(&self) -> String {
-        match self {
-            Self::SqliteFile(path) => format!("sqlite://{path}"),
-            Self::SqliteMemory => "sqlite::memory:".to_owned(),
-            Self::Postgres(url) => redact_url_password(url),
-        }
-    }
-}
-
-/// A database or Redis URL fit for logs and errors:
-/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`. Credentials
-/// without a `:` may be a bare password (`redis://secret@host`): all hidden.
-pub(crate) fn redact_url_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let Some((credentials, host)) = rest.rsplit_once('@') else {
-        return url.to_owned();
-    };
-    match credentials.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => format!("{scheme}://***@{host}"),
-    }
-}
-
-/// What a committed update survives (`DURABILITY`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Durability {
-    /// A crash or kill of the process: SQLite in WAL mode with
-    /// `synchronous = NORMAL` (the commit is in the operating system's
-    /// cache, not yet on the disk).
-    #[default]
-    Process,
-    /// Also a power cut: SQLite with `synchronous = FULL` (fsync per commit).
-    Power,
-}
+use crate::{cluster::RedisUrl, redact::redact_url_password, throttle::TrustedProxies};
+pub use crate::{
+    config_error::ConfigError,
+    db::{DatabaseLocation, Durability},
+};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::{
-    board_service::{journal::JournalError, OpenError},
+    board_service::{journal::JournalError, OpenError, StoreError},
     db::DbError,
     websocket,
 };
@@ -193,6 +193,16 @@ impl From<DbError> for AppError {
     }
 }
 
+impl From<StoreError> for AppError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => Self::NotFound("not found"),
+            StoreError::Unavailable(detail) => Self::Unavailable(detail),
+            StoreError::Other(detail) => Self::Internal(detail),
+        }
+    }
+}
+
 impl From<OpenError> for AppError {
     fn from(err: OpenError) -> Self {
         match err {
@@ -227,7 +237,7 @@ impl From<JsonRejection> for AppError {
     fn from(rejection: JsonRejection) -> Self {
         match rejection {
             JsonRejection::JsonDataError(err) => {
-                Self::Validation(crate::extract::json_shape_message(&err))
+                Self::Validation(crate::json_shape::json_shape_message(&err))
             }
             JsonRejection::JsonSyntaxError(err) => Self::BadRequest(err.body_text()),
             JsonRejection::MissingJsonContentType(err) => {

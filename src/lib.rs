@@ -1,38 +1,49 @@
 //! canvas-server: a collaborative whiteboard backend.
 //!
 //! The path of a request: [`serve`] accepts HTTP/1 connections with hyper
-//! ([`http_server`]) and hands each request to the axum router built by
-//! [`router::build_router`]; REST handlers live in [`controllers`], the live
-//! WebSocket sync in [`controllers::sync`], which upgrades the connection
-//! ([`websocket`]), moves it to its board's thread ([`board_threads`]) and
-//! drives the [`board_service`] (in-memory Yjs boards, their sockets and their
-//! saves).
+//! (`http_server`) and hands each request to the axum router built by
+//! `router::build_router`; REST handlers live in `controllers`.
+//!
+//! The live WebSocket sync, in three hops from `main.rs`:
+//! 1. `controllers::sync` checks the token and membership, loads the board
+//!    and upgrades the connection (`websocket` speaks RFC 6455), moving it to
+//!    its board's thread (`board_threads`);
+//! 2. `sync_socket` runs the socket: its read loop hands messages to the
+//!    board's session, its write loop drains the socket's queue;
+//! 3. [`board_service`] is the board core: in-memory Yjs boards, their peers
+//!    and their saves, knowing neither sockets nor the database (its stores
+//!    are implemented in [`db`]).
 
-pub mod app;
+pub(crate) mod app;
 pub mod auth;
 pub mod board_service;
-pub mod board_threads;
-pub mod body_budget;
-pub mod body_deadline;
+pub(crate) mod board_threads;
+pub(crate) mod body_budget;
+pub(crate) mod body_deadline;
 pub mod cluster;
 pub mod config;
-pub mod controllers;
+pub(crate) mod config_error;
+pub(crate) mod controllers;
 pub mod db;
 pub mod descriptors;
-pub mod error;
-pub mod extract;
-pub mod http_server;
-pub mod metrics;
+pub(crate) mod error;
+pub(crate) mod extract;
+pub(crate) mod http_server;
+pub(crate) mod json_shape;
+pub(crate) mod metrics;
 pub mod observability;
 pub mod openapi;
 pub mod protocol;
-pub mod router;
-pub mod throttle;
-pub mod validate;
-pub mod version_sweeper;
-pub mod web_ui;
+pub(crate) mod redact;
+pub(crate) mod role;
+pub(crate) mod router;
+pub(crate) mod sync_socket;
+pub(crate) mod throttle;
+pub(crate) mod validate;
+pub(crate) mod version_sweeper;
+pub(crate) mod web_ui;
 pub mod webhooks;
-pub mod websocket;
+pub(crate) mod websocket;
 
 use std::future::Future;
 
@@ -88,7 +99,7 @@ pub async fn serve(
         timeout_ms = state.config.shutdown_timeout.as_millis() as u64,
         "shutdown requested: closing sockets, saving boards, draining requests"
     );
-    state.live.begin_shutdown();
+    state.boards.begin_shutdown();
     if let Some(webhooks) = &state.webhooks {
         // Attempts in flight are abandoned (and sent again after the restart):
         // no receiver holds up the shutdown.
@@ -100,7 +111,7 @@ pub async fn serve(
     // What the closed sockets sent last reaches the other instances; then
     // their edits stop arriving before the last saves, so those saves cannot
     // be kept busy by them.
-    state.live.sockets_left(deadline).await;
+    state.boards.sockets_left(deadline).await;
     if let Some(cluster) = &state.cluster {
         if tokio::time::timeout_at(deadline, cluster.stop())
             .await
@@ -109,12 +120,12 @@ pub async fn serve(
             tracing::warn!("cluster link still stopping at the shutdown deadline");
         }
     }
-    let report = state.live.shutdown(deadline).await;
+    let report = state.boards.shutdown(deadline).await;
     // Requests and sockets still open get what is left of the deadline.
     if let Err(err) = http.await {
         tracing::error!(%err, "HTTP listener task failed");
     }
-    state.live.wait_for_sockets(deadline).await;
+    state.boards.wait_for_sockets(deadline).await;
     if let Some(webhooks) = &state.webhooks {
         if tokio::time::timeout_at(deadline, webhooks.stop())
             .await

@@ -440,13 +440,10 @@ pub fn journal_commit_failed() {
     counter!("journal_commit_failures_total").increment(1);
 }
 
-/// An update was not queued for the journal.
-pub fn journal_refused(err: &crate::board_service::journal::JournalError) {
-    use crate::board_service::journal::JournalError;
-    let reason = match err {
-        JournalError::Full => "full",
-        _ => "stopped",
-    };
+/// An update was not queued for the journal: its queue was `full`, or the
+/// writer had stopped.
+pub fn journal_refused(full: bool) {
+    let reason = if full { "full" } else { "stopped" };
     counter!("journal_refused_total", "reason" => reason).increment(1);
 }
 

@@ -1,6 +1,8 @@
 //! Every route in one place. Routes are registered through utoipa-axum so that
 //! the OpenAPI document is generated from this very router and cannot drift.
 
+mod api_doc;
+
 use axum::{
     extract::DefaultBodyLimit,
     http::{header, HeaderValue, Method},
@@ -16,13 +18,14 @@ use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use utoipa_swagger_ui::SwaggerUi;
 
+use self::api_doc::ApiDoc;
+
 use crate::{
     app::AppState,
     config::Config,
     controllers::{audit, auth, boards, content, health, members, sync, users, versions},
     error::AppError,
     observability,
-    openapi::ApiDoc,
 };
 
 /// Largest JSON body accepted by the REST routes that take JSON.
@@ -57,7 +60,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))
         .nest("/api/v1", v1);
-    crate::openapi::document_request_timeouts(api.get_openapi_mut());
+    api_doc::document_request_timeouts(api.get_openapi_mut());
     api
 }
 

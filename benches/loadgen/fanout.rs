@@ -23,23 +23,15 @@ use serde_json::{json, Value};
 use tokio::sync::{watch, Semaphore};
 use yrs::{Doc, Transact};
 
+pub use crate::writer::Pace;
 use crate::{
     client::{Conn, Room},
     hist::{summary_of, Hist},
     procstat::{round2, round3, CpuWindow},
     server::Backend,
     track::{BoardTrack, WriterTrack},
-    writer::{run_client, ClientOutcome, ClientRole},
+    writer::{run_client, ClientOutcome, ClientRole, Shared},
 };
-
-/// How writers pace themselves.
-#[derive(Debug, Clone, Copy)]
-pub enum Pace {
-    /// A total rate of updates per second over all writers.
-    Open { rate: f64 },
-    /// At most `window` undelivered updates per writer.
-    Closed { window: u64 },
-}
 
 /// One fanout run.
 #[derive(Debug, Clone)]
@@ -66,30 +58,12 @@ pub struct Outcome {
     pub replica: Option<Doc>,
 }
 
-/// Flags every client task reads.
-pub struct Shared {
-    pub base: Instant,
-    pub start: tokio::time::Instant,
-    pub sending: AtomicBool,
-    pub pace: Pace,
-    pub writers_total: usize,
-    pub quota: Option<u64>,
-    /// Largest delay of an open-loop send behind its schedule, in ns.
-    pub behind_ns: AtomicU64,
-    pub writers_done: AtomicU64,
-}
-
 /// A document whose client id fits in 32 bits, as Yjs (JavaScript) makes them:
 /// yrs's own 53-bit ids are cut to 32 bits by servers built on older yrs
 /// (y-sweet 0.9), which would make their updates unrecognisable here.
 pub fn js_sized_doc() -> Doc {
     let id = yrs::block::ClientID::random().get() & u64::from(u32::MAX);
     Doc::with_client_id(id.max(1))
-}
-
-/// Time since `base` in ns.
-pub fn now_ns(base: Instant) -> u64 {
-    base.elapsed().as_nanos() as u64
 }
 
 /// The clients of one fanout, connected and synced, not yet writing.

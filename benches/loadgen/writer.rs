@@ -9,8 +9,11 @@
 //! own document holds only its own edits, so making an update stays cheap.
 
 use std::{
-    sync::{atomic::Ordering, Arc},
-    time::Duration,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
 };
 
 use futures_util::FutureExt;
@@ -20,10 +23,36 @@ use yrs::{Any, Doc, Map, ReadTxn, Transact, WriteTxn};
 
 use crate::{
     client::{Conn, Read},
-    fanout::{now_ns, Pace, Shared},
     proto::Incoming,
     track::{BoardTrack, Receiver},
 };
+
+/// How writers pace themselves.
+#[derive(Debug, Clone, Copy)]
+pub enum Pace {
+    /// A total rate of updates per second over all writers.
+    Open { rate: f64 },
+    /// At most `window` undelivered updates per writer.
+    Closed { window: u64 },
+}
+
+/// Flags every client task reads.
+pub struct Shared {
+    pub base: Instant,
+    pub start: tokio::time::Instant,
+    pub sending: AtomicBool,
+    pub pace: Pace,
+    pub writers_total: usize,
+    pub quota: Option<u64>,
+    /// Largest delay of an open-loop send behind its schedule, in ns.
+    pub behind_ns: AtomicU64,
+    pub writers_done: AtomicU64,
+}
+
+/// Time since `base` in ns.
+pub fn now_ns(base: Instant) -> u64 {
+    base.elapsed().as_nanos() as u64
+}
 
 /// A client's place in the run.
 #[derive(Debug, Clone)]

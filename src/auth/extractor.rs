@@ -6,7 +6,17 @@ use axum::{
 };
 use uuid::Uuid;
 
-use crate::{app::AppState, error::AppError};
+use super::JwtKeys;
+use crate::{db::Db, error::AppError};
+
+/// What verifying a caller needs from the application's state (which
+/// implements it): the token keys and the accounts.
+pub trait AuthContext: Send + Sync {
+    /// The keys tokens are signed with.
+    fn jwt_keys(&self) -> &JwtKeys;
+    /// The database holding the accounts.
+    fn db(&self) -> &Db;
+}
 
 /// The authenticated caller of a request, from `Authorization: Bearer <jwt>`.
 ///
@@ -18,10 +28,10 @@ pub struct AuthUser {
     pub id: Uuid,
 }
 
-impl FromRequestParts<AppState> for AuthUser {
+impl<S: AuthContext> FromRequestParts<S> for AuthUser {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
         let token =
             bearer_token(&parts.headers)?.ok_or(AppError::Unauthorized("missing bearer token"))?;
         authenticate_token(state, token).await
@@ -48,22 +58,25 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, AppError> {
 
 /// Verifies a token's signature and expiry (no database): the account id it
 /// names. Whether that account still exists is [`authenticate_token`]'s job.
-pub fn verify_token(state: &AppState, token: &str) -> Result<Uuid, AppError> {
+pub fn verify_token(state: &impl AuthContext, token: &str) -> Result<Uuid, AppError> {
     state
-        .jwt
+        .jwt_keys()
         .verify(token)
         .map(|claims| claims.sub)
         .map_err(|_| AppError::Unauthorized("invalid or expired token"))
 }
 
 /// Verifies a token and checks that its account still exists.
-pub async fn authenticate_token(state: &AppState, token: &str) -> Result<AuthUser, AppError> {
+pub async fn authenticate_token(
+    state: &impl AuthContext,
+    token: &str,
+) -> Result<AuthUser, AppError> {
     account_exists(state, verify_token(state, token)?).await
 }
 
 /// The account a verified token names, unless it was deleted since (401).
-pub async fn account_exists(state: &AppState, user_id: Uuid) -> Result<AuthUser, AppError> {
-    match state.db.find_user(user_id).await? {
+pub async fn account_exists(state: &impl AuthContext, user_id: Uuid) -> Result<AuthUser, AppError> {
+    match state.db().find_user(user_id).await? {
         Some(user) => Ok(AuthUser { id: user.id }),
         None => Err(AppError::Unauthorized("invalid or expired token")),
     }

@@ -576,8 +576,14 @@ impl LiveBoard {
         let Some(peers) = peers else {
             return;
         };
-        let batch = Batch::of(frames);
-        for peer in peers.iter().filter(|peer| Some(peer.id) != except) {
+        let mut recipients = peers.iter().filter(|peer| Some(peer.id) != except);
+        let Some(first) = recipients.next() else {
+            return;
+        };
+        // Prepared once for all: every socket of a service has its format.
+        let batch = Batch::of(first.wire_format(), frames);
+        first.send_batch(&batch);
+        for peer in recipients {
             peer.send_batch(&batch);
         }
     }
@@ -648,7 +654,7 @@ impl LiveBoard {
     }
 
     /// Sets the role of every live socket of `user_id`.
-    pub fn set_role(&self, user_id: Uuid, role: crate::db::Role) {
+    pub fn set_role(&self, user_id: Uuid, role: crate::role::Role) {
         for peer in self.state().peers.iter().filter(|p| p.user_id == user_id) {
             peer.set_role(role);
         }

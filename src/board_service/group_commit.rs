@@ -175,7 +175,7 @@ impl JournalWriter {
     ) -> Result<(), JournalError> {
         let refused = self.push(board_id, cursor, update, None);
         if let Err(err) = &refused {
-            crate::metrics::journal_refused(err);
+            crate::metrics::journal_refused(matches!(err, JournalError::Full));
         }
         refused
     }
@@ -190,7 +190,7 @@ impl JournalWriter {
     ) -> Result<(), JournalError> {
         let (tx, rx) = oneshot::channel();
         if let Err(err) = self.push(board_id, cursor, update, Some(tx)) {
-            crate::metrics::journal_refused(&err);
+            crate::metrics::journal_refused(matches!(err, JournalError::Full));
             return Err(err);
         }
         rx.await.unwrap_or(Err(JournalError::Stopped))

@@ -2,7 +2,8 @@
 //! appended (within milliseconds, by [`super::group_commit`]) so that a crash
 //! loses none of them, and how a save says which rows its snapshot covers.
 //!
-//! The board core knows rows only as ids and bytes; `crate::db` stores them.
+//! The board core knows rows only as ids and bytes; the database layer
+//! implements [`JournalStore`].
 //! A row holds one or more Yjs v1 updates of one board, written by one group
 //! commit, each preceded by its length as a lib0 varUint ([`frame_update`]).
 

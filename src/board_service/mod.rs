@@ -1,15 +1,21 @@
-//! The live side of boards: a registry of boards loaded in memory, each with its
-//! Yjs document, awareness states and sockets, and a save worker per board.
+//! The board core: a registry of boards loaded in memory, each with its Yjs
+//! document, awareness states and sockets, and a save worker per board.
 //!
-//! Nothing here knows about HTTP or WebSockets: the sync controller turns socket
-//! frames into calls on [`BoardService`] and drains each [`Peer`]'s queue.
+//! Nothing here knows about HTTP, WebSocket framing or the database: the sync
+//! transport (`crate::sync_socket`) turns socket messages into calls on a
+//! [`session::Session`] and writes what each [`Peer`] queues, prepared once in
+//! the [`WireFormat`] it gave the service; snapshots and journal rows go
+//! through the [`BoardStore`] and [`journal::JournalStore`] traits, which the
+//! database layer implements, with their own error types.
 //!
 //! - [`board`]: one loaded board (document, peers, dirty bookkeeping).
 //! - [`session`]: what one socket's messages do to its board.
 //! - [`persistence`]: the debounced, retrying save worker.
 //! - [`journal`], [`group_commit`]: every accepted update appended within
 //!   milliseconds, so a crash loses none; saves delete what they cover.
-//! - [`peer`], [`awareness`], [`store`]: the parts those use.
+//! - [`peer`], [`wire`]: a socket as the board sees it, and its queue of
+//!   frames ready to write.
+//! - [`awareness`], [`store`]: the parts those use.
 //! - [`relay`]: the hook that lets other instances follow (see `crate::cluster`).
 
 mod awareness;
@@ -25,7 +31,11 @@ pub mod restore;
 pub mod save_hook;
 pub mod session;
 pub mod store;
-pub mod type_depth;
+pub(crate) mod type_depth;
+pub mod wire;
+
+#[cfg(test)]
+mod core_tests;
 
 use std::{
     collections::HashMap,
@@ -43,12 +53,13 @@ use uuid::Uuid;
 pub use awareness::Accepted as AwarenessAccepted;
 pub use board::{DocError, LiveBoard};
 pub use group_commit::{JournalLimits, JournalWriter};
-pub use peer::{Batch, CloseFrame, CloseReason, Peer, QueueLimits, WriterStep};
+pub use peer::{Batch, CloseReason, Closing, Peer, QueueLimits, WriterStep};
 pub use relay::{AccessEvent, Relay};
 pub use save_hook::SaveHook;
-pub use store::BoardStore;
+pub use store::{BoardStore, SaveOutcome, StoreError, StoredState};
+pub use wire::{Unframed, WireFormat, WireQueue};
 
-use crate::db::{DbError, Role};
+use crate::role::Role;
 
 /// A stored snapshot up to this size is checked and decoded on the async
 /// thread that loads the board (microseconds); larger ones on the blocking pool.
@@ -73,7 +84,7 @@ pub enum OpenError {
     ShuttingDown,
     /// The snapshot could not be read.
     #[error(transparent)]
-    Store(#[from] DbError),
+    Store(#[from] StoreError),
     /// The stored snapshot does not decode.
     #[error("stored board state is unreadable: {0}")]
     Corrupt(DocError),
@@ -118,6 +129,8 @@ struct Inner {
     journal: Option<JournalWriter>,
     /// Told of every successful save (webhooks' `board.updated`).
     save_hook: OnceLock<Arc<dyn SaveHook>>,
+    /// How sockets' frames are prepared for the wire (unset: [`Unframed`]).
+    wire_format: OnceLock<&'static dyn WireFormat>,
 }
 
 /// The registry of live boards. Cheap to clone.
@@ -205,6 +218,7 @@ impl BoardService {
                 access_epoch: AtomicU64::new(0),
                 journal,
                 save_hook: OnceLock::new(),
+                wire_format: OnceLock::new(),
             }),
         }
     }
@@ -222,6 +236,17 @@ impl BoardService {
     /// Whether this process should save the board now (see [`Relay::may_save`]).
     pub fn may_save(&self, board_id: Uuid) -> bool {
         self.relay().is_none_or(|relay| relay.may_save(board_id))
+    }
+
+    /// Sets how every socket's frames are prepared for the wire: the
+    /// transport's framing, given once at start (before any socket joins).
+    pub fn set_wire_format(&self, format: &'static dyn WireFormat) {
+        let _ = self.inner.wire_format.set(format);
+    }
+
+    /// How sockets' frames are prepared for the wire.
+    pub fn wire_format(&self) -> &'static dyn WireFormat {
+        self.inner.wire_format.get().copied().unwrap_or(&Unframed)
     }
 
     /// Sets the hook told of every successful save (once; later calls are
@@ -298,7 +323,7 @@ impl BoardService {
             // the slot is gone from the registry, so the next turn starts afresh.
             self.forget_slot(board_id, &slot);
             if board.state().status == Status::Deleted {
-                return Err(OpenError::Store(DbError::NotFound));
+                return Err(OpenError::Store(StoreError::NotFound));
             }
             tokio::task::yield_now().await;
         }

@@ -4,8 +4,9 @@
 //! The queue and the close decision live inside the [`Peer`] itself (one lock,
 //! two `Notify`s) rather than in channels: an idle socket then costs no queue
 //! blocks or channel allocations, and the writer takes everything queued in
-//! one step instead of one frame at a time. Frames are framed for the socket
-//! as they are queued (see [`Outbox`]), so a delivery costs one copy.
+//! one step instead of one frame at a time. Frames are prepared for the wire
+//! as they are queued, in the format the transport gave the peer (see
+//! [`WireQueue`]), so a delivery costs one copy.
 
 use std::{
     mem,
@@ -19,74 +20,39 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::{db::Role, metrics::MessageTally, websocket::Outbox};
+use super::wire::{WireFormat, WireQueue};
+use crate::{metrics::MessageTally, role::Role};
 
-/// Why the server closes a socket; each maps to a WebSocket close code.
+/// Why the server closes a socket (the transport maps each to its close code).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseReason {
-    /// 1001: the server is shutting down.
+    /// The server is shutting down.
     GoingAway,
-    /// 1002: the client broke the WebSocket protocol (RFC 6455).
+    /// The client broke the transport's protocol.
     ProtocolError,
-    /// 1003: a text message (the sync protocol is binary).
+    /// A text message (the sync protocol is binary).
     UnsupportedData,
-    /// 1007: a frame did not decode or yrs rejected its update.
+    /// A frame did not decode or yrs rejected its update.
     InvalidData,
-    /// 1007: the payload guard refused a Yjs payload (bad lengths, counts, nesting).
+    /// The payload guard refused a Yjs payload (bad lengths, counts, nesting).
     Hostile,
-    /// 1008: a policy was broken (e.g. a message in too many fragments).
+    /// A policy was broken (e.g. a message in too many fragments).
     PolicyViolation,
-    /// 1008: an awareness message named too many clients, or the socket kept
+    /// An awareness message named too many clients, or the socket kept
     /// naming clients it does not own.
     AwarenessPolicy,
-    /// 1008: more messages than `RATE_WS_MSGS_PER_SEC` allows.
+    /// More messages than `RATE_WS_MSGS_PER_SEC` allows.
     RateLimited,
-    /// 1009: a message larger than `MAX_MESSAGE_BYTES`.
+    /// A message larger than `MAX_MESSAGE_BYTES`.
     TooLarge,
-    /// 1011: the server failed (e.g. the board could not be loaded).
+    /// The server failed (e.g. the board could not be loaded).
     InternalError,
-    /// 1013: the client could not keep up with its board's traffic.
+    /// The client could not keep up with its board's traffic.
     SlowClient,
-    /// 4403: the user's membership of the board was removed.
+    /// The user's membership of the board was removed.
     MemberRemoved,
-    /// 4404: the board was deleted.
+    /// The board was deleted.
     BoardDeleted,
-}
-
-impl CloseReason {
-    /// The WebSocket close code.
-    pub fn code(self) -> u16 {
-        match self {
-            Self::GoingAway => 1001,
-            Self::ProtocolError => 1002,
-            Self::UnsupportedData => 1003,
-            Self::InvalidData | Self::Hostile => 1007,
-            Self::PolicyViolation | Self::AwarenessPolicy | Self::RateLimited => 1008,
-            Self::TooLarge => 1009,
-            Self::InternalError => 1011,
-            Self::SlowClient => 1013,
-            Self::MemberRemoved => 4403,
-            Self::BoardDeleted => 4404,
-        }
-    }
-
-    /// The close frame's reason text.
-    pub fn text(self) -> &'static str {
-        match self {
-            Self::GoingAway => "server shutting down",
-            Self::ProtocolError => "protocol error",
-            Self::UnsupportedData => "text messages are not supported",
-            Self::InvalidData | Self::Hostile => "invalid message",
-            Self::PolicyViolation => "policy violation",
-            Self::AwarenessPolicy => "awareness for clients this socket may not speak for",
-            Self::RateLimited => "message rate exceeded",
-            Self::TooLarge => "message too large",
-            Self::InternalError => "internal error",
-            Self::SlowClient => "client too slow; reconnect to resync",
-            Self::MemberRemoved => "removed from board",
-            Self::BoardDeleted => "board deleted",
-        }
-    }
 }
 
 /// How much a socket may have queued before it counts as too slow.
@@ -102,22 +68,22 @@ static NEXT_PEER_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Frames ready to write with their count by message type (for the metrics,
 /// added once they are written). A writer takes its socket's whole queue as
-/// one; a broadcast frames its frames once as one and queues that to every
+/// one; a broadcast prepares its frames once as one and queues that to every
 /// recipient.
 #[derive(Debug, Default)]
 pub struct Batch {
     /// The frames, ready to write.
-    pub outbox: Outbox,
-    /// The messages in `outbox`, by type.
+    pub queue: WireQueue,
+    /// The messages in `queue`, by type.
     pub tally: MessageTally,
 }
 
 impl Batch {
-    /// `frames`, framed.
-    pub fn of(frames: &[Bytes]) -> Self {
+    /// `frames`, prepared in `format`.
+    pub fn of(format: &dyn WireFormat, frames: &[Bytes]) -> Self {
         let mut batch = Self::default();
         for frame in frames {
-            batch.outbox.push(frame);
+            batch.queue.push(format, frame);
             batch.tally.add(frame);
         }
         batch
@@ -133,6 +99,8 @@ pub struct Peer {
     pub user_id: Uuid,
     role: AtomicU8,
     limits: QueueLimits,
+    /// How the socket's transport prepares frames for the wire.
+    wire: &'static dyn WireFormat,
     queue: Mutex<Queue>,
     /// Wakes the writer: frames queued, a close decided, or the socket left.
     /// One waiter, so a wake-up given while it is busy is kept for its next wait.
@@ -157,22 +125,13 @@ struct Queue {
     client_close: Option<u16>,
 }
 
-/// A close frame to send: code and reason.
+/// How the writer ends the socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CloseFrame {
-    /// The close code.
-    pub code: u16,
-    /// The reason text.
-    pub reason: &'static str,
-}
-
-impl From<CloseReason> for CloseFrame {
-    fn from(reason: CloseReason) -> Self {
-        Self {
-            code: reason.code(),
-            reason: reason.text(),
-        }
-    }
+pub enum Closing {
+    /// The server closes it for this reason.
+    Server(CloseReason),
+    /// The client closed it with this close code: answer with the same.
+    EchoClient(u16),
 }
 
 /// What the writer should do next (see [`Peer::take_frames`]).
@@ -183,8 +142,9 @@ pub enum WriterStep {
     Write(Option<Bytes>),
     /// Nothing to write: wait for [`Peer::writer_wakeup`].
     Wait,
-    /// Send this close frame (if any) and stop; queued frames are dropped.
-    Close(Option<CloseFrame>),
+    /// Send this close (if any; none: just end the connection) and stop;
+    /// queued frames are dropped.
+    Close(Option<Closing>),
 }
 
 fn lock(queue: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
@@ -194,8 +154,13 @@ fn lock(queue: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
 }
 
 impl Peer {
-    /// A new peer.
-    pub fn new(user_id: Uuid, role: Role, limits: QueueLimits) -> Arc<Self> {
+    /// A new peer, whose frames are prepared in `wire`'s format.
+    pub fn new(
+        user_id: Uuid,
+        role: Role,
+        limits: QueueLimits,
+        wire: &'static dyn WireFormat,
+    ) -> Arc<Self> {
         Arc::new(Self {
             id: NEXT_PEER_ID.fetch_add(1, Ordering::Relaxed),
             user_id,
@@ -204,6 +169,7 @@ impl Peer {
                 frames: limits.frames.max(1),
                 bytes: limits.bytes,
             },
+            wire,
             queue: Mutex::new(Queue::default()),
             wake_writer: Notify::new(),
             closed: Notify::new(),
@@ -215,6 +181,11 @@ impl Peer {
         decode_role(self.role.load(Ordering::Acquire))
     }
 
+    /// How this socket's frames are prepared for the wire.
+    pub fn wire_format(&self) -> &'static dyn WireFormat {
+        self.wire
+    }
+
     /// Changes the role of a live socket.
     pub fn set_role(&self, role: Role) {
         self.role.store(encode_role(role), Ordering::Release);
@@ -223,10 +194,10 @@ impl Peer {
     /// Queues a frame without waiting. A socket whose queue is full is closed
     /// with 1013 rather than buffered without bound or silently skipped.
     pub fn send(&self, frame: Bytes) -> bool {
-        self.send_batch(&Batch::of(std::slice::from_ref(&frame)))
+        self.send_batch(&Batch::of(self.wire, std::slice::from_ref(&frame)))
     }
 
-    /// Queues frames, already framed, in order under one lock, waking the
+    /// Queues frames, already prepared, in order under one lock, waking the
     /// writer at most once. All or nothing: a batch that does not fit closes
     /// the socket with 1013.
     pub fn send_batch(&self, batch: &Batch) -> bool {
@@ -234,8 +205,8 @@ impl Peer {
         if queue.close.is_some() || queue.finished {
             return false;
         }
-        let pending = queue.pending_frames + batch.outbox.frames();
-        let bytes = queue.pending_bytes + batch.outbox.payload_bytes();
+        let pending = queue.pending_frames + batch.queue.frames();
+        let bytes = queue.pending_bytes + batch.queue.payload_bytes();
         // Frames larger than the byte budget still go through when the queue
         // is otherwise empty: a big board must reach a client that keeps up.
         if pending > self.limits.frames || (bytes > self.limits.bytes && queue.pending_bytes != 0) {
@@ -246,8 +217,8 @@ impl Peer {
         queue.pending_frames = pending;
         queue.pending_bytes = bytes;
         // The writer is woken once per batch: while frames wait, it has been.
-        let first = queue.batch.outbox.is_empty();
-        queue.batch.outbox.append(&batch.outbox);
+        let first = queue.batch.queue.is_empty();
+        queue.batch.queue.append(&batch.queue);
         queue.batch.tally.merge(&batch.tally);
         drop(queue);
         if first {
@@ -322,15 +293,11 @@ impl Peer {
     pub fn take_frames(&self, batch: &mut Batch) -> WriterStep {
         let mut queue = lock(&self.queue);
         if let Some(reason) = queue.close {
-            return WriterStep::Close(Some(reason.into()));
+            return WriterStep::Close(Some(Closing::Server(reason)));
         }
-        if queue.batch.outbox.is_empty() && queue.pong.is_none() {
+        if queue.batch.queue.is_empty() && queue.pong.is_none() {
             return if queue.finished {
-                WriterStep::Close(
-                    queue
-                        .client_close
-                        .map(|code| CloseFrame { code, reason: "" }),
-                )
+                WriterStep::Close(queue.client_close.map(Closing::EchoClient))
             } else {
                 WriterStep::Wait
             };
@@ -342,8 +309,8 @@ impl Peer {
     /// For the socket's writer: `batch` was written (or dropped), which makes
     /// room in the queue. Empties `batch` for the next [`Peer::take_frames`].
     pub fn written(&self, batch: &mut Batch) {
-        let (frames, bytes) = (batch.outbox.frames(), batch.outbox.payload_bytes());
-        batch.outbox.clear();
+        let (frames, bytes) = (batch.queue.frames(), batch.queue.payload_bytes());
+        batch.queue.clear();
         batch.tally = MessageTally::default();
         let mut queue = lock(&self.queue);
         queue.pending_frames = queue.pending_frames.saturating_sub(frames);
@@ -352,7 +319,7 @@ impl Peer {
 
     /// Frames queued and not yet taken by the writer.
     pub fn queued_frames(&self) -> usize {
-        lock(&self.queue).batch.outbox.frames()
+        lock(&self.queue).batch.queue.frames()
     }
 
     /// For the socket's writer: resolves when there may be something to do.
@@ -379,7 +346,7 @@ fn decode_role(value: u8) -> Role {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{super::wire::Unframed, *};
 
     fn limits(frames: usize, bytes: usize) -> QueueLimits {
         QueueLimits { frames, bytes }
@@ -387,7 +354,7 @@ mod tests {
 
     #[test]
     fn a_full_frame_queue_closes_the_socket_as_slow() {
-        let peer = Peer::new(Uuid::new_v4(), Role::Editor, limits(2, 1 << 20));
+        let peer = Peer::new(Uuid::new_v4(), Role::Editor, limits(2, 1 << 20), &Unframed);
         assert!(peer.send(Bytes::from_static(b"a")));
         assert!(peer.send(Bytes::from_static(b"b")));
         assert!(!peer.send(Bytes::from_static(b"c")));
@@ -400,20 +367,23 @@ mod tests {
 
     #[test]
     fn a_batch_is_queued_whole_or_closes_the_socket() {
-        let peer = Peer::new(Uuid::new_v4(), Role::Editor, limits(3, 1 << 20));
-        let frames = Batch::of(&[Bytes::from_static(b"a"), Bytes::from_static(b"b")]);
+        let peer = Peer::new(Uuid::new_v4(), Role::Editor, limits(3, 1 << 20), &Unframed);
+        let frames = Batch::of(
+            &Unframed,
+            &[Bytes::from_static(b"a"), Bytes::from_static(b"b")],
+        );
         assert!(peer.send_batch(&frames));
         let mut batch = Batch::default();
         assert_eq!(peer.take_frames(&mut batch), WriterStep::Write(None));
-        assert_eq!(batch.outbox.frames(), 2);
-        assert_eq!(batch.outbox.payload_bytes(), 2);
+        assert_eq!(batch.queue.frames(), 2);
+        assert_eq!(batch.queue.payload_bytes(), 2);
         assert!(!peer.send_batch(&frames), "2 taken + 2 more is over 3");
         assert_eq!(peer.close_reason(), Some(CloseReason::SlowClient));
     }
 
     #[test]
     fn queued_bytes_over_budget_close_the_socket() {
-        let peer = Peer::new(Uuid::new_v4(), Role::Editor, limits(100, 10));
+        let peer = Peer::new(Uuid::new_v4(), Role::Editor, limits(100, 10), &Unframed);
         assert!(
             peer.send(Bytes::from(vec![0; 20])),
             "a lone large frame passes"
@@ -424,19 +394,19 @@ mod tests {
 
     #[test]
     fn frames_being_written_still_count_until_written() {
-        let peer = Peer::new(Uuid::new_v4(), Role::Editor, limits(2, 1 << 20));
+        let peer = Peer::new(Uuid::new_v4(), Role::Editor, limits(2, 1 << 20), &Unframed);
         let mut batch = Batch::default();
         assert!(peer.send(Bytes::from_static(b"a")));
         assert!(peer.send(Bytes::from_static(b"b")));
         assert_eq!(peer.take_frames(&mut batch), WriterStep::Write(None));
-        assert_eq!(batch.outbox.frames(), 2);
+        assert_eq!(batch.queue.frames(), 2);
         assert!(
             !peer.send(Bytes::from_static(b"c")),
             "the taken batch is not written yet"
         );
         assert_eq!(peer.close_reason(), Some(CloseReason::SlowClient));
 
-        let peer = Peer::new(Uuid::new_v4(), Role::Editor, limits(2, 1 << 20));
+        let peer = Peer::new(Uuid::new_v4(), Role::Editor, limits(2, 1 << 20), &Unframed);
         assert!(peer.send(Bytes::from_static(b"a")));
         let mut batch = Batch::default();
         assert_eq!(peer.take_frames(&mut batch), WriterStep::Write(None));
@@ -448,7 +418,7 @@ mod tests {
 
     #[test]
     fn the_writer_drains_after_the_socket_leaves_but_not_after_a_close() {
-        let peer = Peer::new(Uuid::new_v4(), Role::Editor, limits(8, 1 << 20));
+        let peer = Peer::new(Uuid::new_v4(), Role::Editor, limits(8, 1 << 20), &Unframed);
         let mut batch = Batch::default();
         assert_eq!(peer.take_frames(&mut batch), WriterStep::Wait);
         assert!(peer.send(Bytes::from_static(b"a")));
@@ -461,18 +431,18 @@ mod tests {
         peer.written(&mut batch);
         assert_eq!(peer.take_frames(&mut batch), WriterStep::Close(None));
 
-        let peer = Peer::new(Uuid::new_v4(), Role::Editor, limits(8, 1 << 20));
+        let peer = Peer::new(Uuid::new_v4(), Role::Editor, limits(8, 1 << 20), &Unframed);
         assert!(peer.send(Bytes::from_static(b"a")));
         peer.close(CloseReason::BoardDeleted);
         assert_eq!(
             peer.take_frames(&mut batch),
-            WriterStep::Close(Some(CloseReason::BoardDeleted.into()))
+            WriterStep::Close(Some(Closing::Server(CloseReason::BoardDeleted)))
         );
     }
 
     #[tokio::test]
     async fn waiting_for_the_close_sees_a_close_requested_before_or_during_the_wait() {
-        let peer = Peer::new(Uuid::new_v4(), Role::Editor, limits(8, 1 << 20));
+        let peer = Peer::new(Uuid::new_v4(), Role::Editor, limits(8, 1 << 20), &Unframed);
         let waiter = tokio::spawn({
             let peer = Arc::clone(&peer);
             async move { peer.closed().await }
@@ -485,7 +455,7 @@ mod tests {
 
     #[test]
     fn a_pong_goes_out_alone_and_a_client_close_is_echoed_after_the_queue() {
-        let peer = Peer::new(Uuid::new_v4(), Role::Editor, limits(8, 1 << 20));
+        let peer = Peer::new(Uuid::new_v4(), Role::Editor, limits(8, 1 << 20), &Unframed);
         let mut batch = Batch::default();
         peer.pong(Bytes::from_static(b"p1"));
         peer.pong(Bytes::from_static(b"p2"));
@@ -494,7 +464,7 @@ mod tests {
             WriterStep::Write(Some(Bytes::from_static(b"p2"))),
             "only the latest ping is answered"
         );
-        assert!(batch.outbox.is_empty());
+        assert!(batch.queue.is_empty());
         assert!(peer.send(Bytes::from_static(b"a")));
         peer.client_closed(4000);
         peer.finish();
@@ -502,16 +472,13 @@ mod tests {
         peer.written(&mut batch);
         assert_eq!(
             peer.take_frames(&mut batch),
-            WriterStep::Close(Some(CloseFrame {
-                code: 4000,
-                reason: ""
-            }))
+            WriterStep::Close(Some(Closing::EchoClient(4000)))
         );
     }
 
     #[test]
     fn the_first_close_reason_wins_and_roles_change_live() {
-        let peer = Peer::new(Uuid::new_v4(), Role::Editor, limits(4, 100));
+        let peer = Peer::new(Uuid::new_v4(), Role::Editor, limits(4, 100), &Unframed);
         peer.set_role(Role::Viewer);
         assert_eq!(peer.role(), Role::Viewer);
         peer.close(CloseReason::MemberRemoved);

@@ -21,11 +21,13 @@ use bytes::Bytes;
 
 use uuid::Uuid;
 
-use super::{board::Status, journal::Compaction, BoardService, CloseReason, LiveBoard};
-use crate::{
-    db::{DbError, SaveOutcome, StoredState},
-    protocol::message,
+use super::{
+    board::Status,
+    journal::Compaction,
+    store::{SaveOutcome, StoreError, StoredState},
+    BoardService, CloseReason, LiveBoard,
 };
+use crate::protocol::message;
 
 /// First retry delay after a failed save; doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
@@ -287,7 +289,7 @@ async fn save_taking_authors(
                     stored_version = stored.version, "another instance saved this board; merging");
                 merge_stored(board, stored).await?;
             }
-            Err(DbError::NotFound) => {
+            Err(StoreError::NotFound) => {
                 board.state().status = Status::Deleted;
                 board.close_peers(None, CloseReason::BoardDeleted);
                 return Err(SaveError::Gone);

@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use uuid::Uuid;
 
-use crate::db::Role;
+use crate::role::Role;
 
 /// A change of who may use a board, which every process must apply to its sockets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -19,11 +19,11 @@ use super::{
     Lease, LiveBoard, OpenError, Peer, Relay,
 };
 use crate::{
-    db::Role,
     protocol::{
         guard::{self, GuardError, GuardLimits},
         message::{self, ClientMessage},
     },
+    role::Role,
 };
 
 /// Payloads up to this size are checked on the async thread; larger ones on the
@@ -42,12 +42,12 @@ pub struct Session {
     relay: Option<Arc<dyn Relay>>,
     /// Where what this socket changed is made durable.
     journal: Option<JournalWriter>,
-    /// Frames for the board's other sockets, not yet queued to them (see
-    /// [`Session::flush`]).
-    outbox: Vec<Bytes>,
-    /// Whether the outbox holds changes the board has not been told of yet
-    /// (marked with the flush, under the same lock as the broadcast).
-    outbox_changes: bool,
+    /// Frames for the board's other sockets, held back and not yet queued to
+    /// them (see [`Session::flush`]).
+    held_for_others: Vec<Bytes>,
+    /// Whether the held frames carry changes the board has not been told of
+    /// yet (marked with the flush, under the same lock as the broadcast).
+    held_changes: bool,
     /// Told when the client's first message other than a fresh step 1 has
     /// been handled, while the server's step 1 waits for that (see
     /// [`Session::start`]).
@@ -64,7 +64,7 @@ const SERVER_STEP1_DEFER: Duration = Duration::from_millis(25);
 const FRESH_SYNC_STEP1: [u8; 4] = [0, 0, 1, 0];
 
 /// The most frames a session holds back before queuing them to the others.
-const MAX_OUTBOX: usize = 64;
+const MAX_HELD_FOR_OTHERS: usize = 64;
 
 /// Runs `f` on the blocking pool; `None` if it panicked.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
@@ -75,7 +75,12 @@ impl Session {
     /// Attaches a socket of `user_id` with `role` to the leased board and queues
     /// the opening messages: the server's sync step 1 and the awareness states.
     pub async fn start(service: &BoardService, lease: Lease, user_id: Uuid, role: Role) -> Self {
-        let peer = Peer::new(user_id, role, service.settings().queue);
+        let peer = Peer::new(
+            user_id,
+            role,
+            service.settings().queue,
+            service.wire_format(),
+        );
         let board = Arc::clone(lease.board());
         let relay = service.relay().cloned();
         // Taken before the join, so no socket is on a board uncounted.
@@ -90,8 +95,8 @@ impl Session {
                 peer,
                 relay,
                 journal: None,
-                outbox: Vec::new(),
-                outbox_changes: false,
+                held_for_others: Vec::new(),
+                held_changes: false,
                 first_message: None,
                 on_board: None,
             };
@@ -129,8 +134,8 @@ impl Session {
             peer,
             relay,
             journal: service.journal().cloned(),
-            outbox: Vec::new(),
-            outbox_changes: false,
+            held_for_others: Vec::new(),
+            held_changes: false,
             first_message,
             on_board: Some(on_board),
         }
@@ -158,21 +163,21 @@ impl Session {
     /// socket then gets a burst of updates under one lock and one wake-up, and
     /// its writer sends the burst in one write instead of one write each.
     pub fn flush(&mut self) {
-        if !self.outbox.is_empty() {
-            let changed = std::mem::take(&mut self.outbox_changes);
+        if !self.held_for_others.is_empty() {
+            let changed = std::mem::take(&mut self.held_changes);
             if changed {
                 // Before the change is marked: the save it wakes covers this author.
                 self.board().note_author(self.peer.user_id);
             }
             self.board()
-                .publish(&self.outbox, Some(self.peer.id), changed);
-            self.outbox.clear();
+                .publish(&self.held_for_others, Some(self.peer.id), changed);
+            self.held_for_others.clear();
         }
     }
 
     /// Whether enough is held back that it should be queued now.
     pub fn wants_flush(&self) -> bool {
-        self.outbox.len() >= MAX_OUTBOX
+        self.held_for_others.len() >= MAX_HELD_FOR_OTHERS
     }
 
     /// Handles one binary frame. `Err` means: close the socket with that reason.
@@ -192,7 +197,7 @@ impl Session {
     }
 
     async fn handle_message(&mut self, frame: Bytes) -> Result<(), CloseReason> {
-        // Nothing waits in the outbox while a frame waits for the blocking
+        // Nothing is held for the others while a frame waits for the blocking
         // pool: large frames always may (below, the other ways do the same).
         if frame.len() > INLINE_APPLY_BYTES {
             self.flush();
@@ -279,8 +284,8 @@ impl Session {
                     Bytes::copy_from_slice(&update),
                 );
             }
-            self.outbox.push(frame);
-            self.outbox_changes = true;
+            self.held_for_others.push(frame);
+            self.held_changes = true;
             if let Some(relay) = &self.relay {
                 relay.update(self.board().id, &update);
             }
@@ -317,11 +322,11 @@ impl Session {
         let payload = match accepted {
             AwarenessAccepted::Nothing => return Ok(()),
             AwarenessAccepted::All => {
-                self.outbox.push(frame);
+                self.held_for_others.push(frame);
                 payload
             }
             AwarenessAccepted::Some(changed) => {
-                self.outbox
+                self.held_for_others
                     .push(Bytes::from(message::encode_awareness(&changed)));
                 Bytes::from(changed)
             }

@@ -1,16 +1,49 @@
 //! Where board snapshots are loaded from and saved to. The service only needs
-//! these two calls, so tests can put a failing store in front of it. (The
-//! journal's rows go through `journal::JournalStore`.)
+//! these two calls, so tests can put an in-memory or failing store in front of
+//! it; the database layer implements it. (The journal's rows go through
+//! `journal::JournalStore`.)
 
 use std::{future::Future, pin::Pin};
 
 use uuid::Uuid;
 
 use super::journal::Compaction;
-use crate::db::{Db, DbError, SaveOutcome, StoredState};
+
+/// Why a store call failed, in the terms the board service acts on.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The board does not exist (any more).
+    #[error("not found")]
+    NotFound,
+    /// The store cannot be reached now; worth retrying.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else.
+    #[error("store failed: {0}")]
+    Other(String),
+}
 
 /// A boxed future, so the trait stays object-safe.
-pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, DbError>> + Send + 'a>>;
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// A stored snapshot and the version it was written as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredState {
+    /// The snapshot: a Yjs v1 update.
+    pub state: Vec<u8>,
+    /// Counts the writes of this board's snapshot; 0 means never saved.
+    pub version: i64,
+}
+
+/// What [`BoardStore::save`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaveOutcome {
+    /// Written as this version.
+    Saved { version: i64 },
+    /// Someone else saved since the version the caller named: nothing was
+    /// written, and this is what is stored now. Merge it and save again.
+    Conflict(StoredState),
+}
 
 /// Loads and saves compacted board snapshots.
 pub trait BoardStore: Send + Sync + 'static {
@@ -19,10 +52,10 @@ pub trait BoardStore: Send + Sync + 'static {
     fn load(&self, board_id: Uuid) -> StoreFuture<'_, Option<StoredState>>;
     /// Replaces the stored snapshot if it is still `expected_version` (0: none)
     /// and, in the same transaction, removes the journal rows it covers;
-    /// otherwise returns the stored one to merge. [`DbError::NotFound`] when
-    /// the board is gone. `authors` are the users whose edits the snapshot
-    /// covers since the last successful save (noted for the next version in
-    /// the same transaction).
+    /// otherwise returns the stored one to merge. [`StoreError::NotFound`]
+    /// when the board is gone. `authors` are the users whose edits the
+    /// snapshot covers since the last successful save (noted for the next
+    /// version in the same transaction).
     fn save(
         &self,
         board_id: Uuid,
@@ -31,21 +64,4 @@ pub trait BoardStore: Send + Sync + 'static {
         compaction: Compaction,
         authors: Vec<Uuid>,
     ) -> StoreFuture<'_, SaveOutcome>;
-}
-
-impl BoardStore for Db {
-    fn load(&self, board_id: Uuid) -> StoreFuture<'_, Option<StoredState>> {
-        Box::pin(self.load_board_state(board_id))
-    }
-
-    fn save(
-        &self,
-        board_id: Uuid,
-        state: Vec<u8>,
-        expected_version: i64,
-        compaction: Compaction,
-        authors: Vec<Uuid>,
-    ) -> StoreFuture<'_, SaveOutcome> {
-        Box::pin(self.save_board_state(board_id, state, expected_version, compaction, authors))
-    }
 }

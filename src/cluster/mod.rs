@@ -77,7 +77,7 @@ impl RedisUrl {
 impl std::fmt::Debug for RedisUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_tuple("RedisUrl")
-            .field(&crate::config::redact_url_password(&self.0))
+            .field(&crate::redact::redact_url_password(&self.0))
             .finish()
     }
 }

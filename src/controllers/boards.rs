@@ -205,6 +205,6 @@ pub async fn delete_board(
         .require_owner()?;
     state.db.delete_board(board_id, user.id).await?;
     tracing::info!(board.id = %board_id, user.id = %user.id, "board deleted");
-    state.live.boards_deleted(&[board_id]);
+    state.boards.boards_deleted(&[board_id]);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -48,7 +48,7 @@ pub async fn get_board_state(
     Path(board_id): Path<Uuid>,
 ) -> Result<Response, AppError> {
     BoardAccess::check(&state, board_id, user).await?;
-    let bytes = state.live.current_state(board_id).await?;
+    let bytes = state.boards.current_state(board_id).await?;
     Ok(([(header::CONTENT_TYPE, OCTET_STREAM)], bytes).into_response())
 }
 
@@ -91,7 +91,7 @@ pub async fn apply_board_update(
     )
     .await?;
     state
-        .live
+        .boards
         .apply_authored_update(board_id, update, Some(user.id))
         .await
         .map_err(|err| match err {
@@ -170,7 +170,7 @@ pub async fn get_board_content(
     BoardAccess::check(&state, board_id, user).await?;
     let overrides = params.overrides()?;
     let rendered = state
-        .live
+        .boards
         .content_json(board_id, overrides)
         .await
         .map_err(|err| match err {

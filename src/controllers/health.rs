@@ -54,7 +54,7 @@ pub struct ReadyResponse {
     )
 )]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<ReadyResponse>, AppError> {
-    if state.live.is_shutting_down() {
+    if state.boards.is_shutting_down() {
         return Err(AppError::Unavailable("shutting down".to_owned()));
     }
     state
@@ -91,7 +91,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 
 /// Samples the board gauges and renders every series.
 pub fn render_metrics(state: &AppState) -> Response {
-    crate::metrics::boards(state.live.loaded_count(), state.live.dirty_count());
+    crate::metrics::boards(state.boards.loaded_count(), state.boards.dirty_count());
     if let Some(cluster) = &state.cluster {
         cluster.sample_metrics();
     }

@@ -121,7 +121,7 @@ pub async fn put_member(
         PutMember::Added(member) | PutMember::Updated(member) => {
             tracing::info!(board.id = %board_id, member.id = %member.user_id, role = role.as_str(), "member set");
             // A demoted editor's open sockets must stop being able to write.
-            state.live.role_changed(board_id, member.user_id, role);
+            state.boards.role_changed(board_id, member.user_id, role);
             Ok(JsonResponse(member.into()))
         }
         PutMember::IsOwner => Err(AppError::validation(
@@ -175,7 +175,7 @@ pub async fn remove_member(
     match state.db.remove_member(board_id, user.id, member_id).await? {
         RemoveMember::Removed => {
             tracing::info!(board.id = %board_id, member.id = %member_id, "member removed");
-            state.live.member_removed(board_id, member_id);
+            state.boards.member_removed(board_id, member_id);
             Ok(StatusCode::NO_CONTENT)
         }
         RemoveMember::IsOwner => Err(AppError::validation(

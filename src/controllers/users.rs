@@ -78,7 +78,7 @@ pub async fn delete_me(
 ) -> Result<StatusCode, AppError> {
     let owned_boards = state.db.delete_user(user.id).await?;
     tracing::info!(user.id = %user.id, boards = owned_boards.len(), "account deleted");
-    state.live.boards_deleted(&owned_boards);
-    state.live.user_removed_everywhere(user.id);
+    state.boards.boards_deleted(&owned_boards);
+    state.boards.user_removed_everywhere(user.id);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -353,7 +353,7 @@ pub async fn restore_version(
     let backup =
         keep_current_state(&state, board_id, user.id, VersionKind::PreRestore, None).await?;
     let changed = state
-        .live
+        .boards
         .restore_content(board_id, content, user.id)
         .await
         .map_err(|err| match err {
@@ -389,7 +389,7 @@ async fn keep_current_state(
     kind: VersionKind,
     label: Option<String>,
 ) -> Result<BoardVersion, AppError> {
-    let content = state.live.current_state(board_id).await?;
+    let content = state.boards.current_state(board_id).await?;
     let version = state
         .db
         .create_version(

@@ -97,6 +97,23 @@ fn emit(
     Ok(())
 }
 
+/// Within a board deletion's transaction: its `board.deleted` event (the
+/// board's audit rows go with it, so this is written apart from them), and
+/// the end of its `board.updated` throttling.
+pub(super) fn board_deleted(
+    conn: &mut AnyConnection,
+    board_id: Uuid,
+    actor_id: Uuid,
+    name: &str,
+) -> Result<(), DbError> {
+    let Some(outbox) = outbox::current() else {
+        return Ok(());
+    };
+    forget(conn, board_id)?;
+    let data = json!({ "actor_id": actor_id, "name": name });
+    outbox::enqueue(conn, &outbox, EventType::BoardDeleted, board_id, data)
+}
+
 /// Within a board deletion: its row goes (no event for it follows).
 pub(super) fn forget(conn: &mut AnyConnection, board_id: Uuid) -> Result<(), DbError> {
     diesel::delete(webhook_board_updates::table.find(DbUuid(board_id))).execute(conn)?;

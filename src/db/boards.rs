@@ -8,8 +8,9 @@ use super::sql_types::{DbTime, DbUuid};
 
 use super::{
     audit::{self, action},
-    models::utc,
-    now, outbox,
+    board_updates,
+    models::{self, utc},
+    now,
     schema::{board_members, boards},
     write_transaction, AnyConnection, Board, BoardSummary, Db, DbError, Role,
 };
@@ -30,7 +31,7 @@ fn to_board(row: BoardRow, role: &str) -> Result<Board, DbError> {
         id: row.id.0,
         name: row.name,
         owner_id: row.owner_id.0,
-        role: Role::from_column(role)?,
+        role: models::role_from_column(role)?,
         created_at: utc(row.created_at),
         updated_at: utc(row.updated_at),
     })
@@ -184,7 +185,7 @@ impl Db {
                     .select(boards::name)
                     .first(conn)?;
                 diesel::delete(boards::table.find(DbUuid(board_id))).execute(conn)?;
-                outbox::board_deleted(conn, board_id, actor_id, &name)
+                board_updates::board_deleted(conn, board_id, actor_id, &name)
             })
         })
         .await

@@ -8,6 +8,13 @@ use diesel::{
 
 use super::DbError;
 
+/// Which database the server talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
 /// A connection to whichever backend is configured. Queries are written once
 /// against this type; diesel checks them against both backends at compile time.
 ///

@@ -10,7 +10,7 @@ use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 use deadpool_diesel::{Error, Runtime};
 use diesel::{Connection, ConnectionResult, PgConnection, SqliteConnection};
 
-use super::{connection::AnyConnection, pool::Backend};
+use super::connection::{AnyConnection, Backend};
 
 /// A pooled connection (diesel is synchronous: it runs on the blocking pool).
 pub(super) type Pooled = deadpool_diesel::Connection<AnyConnection>;

@@ -8,7 +8,7 @@ use super::sql_types::DbUuid;
 
 use super::{
     audit::{self, action},
-    now,
+    models, now,
     schema::{board_members, users},
     write_transaction, AnyConnection, Db, DbError, Member, Role,
 };
@@ -65,7 +65,7 @@ fn to_member(
         user_id: user_id.0,
         email,
         display_name,
-        role: Role::from_column(&role)?,
+        role: models::role_from_column(&role)?,
     })
 }
 

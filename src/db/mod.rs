@@ -9,11 +9,13 @@
 //! two differ in how a transaction begins.
 
 mod audit;
+mod board_store;
 mod board_updates;
 mod boards;
 mod connection;
 mod deliveries;
 mod journal;
+mod location;
 mod manager;
 mod members;
 pub mod models;
@@ -27,11 +29,13 @@ mod versions;
 
 pub(crate) use connection::{write_transaction, AnyConnection, MultiBackend};
 
+pub use crate::board_service::store::{SaveOutcome, StoredState};
+pub use connection::Backend;
 pub use deliveries::{ClaimedDelivery, DeliveryKey, DeliveryResult, OutboxOutlook};
+pub use location::{DatabaseLocation, Durability};
 pub use members::{PutMember, RemoveMember};
 pub use models::{AuditEntry, Board, BoardSummary, Member, Role, User};
-pub use pool::{Backend, Db};
-pub use states::{SaveOutcome, StoredState};
+pub use pool::Db;
 pub use versions::{BoardVersion, NewVersion, PendingVersion, VersionAuthor, VersionKind};
 
 /// Why a database call failed, in the terms the rest of the server cares about.

@@ -2,52 +2,14 @@
 //! are what the rest of the server (and the JSON layer) works with.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::DbError;
+pub use crate::role::Role;
 
-/// What a user may do on a board.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Created the board: everything, including sharing and deleting it.
-    Owner,
-    /// May read, edit content and rename.
-    Editor,
-    /// May read only.
-    Viewer,
-}
-
-impl Role {
-    /// The stored spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Owner => "owner",
-            Self::Editor => "editor",
-            Self::Viewer => "viewer",
-        }
-    }
-
-    /// Parses the stored spelling.
-    pub fn parse(value: &str) -> Option<Self> {
-        match value {
-            "owner" => Some(Self::Owner),
-            "editor" => Some(Self::Editor),
-            "viewer" => Some(Self::Viewer),
-            _ => None,
-        }
-    }
-
-    /// Whether this role may change a board's content and name.
-    pub fn can_edit(self) -> bool {
-        matches!(self, Self::Owner | Self::Editor)
-    }
-
-    pub(super) fn from_column(value: &str) -> Result<Self, DbError> {
-        Self::parse(value).ok_or_else(|| DbError::Query(format!("unknown role {value:?} stored")))
-    }
+/// Reads a role from its stored spelling.
+pub(super) fn role_from_column(value: &str) -> Result<Role, DbError> {
+    Role::parse(value).ok_or_else(|| DbError::Query(format!("unknown role {value:?} stored")))
 }
 
 /// An account.

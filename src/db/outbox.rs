@@ -172,23 +172,6 @@ pub(super) fn audited(
     enqueue(conn, &outbox, event_type, board_id, Value::Object(data))
 }
 
-/// Within a board deletion's transaction: its `board.deleted` event (the
-/// board's audit rows go with it, so this is written apart from them), and
-/// the end of its `board.updated` throttling.
-pub(super) fn board_deleted(
-    conn: &mut AnyConnection,
-    board_id: Uuid,
-    actor_id: Uuid,
-    name: &str,
-) -> Result<(), DbError> {
-    let Some(outbox) = current() else {
-        return Ok(());
-    };
-    super::board_updates::forget(conn, board_id)?;
-    let data = json!({ "actor_id": actor_id, "name": name });
-    enqueue(conn, &outbox, EventType::BoardDeleted, board_id, data)
-}
-
 /// Writes an event and a delivery per receiver, due now.
 pub(super) fn enqueue(
     conn: &mut AnyConnection,

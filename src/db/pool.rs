@@ -12,9 +12,8 @@ use super::{
     connection::AnyConnection,
     manager::{ConnectionManager, Pooled},
     outbox::{Outbox, Scope},
-    DbError,
+    Backend, DatabaseLocation, DbError, Durability,
 };
-use crate::config::{DatabaseLocation, Durability};
 
 type Pool = deadpool_diesel::Pool<ConnectionManager>;
 
@@ -51,13 +50,6 @@ pub struct Db {
     backend: Backend,
     /// Where audited changes' webhook events go (`None`: webhooks off).
     outbox: Option<std::sync::Arc<Outbox>>,
-}
-
-/// Which database the server talks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
 }
 
 impl std::fmt::Debug for Db {

@@ -6,7 +6,10 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::sql_types::DbUuid;
-use crate::board_service::journal::Compaction;
+use crate::board_service::{
+    journal::Compaction,
+    store::{SaveOutcome, StoredState},
+};
 
 use super::{
     journal::compact,
@@ -15,24 +18,6 @@ use super::{
     versions::note_saved_changes,
     write_transaction, Db, DbError,
 };
-
-/// A stored snapshot and the version it was written as.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredState {
-    pub state: Vec<u8>,
-    /// Counts the writes of this board's snapshot; 0 means never saved.
-    pub version: i64,
-}
-
-/// What [`Db::save_board_state`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SaveOutcome {
-    /// Written as this version.
-    Saved { version: i64 },
-    /// Someone else saved since the version the caller named: nothing was
-    /// written, and this is what is stored now. Merge it and save again.
-    Conflict(StoredState),
-}
 
 impl Db {
     /// The stored snapshot of a board, or `None` when it was never saved.

@@ -110,7 +110,7 @@ impl Db {
                 // Their boards went with the account: each is reported deleted,
                 // by its owner.
                 for (board_id, name) in &owned {
-                    super::outbox::board_deleted(conn, board_id.0, id, name)?;
+                    super::board_updates::board_deleted(conn, board_id.0, id, name)?;
                 }
                 Ok(owned.into_iter().map(|(board_id, _)| board_id.0).collect())
             })

@@ -18,8 +18,8 @@ mod messages;
 
 use std::time::Duration;
 
-pub use client_ip::{client_ip, rate_limit_key, InvalidTrustedProxy, TrustedProxies};
-pub use keyed::{KeyedLimiter, LimitKey};
+pub use client_ip::{client_ip, InvalidTrustedProxy, TrustedProxies};
+pub use keyed::KeyedLimiter;
 pub use messages::MessageLimiter;
 
 /// Rounds a wait up to whole seconds, at least one, as a `Retry-After` header

@@ -69,7 +69,7 @@ impl Webhooks {
         let receivers: Vec<String> = settings
             .urls
             .iter()
-            .map(|url| crate::config::redact_url_password(url.as_str()))
+            .map(|url| crate::redact::redact_url_password(url.as_str()))
             .collect();
         tracing::info!(?receivers, "webhooks on");
         Ok(Self {

@@ -4,7 +4,7 @@
 use std::{collections::HashMap, time::Duration};
 
 use super::signature::{SigningKey, SECRET_PREFIX};
-use crate::config::{redact_url_password, ConfigError};
+use crate::{config_error::ConfigError, redact::redact_url_password};
 
 /// The retry delays when `WEBHOOK_RETRY_DELAYS_MS` is not set: after the
 /// first failed attempt 5 s, then growing to 10 h; 11 attempts over about

@@ -211,7 +211,7 @@ impl Worker {
         attempt: Result<(), AttemptError>,
     ) -> (DeliveryKey, DeliveryResult) {
         let key = delivery.key.clone();
-        let url = crate::config::redact_url_password(&key.url);
+        let url = crate::redact::redact_url_password(&key.url);
         match attempt {
             Ok(()) => {
                 let latency = (chrono::Utc::now() - delivery.created_at)

@@ -195,6 +195,11 @@ pub fn write_header(out: &mut Vec<u8>, opcode: OpCode, payload_len: usize) {
     }
 }
 
+/// Appends the header of a binary server frame of `payload_len` bytes.
+pub fn write_binary_header(out: &mut Vec<u8>, payload_len: usize) {
+    write_header(out, OpCode::Binary, payload_len);
+}
+
 /// A close code a peer may put in a close frame (RFC 6455 §7.4; 1004–1006 and
 /// 1015 are reserved for reporting, never sent).
 pub fn is_sendable_close_code(code: u16) -> bool {

@@ -143,6 +143,7 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
     }
 
     /// The stream read from.
+    #[cfg(test)]
     pub fn get_ref(&self) -> &R {
         &self.io
     }

@@ -1,15 +1,13 @@
-//! Writes server frames: a socket's whole [`Outbox`] goes out in as few write
-//! calls as its large payloads allow (one when there are none), behind the
+//! Writes server frames: everything queued for a socket (binary frames,
+//! prepared as they were queued) goes out in as few write calls as its
+//! segments allow (one when its large payloads were copied in), behind the
 //! pong if one is due.
 
 use std::io;
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use super::{
-    frame::{write_header, OpCode},
-    outbox::Outbox,
-};
+use super::frame::{write_header, OpCode};
 
 /// The writing half of a server WebSocket.
 #[derive(Debug)]
@@ -23,8 +21,14 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         Self { io }
     }
 
-    /// Writes `pong` (if any) and then every frame of `outbox`.
-    pub async fn write_outbox(&mut self, pong: Option<&[u8]>, outbox: &Outbox) -> io::Result<()> {
+    /// Writes `pong` (if any) and then `segments`, bytes of whole frames in
+    /// order, then flushes. The iterator is borrowed: an `async fn` keeps its
+    /// arguments twice, and this future is part of every idle socket's writer.
+    pub async fn write_queued<'a>(
+        &mut self,
+        pong: Option<&[u8]>,
+        segments: &mut impl Iterator<Item = &'a [u8]>,
+    ) -> io::Result<()> {
         if let Some(pong) = pong {
             // A client's ping is rare: its answer gets a write of its own.
             let mut out = Vec::with_capacity(2 + pong.len());
@@ -32,7 +36,7 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
             out.extend_from_slice(pong);
             self.io.write_all(&out).await?;
         }
-        for segment in outbox.segments() {
+        for segment in segments {
             self.io.write_all(segment).await?;
         }
         self.io.flush().await
@@ -69,10 +73,8 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
-
     use super::*;
-    use crate::websocket::outbox::COPY_LIMIT;
+    use crate::websocket::write_binary_header;
 
     async fn written(run: impl AsyncFnOnce(&mut FrameWriter<&mut Vec<u8>>)) -> Vec<u8> {
         let mut out = Vec::new();
@@ -82,18 +84,24 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_outbox_is_written_in_order_with_the_pong_first() {
-        let big = Bytes::from(vec![5; COPY_LIMIT + 1]);
-        let mut outbox = Outbox::default();
-        outbox.push(&Bytes::from_static(b"ab"));
-        outbox.push(&big);
-        outbox.push(&Bytes::from_static(b"c"));
+    async fn queued_segments_are_written_in_order_with_the_pong_first() {
+        let big = vec![5; 16 * 1024 + 1];
+        let mut framed = Vec::new();
+        write_binary_header(&mut framed, 2);
+        framed.extend_from_slice(b"ab");
+        write_binary_header(&mut framed, big.len());
+        let mut tail = Vec::new();
+        write_binary_header(&mut tail, 1);
+        tail.push(b'c');
+        let segments = [&framed[..], &big[..], &tail[..]];
         let out = written(async |writer| {
-            assert!(writer.write_outbox(Some(b"hi"), &outbox).await.is_ok());
+            let mut segments = segments.into_iter();
+            let written = writer.write_queued(Some(b"hi"), &mut segments);
+            assert!(written.await.is_ok());
         })
         .await;
         let mut expected = vec![0x8A, 2, b'h', b'i', 0x82, 2, b'a', b'b', 0x82, 126];
-        expected.extend_from_slice(&((COPY_LIMIT + 1) as u16).to_be_bytes());
+        expected.extend_from_slice(&((16 * 1024 + 1) as u16).to_be_bytes());
         expected.extend_from_slice(&big);
         expected.extend_from_slice(&[0x82, 1, b'c']);
         assert_eq!(out, expected);

@@ -16,10 +16,10 @@ use canvas_server::{
         journal::Compaction,
         save_hook::SaveHookFuture,
         session::{apply_update, Session},
-        store::StoreFuture,
+        store::{StoreError, StoreFuture},
         BoardService, BoardStore, CloseReason, QueueLimits, SaveHook, ServiceSettings,
     },
-    db::{DbError, Role, SaveOutcome, StoredState},
+    db::{Role, SaveOutcome, StoredState},
 };
 use uuid::Uuid;
 use yrs::{Map, ReadTxn, StateVector, Transact, WriteTxn};
@@ -61,7 +61,7 @@ impl BoardStore for FakeStore {
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
                 .is_ok();
             if failing {
-                return Err(DbError::Unavailable("disk on fire".into()));
+                return Err(StoreError::Unavailable("disk on fire".into()));
             }
             let mut saved = self.saved.lock().expect("lock");
             let stored_version = saved.get(&board_id).map_or(0, |stored| stored.version);

@@ -358,18 +358,18 @@ impl TestApp {
 
     /// How many boards are loaded in memory.
     pub fn loaded_boards(&self) -> usize {
-        self.state.live.loaded_count()
+        self.state.boards.loaded_count()
     }
 
     /// Whether `board` is loaded in memory.
     pub fn is_loaded(&self, board: &str) -> bool {
-        self.state.live.loaded(board_uuid(board)).is_some()
+        self.state.boards.loaded(board_uuid(board)).is_some()
     }
 
     /// The sockets on `board` (0 when it is not loaded).
     pub fn peers_on(&self, board: &str) -> usize {
         self.state
-            .live
+            .boards
             .loaded(board_uuid(board))
             .map_or(0, |live| live.peer_count())
     }
@@ -377,7 +377,7 @@ impl TestApp {
     /// Starts the boards' shutdown (the first step of a graceful shutdown,
     /// which fails readiness) without stopping the server.
     pub fn begin_board_shutdown(&self) {
-        self.state.live.begin_shutdown();
+        self.state.boards.begin_shutdown();
     }
 
     /// Closes the server's database pool under it.
