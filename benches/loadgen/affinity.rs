@@ -34,7 +34,6 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
-    io::{BufRead, BufReader},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -51,6 +50,7 @@ use crate::{
     hist::summary_of,
     procstat::{cpu_seconds, round2, round3},
     proto::{Framing, Incoming},
+    server::spawn_canvas_server,
 };
 
 /// The recipe the README documents.
@@ -828,52 +828,18 @@ impl Deployment {
     }
 }
 
-/// Starts an instance on a free port; returns it with its address.
+/// Starts an instance on a free port; returns it with its address. Saves
+/// keep the binary's defaults (the save window the figures count in).
 fn spawn_instance(
     dir: &Path,
     database_url: &str,
     redis_url: &str,
 ) -> anyhow::Result<(Child, String)> {
-    let bin = std::env::var_os("CANVAS_SERVER_BIN")
-        .unwrap_or_else(|| env!("CARGO_BIN_EXE_canvas-server").into());
-    let mut child = Command::new(bin)
-        .current_dir(dir)
-        .env("BIND_ADDR", "127.0.0.1:0")
-        .env("DATABASE_URL", database_url)
-        .env("REDIS_URL", redis_url)
-        .env("JWT_SECRET", "bench-secret-of-at-least-32-bytes")
-        .env("LOG_FORMAT", "json")
-        .env("RUST_LOG", "warn,canvas_server=info")
-        .env("RATE_LOGIN_PER_MIN", "0")
-        .env("RATE_WS_CONNECT_PER_MIN", "0")
-        .env("RATE_WS_MSGS_PER_SEC", "0")
-        .env_remove("METRICS_ADDR")
-        .env_remove("SAVE_DEBOUNCE_MS")
-        .env_remove("SAVE_MAX_DEBOUNCE_MS")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting canvas-server")?;
-    let stdout = child.stdout.take().context("server stdout")?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    // Drains the log for the whole run so the server never blocks on it.
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Ok(event) = serde_json::from_str::<Value>(&line) {
-                if event["message"] == "canvas-server listening" {
-                    let _ = tx.send(event["addr"].as_str().unwrap_or_default().to_owned());
-                }
-            }
-        }
-    });
-    match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(addr) => Ok((child, addr)),
-        Err(_) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("canvas-server did not log `canvas-server listening` within 60 s")
-        }
-    }
+    spawn_canvas_server(
+        dir,
+        &[("DATABASE_URL", database_url), ("REDIS_URL", redis_url)],
+        &["SAVE_DEBOUNCE_MS", "SAVE_MAX_DEBOUNCE_MS"],
+    )
 }
 
 /// Two different loopback ports free right now (for a process that binds

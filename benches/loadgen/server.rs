@@ -35,13 +35,25 @@ impl Drop for CanvasServer {
 }
 
 fn spawn(dir: &std::path::Path, db: &std::path::Path) -> anyhow::Result<(Child, String)> {
-    // An A/B comparison runs the same load generator against a saved build.
+    let database_url = format!("sqlite://{}", db.display());
+    spawn_canvas_server(dir, &[("DATABASE_URL", &database_url)], &[])
+}
+
+/// Starts the binary built for this bench (or `CANVAS_SERVER_BIN`: an A/B
+/// comparison runs the same load generator against a saved build) in `dir`
+/// on a free port, throttles off, with `env` set and `unset` removed; returns
+/// it with the address it logged.
+pub fn spawn_canvas_server(
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+    unset: &[&str],
+) -> anyhow::Result<(Child, String)> {
     let bin = std::env::var_os("CANVAS_SERVER_BIN")
         .unwrap_or_else(|| env!("CARGO_BIN_EXE_canvas-server").into());
-    let mut child = Command::new(bin)
+    let mut command = Command::new(bin);
+    command
         .current_dir(dir)
         .env("BIND_ADDR", "127.0.0.1:0")
-        .env("DATABASE_URL", format!("sqlite://{}", db.display()))
         .env("JWT_SECRET", "bench-secret-of-at-least-32-bytes")
         .env("LOG_FORMAT", "json")
         .env("RUST_LOG", "warn,canvas_server=info")
@@ -49,10 +61,13 @@ fn spawn(dir: &std::path::Path, db: &std::path::Path) -> anyhow::Result<(Child, 
         .env("RATE_WS_CONNECT_PER_MIN", "0")
         .env("RATE_WS_MSGS_PER_SEC", "0")
         .env_remove("METRICS_ADDR")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting canvas-server")?;
+        .stderr(Stdio::null());
+    for name in unset {
+        command.env_remove(name);
+    }
+    let mut child = command.spawn().context("starting canvas-server")?;
     let stdout = child.stdout.take().context("server stdout")?;
     let (tx, rx) = std::sync::mpsc::channel();
     // Keeps draining the log for the whole run so the server never blocks on it.
@@ -65,12 +80,13 @@ fn spawn(dir: &std::path::Path, db: &std::path::Path) -> anyhow::Result<(Child, 
             }
         }
     });
-    match rx.recv_timeout(Duration::from_secs(30)) {
+    // Migrations on a fresh PostgreSQL schema take longer than on SQLite.
+    match rx.recv_timeout(Duration::from_secs(60)) {
         Ok(addr) => Ok((child, addr)),
         Err(_) => {
             let _ = child.kill();
             let _ = child.wait();
-            bail!("canvas-server did not log `canvas-server listening` within 30 s")
+            bail!("canvas-server did not log `canvas-server listening` within 60 s")
         }
     }
 }

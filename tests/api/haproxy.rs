@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 
 use crate::{
     harness::{run_on, service_url, yjs_update, Backend, TestDatabase},
-    server_process::{keys_of, set_key, Server},
+    server_process::{keys_of, post_json, set_key, Server},
     sync_client::{connect, SyncClient, WAIT},
 };
 
@@ -515,17 +515,7 @@ impl Balancer {
     }
 
     async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Value {
-        let mut request = self.http.post(self.url(path)).json(&body);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.expect("request sent");
-        assert!(
-            response.status().is_success(),
-            "{path}: {}",
-            response.status()
-        );
-        response.json().await.expect("json body")
+        post_json(&self.http, &self.url(path), token, body).await
     }
 
     /// Registers an account through the balancer; returns its token.

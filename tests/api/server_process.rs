@@ -147,17 +147,7 @@ impl Server {
     }
 
     pub async fn post_json(&self, path: &str, token: Option<&str>, body: Value) -> Value {
-        let mut request = self.http.post(self.url(path)).json(&body);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.expect("request sent");
-        assert!(
-            response.status().is_success(),
-            "{path}: {}",
-            response.status()
-        );
-        response.json().await.expect("json body")
+        post_json(&self.http, &self.url(path), token, body).await
     }
 
     /// Registers a user and creates a board; returns (token, board id).
@@ -243,4 +233,25 @@ pub fn keys_of(client: &SyncClient) -> BTreeSet<String> {
     let map = client.doc.get_or_insert_map("m");
     let txn = client.doc.transact();
     map.keys(&txn).map(str::to_owned).collect()
+}
+
+/// POSTs `body` as JSON to `url` (with `token` as bearer, if any), asserts
+/// success, and returns the JSON answer.
+pub async fn post_json(
+    http: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    body: Value,
+) -> Value {
+    let mut request = http.post(url).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("request sent");
+    assert!(
+        response.status().is_success(),
+        "{url}: {}",
+        response.status()
+    );
+    response.json().await.expect("json body")
 }

@@ -58,7 +58,10 @@ backend_test!(
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     a_board_held_by_one_instance_publishes_nothing_per_edit_until_another_holds_it_too
 );
-async fn a_board_held_by_one_instance_publishes_nothing_per_edit_until_another_holds_it_too(redis: Redis, database: TestDatabase) {
+async fn a_board_held_by_one_instance_publishes_nothing_per_edit_until_another_holds_it_too(
+    redis: Redis,
+    database: TestDatabase,
+) {
     let redis = redis.url;
     let dir = tempfile::tempdir().expect("temp dir");
     let a = instance(&dir, &database, &redis).await;
@@ -110,7 +113,10 @@ backend_test!(
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     a_board_on_two_instances_is_saved_by_one_and_by_the_other_once_the_first_dies
 );
-async fn a_board_on_two_instances_is_saved_by_one_and_by_the_other_once_the_first_dies(redis: Redis, database: TestDatabase) {
+async fn a_board_on_two_instances_is_saved_by_one_and_by_the_other_once_the_first_dies(
+    redis: Redis,
+    database: TestDatabase,
+) {
     let redis = redis.url;
     let dir = tempfile::tempdir().expect("temp dir");
     let a = instance(&dir, &database, &redis).await;
