@@ -77,7 +77,12 @@ impl std::ops::Deref for AppState {
 impl App {
     /// Opens the database (running migrations) and prepares the keys.
     pub async fn new(config: Config) -> anyhow::Result<Self> {
-        let mut db = Db::open_with(&config.database, config.durability).await?;
+        let mut db = Db::open_with_pool(
+            &config.database,
+            config.durability,
+            config.database_pool_size,
+        )
+        .await?;
         if let Some(settings) = &config.webhooks {
             db = db.with_outbox(webhooks::outbox(settings, config.save_max_debounce));
         }

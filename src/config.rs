@@ -27,6 +27,10 @@ pub struct Config {
     pub bind_addr: SocketAddr,
     /// `DATABASE_URL`: where boards and accounts are stored.
     pub database: DatabaseLocation,
+    /// `DATABASE_POOL_SIZE`: connections this instance keeps to PostgreSQL
+    /// (SQLite ignores it). Several instances share the server's
+    /// `max_connections`.
+    pub database_pool_size: usize,
     /// `REDIS_URL`: share live boards with other instances through this Redis;
     /// `None`: this instance serves its boards alone.
     pub redis_url: Option<RedisUrl>,
@@ -99,6 +103,7 @@ impl Default for Config {
         Self {
             bind_addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
             database: DatabaseLocation::SqliteFile("canvas.db".to_owned()),
+            database_pool_size: crate::db::DEFAULT_POSTGRES_POOL_SIZE,
             redis_url: None,
             cluster_prefix: "canvas".to_owned(),
             cluster_sync_interval: Duration::from_secs(5),
@@ -151,6 +156,14 @@ impl Config {
         }
         if let Some(value) = get("DATABASE_URL") {
             config.database = parse_database_url(value)?;
+        }
+        if let Some(value) = get("DATABASE_POOL_SIZE") {
+            config.database_pool_size = usize::try_from(positive("DATABASE_POOL_SIZE", value)?)
+                .map_err(|_| ConfigError::Invalid {
+                    name: "DATABASE_POOL_SIZE",
+                    value: value.to_owned(),
+                    reason: "too large".to_owned(),
+                })?;
         }
         if let Some(value) = get("REDIS_URL") {
             config.redis_url =
@@ -386,6 +399,19 @@ mod tests {
         assert!(config.sync_threads.is_none(), "one per core");
         assert_eq!(config.durability, Durability::Process);
         assert!(config.webhooks.is_none(), "webhooks off");
+        assert_eq!(config.database_pool_size, 16);
+    }
+
+    #[test]
+    fn the_postgres_pool_size_is_a_positive_count() {
+        let set = Config::from_vars(&vars(&[("DATABASE_POOL_SIZE", "4")])).expect("valid");
+        assert_eq!(set.database_pool_size, 4);
+        for bad in ["0", "-1", "many"] {
+            assert!(
+                Config::from_vars(&vars(&[("DATABASE_POOL_SIZE", bad)])).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

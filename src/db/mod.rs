@@ -35,7 +35,7 @@ pub use deliveries::{ClaimedDelivery, DeliveryKey, DeliveryResult, OutboxOutlook
 pub use location::{DatabaseLocation, Durability};
 pub use members::{PutMember, RemoveMember};
 pub use models::{AuditEntry, Board, BoardSummary, Member, Role, User};
-pub use pool::Db;
+pub use pool::{Db, DEFAULT_POSTGRES_POOL_SIZE};
 pub use versions::{BoardVersion, NewVersion, PendingVersion, VersionAuthor, VersionKind};
 
 /// Why a database call failed, in the terms the rest of the server cares about.

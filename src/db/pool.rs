@@ -18,13 +18,14 @@ use super::{
 type Pool = deadpool_diesel::Pool<ConnectionManager>;
 
 /// The migrations of each backend, compiled into the binary. The two sets are
-/// kept equivalent: `tests/api_postgres` compares the schemas they produce.
+/// kept equivalent: `tests/api/schema_equivalence.rs` compares the schemas they produce.
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
-/// Connections kept to PostgreSQL. Every query is short, and sockets never hold
-/// a connection, so a small pool serves many clients.
-const POSTGRES_POOL_SIZE: usize = 16;
+/// Connections kept to PostgreSQL unless `DATABASE_POOL_SIZE` says otherwise.
+/// Every query is short, and sockets never hold a connection, so a small pool
+/// serves many clients.
+pub const DEFAULT_POSTGRES_POOL_SIZE: usize = 16;
 
 /// How long a request waits for a pooled connection before answering 503.
 const POOL_WAIT: Duration = Duration::from_secs(5);
@@ -75,13 +76,23 @@ impl Db {
         location: &DatabaseLocation,
         durability: Durability,
     ) -> Result<Self, DbError> {
+        Self::open_with_pool(location, durability, DEFAULT_POSTGRES_POOL_SIZE).await
+    }
+
+    /// [`Db::open_with`], keeping at most `postgres_pool_size` connections to
+    /// PostgreSQL (SQLite pools are sized by what SQLite can use).
+    pub async fn open_with_pool(
+        location: &DatabaseLocation,
+        durability: Durability,
+        postgres_pool_size: usize,
+    ) -> Result<Self, DbError> {
         let (url, max_size, file, backend) = match location {
             DatabaseLocation::SqliteFile(path) => (path.clone(), 8, true, Backend::Sqlite),
             // Every connection to ":memory:" is its own empty database, so the
             // pool must hold exactly one.
             DatabaseLocation::SqliteMemory => (":memory:".to_owned(), 1, false, Backend::Sqlite),
             DatabaseLocation::Postgres(url) => {
-                (url.clone(), POSTGRES_POOL_SIZE, false, Backend::Postgres)
+                (url.clone(), postgres_pool_size, false, Backend::Postgres)
             }
         };
         let manager = ConnectionManager::new(url, backend);

@@ -41,6 +41,9 @@ impl Server {
             .current_dir(dir)
             .env("BIND_ADDR", "127.0.0.1:0")
             .env("DATABASE_URL", database_url)
+            // A test's instances, and the tests running beside it, share
+            // the PostgreSQL server's connection limit.
+            .env("DATABASE_POOL_SIZE", "4")
             .env("JWT_SECRET", JWT_SECRET)
             .env("SAVE_DEBOUNCE_MS", "60000")
             .env("SAVE_MAX_DEBOUNCE_MS", "60000")

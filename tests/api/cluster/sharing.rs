@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::Redis;
 use crate::{
-    harness::{backend_test, run_on, yjs_map_entries, Backend, TestDatabase},
+    harness::{backend_test, yjs_map_entries, TestDatabase},
     server_process::{keys_of, set_key, Server},
     sync_client::connect,
 };
@@ -191,14 +191,14 @@ async fn stored_until(
     }
 }
 
-// Three instances warm 48 PostgreSQL connections besides the other tests':
-// this one runs on SQLite only, where nothing about leases differs.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_save_lease_of_a_killed_instance_moves_to_one_of_the_others_once_it_expires() {
-    run_on(Backend::Sqlite, three_instances_share_a_lease).await;
-}
-
-async fn three_instances_share_a_lease(redis: Redis, database: TestDatabase) {
+backend_test!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    the_save_lease_of_a_killed_instance_moves_to_one_of_the_others_once_it_expires
+);
+async fn the_save_lease_of_a_killed_instance_moves_to_one_of_the_others_once_it_expires(
+    redis: Redis,
+    database: TestDatabase,
+) {
     let redis = redis.url;
     let dir = tempfile::tempdir().expect("temp dir");
     let mut servers = Vec::new();
