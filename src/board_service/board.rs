@@ -32,7 +32,7 @@ use super::{
     type_depth::{self, NestingError},
 };
 use crate::protocol::{
-    guard::{self, AwarenessEntry, GuardLimits},
+    guard::{self, AwarenessEntry, GuardLimits, UpdateShape},
     message,
 };
 
@@ -303,11 +303,12 @@ impl LiveBoard {
         self.doc();
     }
 
-    /// Decodes and integrates a v1 update that passed the guard, unless it
-    /// would nest shared types too deep. Blocking.
-    pub fn apply_update(&self, update: &[u8]) -> Result<(), DocError> {
+    /// Decodes and integrates a v1 update that passed the guard (`shape` is
+    /// what the guard found), unless it would nest shared types too deep.
+    /// Blocking.
+    pub fn apply_update(&self, update: &[u8], shape: &UpdateShape) -> Result<(), DocError> {
         let doc = lock(self.doc());
-        apply_untrusted(&doc, update)
+        apply_untrusted(&doc, update, shape)
     }
 
     /// Integrates a v1 update from a trusted source (another instance's stored
@@ -448,7 +449,11 @@ impl LiveBoard {
     /// giving up would cost a trip through the blocking pool (two thread
     /// wake-ups). A holder doing long work (a save, a large update) is
     /// outlasted by the spin, and the caller goes to the pool as before.
-    pub fn try_apply_update(&self, update: &[u8]) -> Option<Result<(), DocError>> {
+    pub fn try_apply_update(
+        &self,
+        update: &[u8],
+        shape: &UpdateShape,
+    ) -> Option<Result<(), DocError>> {
         let mut spins = 0;
         let doc = loop {
             match self.try_doc() {
@@ -460,7 +465,7 @@ impl LiveBoard {
                 None => return None,
             }
         };
-        Some(apply_untrusted(&doc, update))
+        Some(apply_untrusted(&doc, update, shape))
     }
 
     /// The document if it is decoded and no other thread holds it, else `None`
@@ -775,11 +780,11 @@ fn merge_in_tree(mut updates: Vec<Update>) -> Update {
 
 /// [`apply_to`] for an update from outside (a client, another instance):
 /// refused whole when its shared types would nest too deep.
-fn apply_untrusted(doc: &Doc, update: &[u8]) -> Result<(), DocError> {
+fn apply_untrusted(doc: &Doc, update: &[u8], shape: &UpdateShape) -> Result<(), DocError> {
     contained(|| {
         let decoded = Update::decode_v1(update).map_err(|e| DocError::Decode(e.to_string()))?;
         let mut txn = doc.transact_mut();
-        type_depth::check_update(&txn, update)?;
+        type_depth::check_update(&txn, update, shape)?;
         txn.apply_update(decoded)
             .map_err(|e| DocError::Apply(e.to_string()))
     })
@@ -833,7 +838,9 @@ mod tests {
     fn a_change_invalidates_the_cached_full_state() {
         let board = LiveBoard::from_snapshot(Uuid::new_v4(), None).expect("loads");
         assert!(board.cached_full_state_frame().is_some());
-        board.apply_update(&snapshot_with("x")).expect("applies");
+        let update = snapshot_with("x");
+        let shape = guard::check_update_v1(&update, &GuardLimits::default()).expect("guarded");
+        board.apply_update(&update, &shape).expect("applies");
         board.mark_changed();
         assert!(board.cached_full_state_frame().is_none());
         let seq = board.change_seq();

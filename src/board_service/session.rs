@@ -404,22 +404,28 @@ async fn apply_update_with(
 ) -> Result<Applied, CloseReason> {
     let mut before_wait = Some(before_wait);
     let inline = if update.len() <= INLINE_APPLY_BYTES {
-        let mut attempt = check_and_apply(&board, &update, false);
-        // Busy (it passed the guard): on a busy board the holder is usually
-        // another socket's update on the other thread. Letting the other
-        // tasks run first and trying again costs no thread hand-off, where
-        // the blocking pool costs two.
-        for _ in 0..BUSY_DOC_YIELDS {
-            if attempt.is_some() {
-                break;
+        match guarded(&update) {
+            Err(reason) => Some(Err(reason)),
+            Ok(None) => Some(Ok(Applied::Empty)),
+            Ok(Some(shape)) => {
+                let mut attempt = board.try_apply_update(&update, &shape).map(outcome);
+                // Busy (it passed the guard): on a busy board the holder is
+                // usually another socket's update on the other thread. Letting
+                // the other tasks run first and trying again costs no thread
+                // hand-off, where the blocking pool costs two.
+                for _ in 0..BUSY_DOC_YIELDS {
+                    if attempt.is_some() {
+                        break;
+                    }
+                    if let Some(before_wait) = before_wait.take() {
+                        before_wait();
+                    }
+                    tokio::task::yield_now().await;
+                    attempt = board.try_apply_update(&update, &shape).map(outcome);
+                }
+                attempt
             }
-            if let Some(before_wait) = before_wait.take() {
-                before_wait();
-            }
-            tokio::task::yield_now().await;
-            attempt = board.try_apply_update(&update).map(outcome);
         }
-        attempt
     } else {
         None
     };
@@ -430,33 +436,22 @@ async fn apply_update_with(
                 before_wait();
             }
             let worker_board = Arc::clone(&board);
-            blocking(move || check_and_apply(&worker_board, &update, true))
-                .await
-                .flatten()
-                .unwrap_or(Err(CloseReason::InvalidData))
+            blocking(move || match guarded(&update)? {
+                Some(shape) => outcome(worker_board.apply_update(&update, &shape)),
+                None => Ok(Applied::Empty),
+            })
+            .await
+            .unwrap_or(Err(CloseReason::InvalidData))
         }
     }
 }
 
-/// The guard, then yrs. With `wait` false, `None` when the document is busy.
-fn check_and_apply(
-    board: &LiveBoard,
-    update: &[u8],
-    wait: bool,
-) -> Option<Result<Applied, CloseReason>> {
-    let shape = match guard::check_update_v1(update, &GuardLimits::default()) {
-        Ok(shape) => shape,
-        Err(_) => return Some(Err(CloseReason::Hostile)),
-    };
-    if shape.is_empty {
-        return Some(Ok(Applied::Empty));
-    }
-    let applied = if wait {
-        board.apply_update(update)
-    } else {
-        board.try_apply_update(update)?
-    };
-    Some(outcome(applied))
+/// The payload guard's verdict on an update: its shape, or `None` when it
+/// holds nothing (no structs, no deletions).
+fn guarded(update: &[u8]) -> Result<Option<guard::UpdateShape>, CloseReason> {
+    let shape = guard::check_update_v1(update, &GuardLimits::default())
+        .map_err(|_| CloseReason::Hostile)?;
+    Ok((!shape.is_empty).then_some(shape))
 }
 
 /// What integrating a non-empty update came to, for the session: a document

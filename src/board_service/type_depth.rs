@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use yrs::{block::ClientID, Assoc, BranchID, IndexScope, ReadTxn, StateVector, StickyIndex, ID};
 
 use super::content_json::MAX_TYPE_DEPTH;
-use crate::protocol::guard::{self, GuardLimits, ItemId, ItemLink, ItemRecord};
+use crate::protocol::guard::{self, GuardLimits, ItemId, ItemLink, ItemRecord, UpdateShape};
 
 /// Items of the document one update may have resolved to their parents.
 /// Pasting shapes anchors them at one place, and new map entries name their
@@ -51,16 +51,19 @@ pub enum NestingError {
     Malformed,
 }
 
-/// Checks `update` (v1, already accepted by the payload guard) against the
-/// document `txn` reads, before it is applied. Linear in the update when it
-/// holds no shared types (one walk of its bytes, nothing allocated).
-pub fn check_update<T: ReadTxn>(txn: &T, update: &[u8]) -> Result<(), NestingError> {
-    let limits = GuardLimits::default();
-    let shape = guard::check_update_v1(update, &limits).map_err(|_| NestingError::Malformed)?;
+/// Checks `update` (v1, accepted by the payload guard, which found `shape`)
+/// against the document `txn` reads, before it is applied. Free when it holds
+/// no shared types; otherwise one more walk of its bytes.
+pub fn check_update<T: ReadTxn>(
+    txn: &T,
+    update: &[u8],
+    shape: &UpdateShape,
+) -> Result<(), NestingError> {
     if shape.type_items == 0 {
         return Ok(());
     }
-    let records = guard::item_records_v1(update, &limits).map_err(|_| NestingError::Malformed)?;
+    let records = guard::item_records_v1(update, &GuardLimits::default())
+        .map_err(|_| NestingError::Malformed)?;
     Depths::new(txn, &records).check_all()
 }
 
@@ -233,7 +236,9 @@ mod tests {
     }
 
     fn check_on(doc: &Doc, update: &[u8]) -> Result<(), NestingError> {
-        check_update(&doc.transact(), update)
+        let shape = guard::check_update_v1(update, &GuardLimits::default())
+            .map_err(|_| NestingError::Malformed)?;
+        check_update(&doc.transact(), update, &shape)
     }
 
     #[test]
