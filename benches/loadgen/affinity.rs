@@ -50,7 +50,7 @@ use crate::{
     hist::summary_of,
     procstat::{cpu_seconds, round2, round3},
     proto::{Framing, Incoming},
-    server::spawn_canvas_server,
+    server::{scrape_metrics, spawn_canvas_server},
 };
 
 /// The recipe the README documents.
@@ -780,22 +780,7 @@ impl Deployment {
 
     /// One instance's `/metrics`, keyed by series as written.
     async fn metrics(&self, instance: &Instance) -> anyhow::Result<HashMap<String, f64>> {
-        let text = self
-            .http
-            .get(format!("http://{}/metrics", instance.addr))
-            .send()
-            .await?
-            .error_for_status()?
-            .text()
-            .await?;
-        Ok(text
-            .lines()
-            .filter(|line| !line.starts_with('#'))
-            .filter_map(|line| {
-                let (key, value) = line.rsplit_once(' ')?;
-                Some((key.trim().to_owned(), value.parse().ok()?))
-            })
-            .collect())
+        scrape_metrics(&self.http, &instance.addr).await
     }
 
     /// An unlabelled series on each instance (0 for a killed one).

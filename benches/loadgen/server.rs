@@ -191,22 +191,7 @@ impl CanvasServer {
     /// Every unlabelled or labelled series of `/metrics`, keyed as written
     /// (`board_saves_total{result="ok"}`).
     pub async fn metrics(&self) -> anyhow::Result<HashMap<String, f64>> {
-        let text = self
-            .http
-            .get(format!("http://{}/metrics", self.addr))
-            .send()
-            .await?
-            .error_for_status()?
-            .text()
-            .await?;
-        Ok(text
-            .lines()
-            .filter(|line| !line.starts_with('#'))
-            .filter_map(|line| {
-                let (key, value) = line.rsplit_once(' ')?;
-                Some((key.trim().to_owned(), value.parse().ok()?))
-            })
-            .collect())
+        scrape_metrics(&self.http, &self.addr).await
     }
 
     /// Polls `/metrics` until `series` is at most `target`; returns how long it took.
@@ -347,4 +332,26 @@ pub fn parse_param(text: &str) -> anyhow::Result<(String, String)> {
         .split_once('=')
         .ok_or_else(|| anyhow!("expected key=value, got {text:?}"))?;
     Ok((key.to_owned(), value.to_owned()))
+}
+
+/// Every series of the `/metrics` of the server at `addr`, keyed as written.
+pub async fn scrape_metrics(
+    http: &reqwest::Client,
+    addr: &str,
+) -> anyhow::Result<HashMap<String, f64>> {
+    let text = http
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    Ok(text
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (key, value) = line.rsplit_once(' ')?;
+            Some((key.trim().to_owned(), value.parse().ok()?))
+        })
+        .collect())
 }
